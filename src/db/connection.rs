@@ -1,0 +1,131 @@
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tiberius::Client;
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use super::{queries, DbError};
+
+/// A pooled connection idle longer than this is asked `SELECT 1` before it is handed out.
+const REVALIDATE_AFTER_IDLE: Duration = Duration::from_secs(30);
+
+pub type SqlClient = Client<Compat<TcpStream>>;
+
+/// Opens and checks SQL Server connections for bb8.
+///
+/// Ours rather than bb8-tiberius: that crate pins tiberius 0.12 and never reports a
+/// connection as broken, so a connection left mid-response would be handed out again.
+pub struct SqlServerConnectionManager {
+    config: tiberius::Config,
+    connect_timeout: Duration,
+    connect_failures: broadcast::Sender<DbError>,
+}
+
+/// A tiberius client plus what the pool needs to know about its health.
+pub struct SqlConnection {
+    client: SqlClient,
+    /// A second handle on the same socket, used only to peek whether the server hung up.
+    socket_probe: std::net::TcpStream,
+    /// Set while a command runs and cleared when it completes, so a command that fails or
+    /// is cancelled (timed out) leaves the connection marked and the pool discards it.
+    broken: bool,
+    idle_since: Instant,
+}
+
+impl SqlServerConnectionManager {
+    pub fn new(
+        config: tiberius::Config,
+        connect_timeout: Duration,
+        connect_failures: broadcast::Sender<DbError>,
+    ) -> Self {
+        SqlServerConnectionManager {
+            config,
+            connect_timeout,
+            connect_failures,
+        }
+    }
+
+    async fn open(&self) -> Result<SqlConnection, DbError> {
+        let tcp = TcpStream::connect(self.config.get_addr())
+            .await
+            .map_err(|e| DbError::Tcp(Arc::new(e)))?;
+        let (tcp, socket_probe) = with_probe(tcp).map_err(|e| DbError::Tcp(Arc::new(e)))?;
+        let client = Client::connect(self.config.clone(), tcp.compat_write())
+            .await
+            .map_err(DbError::Login)?;
+        Ok(SqlConnection {
+            client,
+            socket_probe,
+            broken: false,
+            idle_since: Instant::now(),
+        })
+    }
+}
+
+fn with_probe(tcp: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
+    tcp.set_nodelay(true)?;
+    let socket = tcp.into_std()?;
+    let probe = socket.try_clone()?;
+    Ok((TcpStream::from_std(socket)?, probe))
+}
+
+impl bb8::ManageConnection for SqlServerConnectionManager {
+    type Connection = SqlConnection;
+    type Error = DbError;
+
+    async fn connect(&self) -> Result<SqlConnection, DbError> {
+        let opened = tokio::time::timeout(self.connect_timeout, self.open())
+            .await
+            .unwrap_or(Err(DbError::ConnectTimedOut(self.connect_timeout)));
+        if let Err(failure) = &opened {
+            // Nobody listening is fine: no request is waiting for a connection.
+            let _ = self.connect_failures.send(failure.clone());
+        }
+        opened
+    }
+
+    async fn is_valid(&self, connection: &mut SqlConnection) -> Result<(), DbError> {
+        connection.server_hung_up()?;
+        if connection.idle_since.elapsed() >= REVALIDATE_AFTER_IDLE {
+            connection.guarded(async |c| queries::ping(c.client()).await).await?;
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, connection: &mut SqlConnection) -> bool {
+        connection.idle_since = Instant::now();
+        connection.broken
+    }
+}
+
+impl SqlConnection {
+    pub fn client(&mut self) -> &mut SqlClient {
+        &mut self.client
+    }
+
+    /// Runs `command`, leaving the connection marked broken unless it completes successfully.
+    pub async fn guarded<T>(
+        &mut self,
+        command: impl AsyncFnOnce(&mut SqlConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.broken = true;
+        let result = command(self).await;
+        self.broken = result.is_err();
+        result
+    }
+
+    /// An idle TDS connection never has anything to read: data or end-of-stream means the
+    /// server closed it (restart, failover, idle kill) and it must not be handed out.
+    fn server_hung_up(&self) -> Result<(), DbError> {
+        let mut byte = [0u8; 1];
+        match self.socket_probe.peek(&mut byte) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(DbError::Tcp(Arc::new(e))),
+            Ok(0) => Err(DbError::ClosedByServer),
+            Ok(_) => Err(DbError::UnexpectedData),
+        }
+    }
+}

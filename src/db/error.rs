@@ -1,0 +1,86 @@
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::store::{StoreError, Unavailability};
+
+/// SQL Server login errors: 18456 login failed, 18488 password must be changed,
+/// 4060 cannot open the database named in the connection string.
+const LOGIN_ERRORS: [u32; 3] = [18456, 18488, 4060];
+
+/// What went wrong talking to SQL Server, with the step that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DbError {
+    #[error("opening a TCP connection to SQL Server")]
+    Tcp(#[source] Arc<io::Error>),
+    #[error("connecting and logging in to SQL Server took longer than {0:?}")]
+    ConnectTimedOut(Duration),
+    #[error("logging in to SQL Server")]
+    Login(#[source] tiberius::error::Error),
+    #[error("no SQL Server connection became available within {0:?}")]
+    NoConnection(Duration),
+    #[error("{step}")]
+    Command {
+        step: &'static str,
+        #[source]
+        source: tiberius::error::Error,
+    },
+    #[error("SQL Server did not complete the command within {0:?}")]
+    CommandTimedOut(Duration),
+    #[error("SQL Server closed an idle connection")]
+    ClosedByServer,
+    #[error("SQL Server sent data on an idle connection")]
+    UnexpectedData,
+    #[error("unexpected result from SQL Server: {0}")]
+    UnexpectedResult(String),
+}
+
+impl DbError {
+    pub fn command(step: &'static str) -> impl FnOnce(tiberius::error::Error) -> DbError {
+        move |source| DbError::Command { step, source }
+    }
+
+    pub fn unavailability(&self) -> Unavailability {
+        match self {
+            DbError::Tcp(e) if e.kind() == io::ErrorKind::TimedOut => Unavailability::TimedOut,
+            DbError::Tcp(_) | DbError::ClosedByServer | DbError::UnexpectedData => {
+                Unavailability::Unreachable
+            }
+            DbError::ConnectTimedOut(_)
+            | DbError::NoConnection(_)
+            | DbError::CommandTimedOut(_) => Unavailability::TimedOut,
+            DbError::Login(e) => match e {
+                tiberius::error::Error::Server(token) if LOGIN_ERRORS.contains(&token.code()) => {
+                    Unavailability::LoginFailed
+                }
+                tiberius::error::Error::Tls(message)
+                    if message.to_ascii_lowercase().contains("certificate") =>
+                {
+                    Unavailability::CertificateNotTrusted
+                }
+                other => transport_unavailability(other),
+            },
+            DbError::Command { source, .. } => transport_unavailability(source),
+            DbError::UnexpectedResult(_) => Unavailability::QueryFailed,
+        }
+    }
+
+    pub fn into_store_error(self) -> StoreError {
+        StoreError::new(self.unavailability(), self)
+    }
+}
+
+fn transport_unavailability(error: &tiberius::error::Error) -> Unavailability {
+    match error {
+        tiberius::error::Error::Io { kind, .. } if *kind == io::ErrorKind::TimedOut => {
+            Unavailability::TimedOut
+        }
+        tiberius::error::Error::Io { .. } | tiberius::error::Error::Tls(_) => {
+            Unavailability::Unreachable
+        }
+        tiberius::error::Error::Server(token) if LOGIN_ERRORS.contains(&token.code()) => {
+            Unavailability::LoginFailed
+        }
+        _ => Unavailability::QueryFailed,
+    }
+}

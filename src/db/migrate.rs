@@ -1,0 +1,60 @@
+//! `qoe-data-service migrate`: applies `migrations/` with refinery, once each.
+use std::sync::Arc;
+
+use tiberius::Client;
+use tokio::net::TcpStream;
+use tokio_util::compat::TokioAsyncWriteCompatExt;
+
+use super::DbError;
+use crate::configuration::{DatabaseSettings, SettingsError};
+
+refinery::embed_migrations!("migrations");
+
+/// What a migration run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// `V1__integration_log` and so on, in the order they were applied now.
+    pub applied: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("connecting to SQL Server to migrate")]
+    Connect(#[source] DbError),
+    #[error("applying migrations")]
+    Apply(#[source] refinery::Error),
+}
+
+/// Applies every migration not yet recorded in `refinery_schema_history`.
+pub async fn run(settings: &DatabaseSettings) -> Result<MigrationReport, MigrateError> {
+    let mut config = settings.tiberius_config()?;
+    // Building an index on a large existing log may take longer than a query ever should.
+    config.command_timeout(None);
+    let connect = async {
+        let tcp = TcpStream::connect(config.get_addr())
+            .await
+            .map_err(|e| DbError::Tcp(Arc::new(e)))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| DbError::Tcp(Arc::new(e)))?;
+        Client::connect(config.clone(), tcp.compat_write())
+            .await
+            .map_err(DbError::Login)
+    };
+    let mut client = tokio::time::timeout(settings.connect_timeout, connect)
+        .await
+        .unwrap_or(Err(DbError::ConnectTimedOut(settings.connect_timeout)))
+        .map_err(MigrateError::Connect)?;
+    let report = migrations::runner()
+        .run_async(&mut client)
+        .await
+        .map_err(MigrateError::Apply)?;
+    Ok(MigrationReport {
+        applied: report
+            .applied_migrations()
+            .iter()
+            .map(|migration| migration.to_string())
+            .collect(),
+    })
+}

@@ -1,0 +1,132 @@
+//! Everything that speaks to SQL Server. Handlers see only domain types and `StoreError`.
+mod connection;
+mod error;
+pub mod migrate;
+mod queries;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bb8::{Pool, PooledConnection, RunError};
+use tokio::sync::broadcast;
+
+use crate::configuration::{DatabaseSettings, SettingsError};
+use crate::domain::CategoryTime;
+use crate::store::{IntegrationLogStore, StoreError};
+
+pub use connection::{SqlConnection, SqlServerConnectionManager};
+pub use error::DbError;
+pub use queries::{STATUS_MARKER, STATUS_QUERY};
+
+/// The pool's view of how many connections exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Reads the integration log from SQL Server through a pool of connections.
+#[derive(Clone)]
+pub struct SqlServerStore {
+    pool: Pool<SqlServerConnectionManager>,
+    connect_failures: broadcast::Sender<DbError>,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    max_size: u32,
+}
+
+impl SqlServerStore {
+    /// Builds the pool without connecting: the service starts even while the database is down.
+    pub fn new(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
+        let config = settings.tiberius_config()?;
+        let (connect_failures, _) = broadcast::channel(16);
+        let manager = SqlServerConnectionManager::new(
+            config,
+            settings.connect_timeout,
+            connect_failures.clone(),
+        );
+        let pool = Pool::builder()
+            .max_size(settings.pool_max_size)
+            .connection_timeout(settings.connect_timeout)
+            .test_on_check_out(true)
+            .retry_connection(false)
+            .build_unchecked(manager);
+        Ok(SqlServerStore {
+            pool,
+            connect_failures,
+            connect_timeout: settings.connect_timeout,
+            command_timeout: settings.command_timeout,
+            max_size: settings.pool_max_size,
+        })
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        let state = self.pool.state();
+        PoolStatus {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max: self.max_size,
+        }
+    }
+
+    /// A live connection, or the reason none can be had. A failed connection attempt ends
+    /// the wait at once instead of letting the caller sit out the whole connect timeout.
+    async fn checkout(
+        &self,
+    ) -> Result<PooledConnection<'_, SqlServerConnectionManager>, DbError> {
+        let mut failures = self.connect_failures.subscribe();
+        tokio::select! {
+            checked_out = self.pool.get() => checked_out.map_err(|e| match e {
+                RunError::User(e) => e,
+                RunError::TimedOut => DbError::NoConnection(self.connect_timeout),
+            }),
+            failure = next_failure(&mut failures) => Err(failure),
+        }
+    }
+
+    /// Runs `command` on a pooled connection within the command timeout.
+    async fn with_connection<T>(
+        &self,
+        command: impl AsyncFnOnce(&mut SqlConnection) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        let result = async {
+            let mut connection = self.checkout().await?;
+            let outcome = tokio::time::timeout(self.command_timeout, connection.guarded(command))
+                .await
+                .unwrap_or(Err(DbError::CommandTimedOut(self.command_timeout)));
+            outcome
+        }
+        .await;
+        result.map_err(|e| {
+            let error = e.into_store_error();
+            tracing::warn!(error = ?error, "SQL Server request failed");
+            error
+        })
+    }
+}
+
+async fn next_failure(failures: &mut broadcast::Receiver<DbError>) -> DbError {
+    loop {
+        match failures.recv().await {
+            Ok(failure) => return failure,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for SqlServerStore {
+    #[tracing::instrument(name = "db.status_entries", skip(self))]
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        self.with_connection(async |connection| queries::status_entries(connection.client()).await)
+            .await
+    }
+
+    #[tracing::instrument(name = "db.ping", skip(self))]
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_connection(async |connection| queries::ping(connection.client()).await)
+            .await
+    }
+}

@@ -1,0 +1,105 @@
+use tiberius::Row;
+
+use super::connection::SqlClient;
+use super::DbError;
+use crate::domain::{CategoryTime, LogCategory, STATUS_DEPTH};
+
+/// Marks the status query in SQL Server's plan cache and in the TDS test server's log.
+pub const STATUS_MARKER: &str = "qoe:status";
+
+/// The whole status in one round trip: the newest @P1 runs of each outcome category
+/// (@P2–@P5) and the newest start of each job (@P6, @P7). Each `TOP` is a seek on
+/// `IX_IntegrationLog_Category_Time`, so the cost does not grow with the table.
+pub const STATUS_QUERY: &str = include_str!("sql/status.sql");
+
+const OUTCOME_CATEGORIES: [LogCategory; 4] = [
+    LogCategory::DataIntegrationSucceeded,
+    LogCategory::CubeProcessingSucceeded,
+    LogCategory::DataIntegrationFailed,
+    LogCategory::CubeProcessingFailed,
+];
+const START_CATEGORIES: [LogCategory; 2] = [
+    LogCategory::DataIntegrationStarted,
+    LogCategory::CubeProcessingStarted,
+];
+
+pub async fn status_entries(client: &mut SqlClient) -> Result<Vec<CategoryTime>, DbError> {
+    let depth = STATUS_DEPTH as i32;
+    let [succeeded_integrations, succeeded_cubes, failed_integrations, failed_cubes] =
+        OUTCOME_CATEGORIES.map(LogCategory::as_str);
+    let [integration_start, cube_start] = START_CATEGORIES.map(LogCategory::as_str);
+    let rows = client
+        .query(
+            STATUS_QUERY,
+            &[
+                &depth,
+                &succeeded_integrations,
+                &succeeded_cubes,
+                &failed_integrations,
+                &failed_cubes,
+                &integration_start,
+                &cube_start,
+            ],
+        )
+        .await
+        .map_err(DbError::command("sending the status query"))?
+        .into_first_result()
+        .await
+        .map_err(DbError::command("reading the status query's rows"))?;
+    rows.iter().map(category_time).collect()
+}
+
+fn category_time(row: &Row) -> Result<CategoryTime, DbError> {
+    let category: &str = row
+        .try_get("LogCategory")
+        .map_err(DbError::command("reading LogCategory"))?
+        .ok_or_else(|| DbError::UnexpectedResult("LogCategory is NULL".into()))?;
+    let category = category
+        .parse()
+        .map_err(|_| DbError::UnexpectedResult(format!("unknown LogCategory `{category}`")))?;
+    let time: chrono::NaiveDateTime = row
+        .try_get("LogTime")
+        .map_err(DbError::command("reading LogTime"))?
+        .ok_or_else(|| DbError::UnexpectedResult("LogTime is NULL".into()))?;
+    Ok(CategoryTime {
+        category,
+        time: time.and_utc(),
+    })
+}
+
+/// `SELECT 1`, as a plain batch: the cheapest proof that a connection works.
+pub async fn ping(client: &mut SqlClient) -> Result<(), DbError> {
+    let one: Option<i32> = client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(DbError::command("sending SELECT 1"))?
+        .into_row()
+        .await
+        .map_err(DbError::command("reading SELECT 1"))?
+        .and_then(|row| row.get(0));
+    match one {
+        Some(1) => Ok(()),
+        other => Err(DbError::UnexpectedResult(format!(
+            "SELECT 1 returned {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_query_carries_its_marker_and_binds_every_value() {
+        assert!(STATUS_QUERY.contains(STATUS_MARKER));
+        for category in LogCategory::ALL {
+            assert!(
+                !STATUS_QUERY.contains(category.as_str()),
+                "{category} is formatted into the SQL instead of bound"
+            );
+        }
+        for parameter in ["@P1", "@P2", "@P3", "@P4", "@P5", "@P6", "@P7"] {
+            assert!(STATUS_QUERY.contains(parameter), "{parameter} unused");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! QoE Data Service: the CQD Data API's integration status, read from the QoE archive database.
+#![forbid(unsafe_code)]
+
+/// Command-line interface: `serve` and `migrate`.
+pub mod cli;
+/// Settings: defaults, TOML file and `QOE_…` environment, validated at start.
+pub mod configuration;
+/// SQL Server access: connection pool, queries, row mapping and migrations.
+pub mod db;
+/// The integration log and the status document, free of I/O.
+pub mod domain;
+/// HTTP handlers, their error types and the route table.
+pub mod routes;
+/// Building and running the HTTP server.
+pub mod startup;
+/// What the handlers need from the database, as a trait the tests can replace.
+pub mod store;
+/// Logging setup.
+pub mod telemetry;

@@ -1,0 +1,16 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use qoe_data_service::{cli::Cli, telemetry};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    telemetry::init();
+    match Cli::parse().run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

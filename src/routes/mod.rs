@@ -1,0 +1,59 @@
+mod errors;
+mod health;
+mod status;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+
+use crate::configuration::IntegrationLogSettings;
+use crate::store::IntegrationLogStore;
+
+pub use errors::{ApiError, RETRY_AFTER_SECONDS};
+
+/// What every handler may use. Cheap to clone: the store is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn IntegrationLogStore>,
+    pub integration_log: IntegrationLogSettings,
+}
+
+/// The path of the CQD "Get Last Integration Data" operation.
+pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
+
+/// The one route table, used by the server and by the in-process tests.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_only(STATUS_PATH, status::get_status))
+        .service(get_only("/healthz", health::healthz))
+        .service(get_only("/readyz", health::readyz))
+        .default_service(web::to(not_found));
+}
+
+/// Registers the state and the routes: `App::new().configure(configure(state))`.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state));
+        routes(cfg);
+    }
+}
+
+fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(errors::ErrorBody::new("not found"))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
+        .json(errors::ErrorBody::new("method not allowed"))
+}

@@ -1,0 +1,16 @@
+use actix_web::{web, HttpResponse};
+
+use super::{ApiError, AppState};
+use crate::domain::IntegrationStatus;
+
+/// `GET /QoEDataService/IntegrationLog/Status`: the last runs of both jobs.
+/// Disabled (the default), it answers as CQD does: `200 OK`, empty body, no database access.
+#[tracing::instrument(name = "status", skip(state))]
+pub async fn get_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.integration_log.enabled {
+        return Ok(HttpResponse::Ok().finish());
+    }
+    let entries = state.store.status_entries().await?;
+    let document = IntegrationStatus::from_entries(entries).render(state.integration_log.time_zone);
+    Ok(HttpResponse::Ok().json(document))
+}

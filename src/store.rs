@@ -1,0 +1,84 @@
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::CategoryTime;
+
+/// The reads the HTTP layer needs. `db::SqlServerStore` is the real one; tests supply doubles.
+#[async_trait]
+pub trait IntegrationLogStore: Send + Sync + 'static {
+    /// The newest entries of each category, enough to build the status document.
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError>;
+    /// Proves a connection answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Why the database could not answer, in words a client may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailability {
+    Unreachable,
+    TimedOut,
+    LoginFailed,
+    CertificateNotTrusted,
+    QueryFailed,
+}
+
+impl Unavailability {
+    /// A short reason without server names, driver text or credentials.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unavailability::Unreachable => "database unreachable",
+            Unavailability::TimedOut => "database did not answer in time",
+            Unavailability::LoginFailed => "database login failed",
+            Unavailability::CertificateNotTrusted => "database TLS certificate not trusted",
+            Unavailability::QueryFailed => "database query failed",
+        }
+    }
+}
+
+/// A failed read: the client-safe kind plus the full cause for the log.
+#[derive(Clone)]
+pub struct StoreError {
+    kind: Unavailability,
+    cause: Arc<dyn Error + Send + Sync>,
+}
+
+impl StoreError {
+    pub fn new(kind: Unavailability, cause: impl Error + Send + Sync + 'static) -> Self {
+        StoreError {
+            kind,
+            cause: Arc::new(cause),
+        }
+    }
+
+    pub fn kind(&self) -> Unavailability {
+        self.kind
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.reason())
+    }
+}
+
+/// Prints the whole cause chain: this is what goes to the log.
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.reason(), self.cause)?;
+        let mut source = self.cause.source();
+        while let Some(cause) = source {
+            write!(f, "\n  caused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl Error for StoreError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(self.cause.as_ref())
+    }
+}
