@@ -1,0 +1,264 @@
+//! Emulation of the QoE archive's `IntegrationLog` table for the service's two queries.
+//!
+//! The service marks its statements with SQL comments: `qoe:status` for the status query
+//! (params `@P1` int per-category limit, `@P2..@P5` outcome categories, `@P6`, `@P7` start
+//! categories) and `qoe:integration-log` for the log query (`@P1` int top, `@P2` category or NULL).
+
+use crate::types::{Column, ColumnType, Handler, Request, Response, ResultSet, Value};
+use chrono::NaiveDateTime;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Marker the status query's SQL text contains.
+pub const STATUS_MARKER: &str = "qoe:status";
+/// Marker the log query's SQL text contains.
+pub const LOG_MARKER: &str = "qoe:integration-log";
+
+/// One `IntegrationLog` row; `time` is UTC as a naive timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// `LogCategory`, e.g. `DataIntegrationSucceeded`.
+    pub category: String,
+    /// `LogTime` (UTC).
+    pub time: NaiveDateTime,
+    /// `LogDescription`.
+    pub description: Option<String>,
+}
+
+impl LogRow {
+    /// A row from its parts.
+    pub fn new(
+        category: impl Into<String>,
+        time: NaiveDateTime,
+        description: Option<impl Into<String>>,
+    ) -> Self {
+        Self {
+            category: category.into(),
+            time,
+            description: description.map(Into::into),
+        }
+    }
+}
+
+/// Parses `MM/dd/yyyy HH:mm:ss` (the CQD documentation's format) as a naive UTC time.
+pub fn parse_doc_time(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%m/%d/%Y %H:%M:%S").ok()
+}
+
+/// The CQD documentation sample rows (plus one older `DataIntegrationSucceeded` row so a 5-row cut shows).
+///
+/// `*Failed` rows carry the description `"<category> (sample)"`; the others have none.
+pub fn documentation_sample_rows() -> Vec<LogRow> {
+    const SAMPLE: &[(&str, &[&str])] = &[
+        (
+            "DataIntegrationSucceeded",
+            &[
+                "01/18/2015 10:30:13",
+                "01/18/2015 10:28:29",
+                "01/17/2015 15:15:17",
+                "01/17/2015 15:00:17",
+                "01/17/2015 14:45:13",
+                "01/17/2015 14:30:00",
+            ],
+        ),
+        (
+            "CubeProcessingSucceeded",
+            &[
+                "01/17/2015 15:16:40",
+                "01/17/2015 15:01:41",
+                "01/17/2015 14:47:19",
+                "01/17/2015 14:31:40",
+                "01/17/2015 14:17:01",
+            ],
+        ),
+        ("DataIntegrationFailed", &[]),
+        (
+            "CubeProcessingFailed",
+            &[
+                "01/18/2015 10:30:58",
+                "01/18/2015 10:29:28",
+                "01/17/2015 10:02:20",
+                "01/15/2015 20:01:56",
+                "01/15/2015 19:45:50",
+            ],
+        ),
+        ("DataIntegrationStarted", &[]),
+        ("CubeProcessingStarted", &["01/18/2015 10:30:16"]),
+    ];
+    let mut rows = Vec::new();
+    for (category, times) in SAMPLE {
+        for time in *times {
+            let time = parse_doc_time(time).expect("the documentation sample times are valid");
+            let description = category
+                .ends_with("Failed")
+                .then(|| format!("{category} (sample)"));
+            rows.push(LogRow::new(*category, time, description));
+        }
+    }
+    rows
+}
+
+/// Shared, mutable `IntegrationLog` contents answering the service's queries; clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationLogDb {
+    rows: Arc<Mutex<Vec<LogRow>>>,
+}
+
+impl IntegrationLogDb {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A table holding [`documentation_sample_rows`].
+    pub fn documentation_sample() -> Self {
+        let db = Self::new();
+        db.set_rows(documentation_sample_rows());
+        db
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<LogRow>> {
+        self.rows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces all rows.
+    pub fn set_rows(&self, rows: Vec<LogRow>) {
+        *self.lock() = rows;
+    }
+
+    /// Appends one row.
+    pub fn push(&self, row: LogRow) {
+        self.lock().push(row);
+    }
+
+    /// A copy of all rows (insertion order).
+    pub fn rows(&self) -> Vec<LogRow> {
+        self.lock().clone()
+    }
+
+    /// The newest `limit` rows of `category`, newest first.
+    pub fn newest(&self, category: &str, limit: usize) -> Vec<LogRow> {
+        let mut rows: Vec<LogRow> = self
+            .lock()
+            .iter()
+            .filter(|r| r.category == category)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.time));
+        rows.truncate(limit);
+        rows
+    }
+
+    fn status(&self, params: &[Value]) -> Response {
+        let (limit, categories) = match params {
+            [Value::Int(limit), rest @ ..] if rest.len() == 6 => (*limit, rest),
+            _ => return bad_params("status", params),
+        };
+        let mut names = Vec::with_capacity(6);
+        for p in categories {
+            match p {
+                Value::String(s) => names.push(s.as_str()),
+                _ => return bad_params("status", params),
+            }
+        }
+        let limit = usize::try_from(limit.max(0)).unwrap_or(0);
+        let mut rows = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let n = if i < 4 { limit } else { 1 };
+            for r in self.newest(name, n) {
+                rows.push(vec![Value::String(r.category), Value::DateTime(r.time)]);
+            }
+        }
+        Response::single(ResultSet::new(
+            vec![
+                Column::new("LogCategory", ColumnType::NVarChar(64)),
+                Column::new("LogTime", ColumnType::DateTime2(3)),
+            ],
+            rows,
+        ))
+    }
+
+    fn log(&self, params: &[Value]) -> Response {
+        let (top, category) = match params {
+            [Value::Int(top), Value::String(c)] => (*top, Some(c.as_str())),
+            [Value::Int(top), Value::Null] | [Value::Int(top)] => (*top, None),
+            _ => return bad_params("integration-log", params),
+        };
+        let mut rows: Vec<LogRow> = self
+            .lock()
+            .iter()
+            .filter(|r| category.is_none_or(|c| r.category == c))
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.time));
+        rows.truncate(usize::try_from(top.max(0)).unwrap_or(0));
+        Response::single(ResultSet::new(
+            vec![
+                Column::new("LogCategory", ColumnType::NVarChar(64)),
+                Column::new("LogTime", ColumnType::DateTime2(3)),
+                Column::nullable("LogDescription", ColumnType::NVarCharMax),
+            ],
+            rows.into_iter()
+                .map(|r| {
+                    vec![
+                        Value::String(r.category),
+                        Value::DateTime(r.time),
+                        r.description.map_or(Value::Null, Value::String),
+                    ]
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn bad_params(query: &str, params: &[Value]) -> Response {
+    Response::error(
+        8144,
+        format!("testkit: unexpected parameters for the {query} query: {params:?}"),
+    )
+}
+
+fn is_select_one(sql: &str) -> bool {
+    sql.trim()
+        .trim_end_matches(';')
+        .trim()
+        .eq_ignore_ascii_case("SELECT 1")
+}
+
+fn select_one() -> Response {
+    Response::single(ResultSet::new(
+        vec![Column::new("", ColumnType::Int)],
+        vec![vec![Value::Int(1)]],
+    ))
+}
+
+impl Handler for IntegrationLogDb {
+    fn handle(&self, request: &Request) -> Response {
+        match request {
+            Request::Batch { sql } if is_select_one(sql) => select_one(),
+            Request::Rpc {
+                sql: Some(sql),
+                params,
+                ..
+            } => {
+                if sql.contains(STATUS_MARKER) {
+                    self.status(params)
+                } else if sql.contains(LOG_MARKER) {
+                    self.log(params)
+                } else if params.is_empty() && is_select_one(sql) {
+                    select_one()
+                } else {
+                    unknown(sql)
+                }
+            }
+            other => unknown(other.sql().unwrap_or("<rpc>")),
+        }
+    }
+}
+
+fn unknown(sql: &str) -> Response {
+    let short: String = sql.chars().take(200).collect();
+    Response::error(
+        2812,
+        format!("testkit: unknown statement (no emulation matches): {short}"),
+    )
+}
