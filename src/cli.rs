@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::configuration::Settings;
 use crate::db::migrate;
+use crate::healthcheck;
 use crate::startup::Application;
 
 /// QoE Data Service: the CQD Data API's integration status, read from SQL Server.
@@ -23,12 +24,15 @@ pub enum Command {
     Serve,
     /// Apply the database migrations (use a login that may create tables and roles).
     Migrate,
+    /// Exit 0 if the server at `http.listen` answers `GET /healthz` (for container healthchecks).
+    Healthcheck,
 }
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let settings = Settings::load(self.config.as_deref())?;
         match self.command {
+            Command::Healthcheck => healthcheck::check(settings.http.listen).await?,
             Command::Serve => {
                 let application = Application::build(settings.clone())?;
                 tracing::info!(

@@ -118,8 +118,7 @@ impl Settings {
         file: Option<&Path>,
         environment: HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
@@ -229,7 +228,9 @@ impl DatabaseSettings {
             )
         })?;
         if let Some(ca) = &self.ca_certificate_path {
-            if ado_flag(text, "trustservercertificate") || ado_value(text, "trustservercertificateca").is_some() {
+            if ado_flag(text, "trustservercertificate")
+                || ado_value(text, "trustservercertificateca").is_some()
+            {
                 return Err(invalid(
                     "database.ca_certificate_path",
                     "cannot be combined with TrustServerCertificate or TrustServerCertificateCA \
@@ -240,7 +241,9 @@ impl DatabaseSettings {
         }
         config.handshake_timeout(Some(self.connect_timeout));
         config.command_timeout(Some(self.command_timeout));
-        if ado_value(text, "application name").is_none() && ado_value(text, "applicationname").is_none() {
+        if ado_value(text, "application name").is_none()
+            && ado_value(text, "applicationname").is_none()
+        {
             config.application_name(env!("CARGO_PKG_NAME"));
         }
         Ok(config)
@@ -257,7 +260,9 @@ fn ado_value<'a>(connection_string: &'a str, key: &str) -> Option<&'a str> {
 
 fn ado_flag(connection_string: &str, key: &str) -> bool {
     matches!(
-        ado_value(connection_string, key).map(str::to_ascii_lowercase).as_deref(),
+        ado_value(connection_string, key)
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("true" | "yes")
     )
 }
@@ -303,7 +308,10 @@ mod tests {
     fn defaults_apply_when_only_the_connection_string_is_given() {
         let settings = load(&[]).expect("valid");
 
-        assert_eq!(settings.http.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(
+            settings.http.listen,
+            "127.0.0.1:8080".parse().expect("addr")
+        );
         assert!(!settings.integration_log.enabled);
         assert_eq!(settings.integration_log.time_zone, Tz::UTC);
         assert_eq!(settings.database.pool_max_size, 10);
@@ -326,7 +334,10 @@ mod tests {
         assert!(settings.integration_log.enabled);
         assert_eq!(settings.integration_log.time_zone, Tz::Europe__Moscow);
         assert_eq!(settings.database.pool_max_size, 3);
-        assert_eq!(settings.database.command_timeout, Duration::from_millis(250));
+        assert_eq!(
+            settings.database.command_timeout,
+            Duration::from_millis(250)
+        );
     }
 
     #[test]
@@ -350,26 +361,63 @@ mod tests {
         .expect("valid");
 
         assert!(settings.integration_log.enabled, "from the file");
-        assert_eq!(settings.integration_log.time_zone, Tz::UTC, "from the environment");
+        assert_eq!(
+            settings.integration_log.time_zone,
+            Tz::UTC,
+            "from the environment"
+        );
     }
 
     #[test]
     fn invalid_values_name_the_setting() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("QOE_HTTP__LISTEN", "localhost")], "http.listen"),
-            (&[("QOE_INTEGRATION_LOG__TIME_ZONE", "Mars/Olympus")], "integration_log.time_zone"),
-            (&[("QOE_INTEGRATION_LOG__ENABLED", "maybe")], "integration_log.enabled"),
-            (&[("QOE_DATABASE__POOL_MAX_SIZE", "0")], "database.pool_max_size"),
-            (&[("QOE_DATABASE__POOL_MAX_SIZE", "many")], "database.pool_max_size"),
-            (&[("QOE_DATABASE__CONNECT_TIMEOUT_MS", "0")], "database.connect_timeout_ms"),
-            (&[("QOE_DATABASE__COMMAND_TIMEOUT_MS", "-5")], "database.command_timeout_ms"),
-            (&[("QOE_DATABASE__CA_CERTIFICATE_PATH", "/no/such/ca.pem")], "database.ca_certificate_path"),
-            (&[("QOE_DATABASE__CONNECTION_STRING", "")], "database.connection_string"),
-            (&[("QOE_DATABASE__CONNECTION_STRING", "Server=tcp:db,1433;Encrypt=sometimes")], "database.connection_string"),
+            (
+                &[("QOE_INTEGRATION_LOG__TIME_ZONE", "Mars/Olympus")],
+                "integration_log.time_zone",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__ENABLED", "maybe")],
+                "integration_log.enabled",
+            ),
+            (
+                &[("QOE_DATABASE__POOL_MAX_SIZE", "0")],
+                "database.pool_max_size",
+            ),
+            (
+                &[("QOE_DATABASE__POOL_MAX_SIZE", "many")],
+                "database.pool_max_size",
+            ),
+            (
+                &[("QOE_DATABASE__CONNECT_TIMEOUT_MS", "0")],
+                "database.connect_timeout_ms",
+            ),
+            (
+                &[("QOE_DATABASE__COMMAND_TIMEOUT_MS", "-5")],
+                "database.command_timeout_ms",
+            ),
+            (
+                &[("QOE_DATABASE__CA_CERTIFICATE_PATH", "/no/such/ca.pem")],
+                "database.ca_certificate_path",
+            ),
+            (
+                &[("QOE_DATABASE__CONNECTION_STRING", "")],
+                "database.connection_string",
+            ),
+            (
+                &[(
+                    "QOE_DATABASE__CONNECTION_STRING",
+                    "Server=tcp:db,1433;Encrypt=sometimes",
+                )],
+                "database.connection_string",
+            ),
         ];
         for (pairs, setting) in cases {
             let message = error_of(pairs);
-            assert!(message.contains(setting), "{pairs:?} gave `{message}`, which does not name {setting}");
+            assert!(
+                message.contains(setting),
+                "{pairs:?} gave `{message}`, which does not name {setting}"
+            );
         }
     }
 
@@ -409,7 +457,10 @@ mod tests {
         let config = settings.database.tiberius_config().expect("driver config");
 
         assert_eq!(config.get_addr(), "db.example.org:1433");
-        assert_eq!(config.get_handshake_timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            config.get_handshake_timeout(),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(config.get_command_timeout(), Some(Duration::from_secs(10)));
     }
 }

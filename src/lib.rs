@@ -9,6 +9,8 @@ pub mod configuration;
 pub mod db;
 /// The integration log and the status document, free of I/O.
 pub mod domain;
+/// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
+pub mod healthcheck;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
 /// Building and running the HTTP server.

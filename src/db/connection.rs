@@ -90,7 +90,9 @@ impl bb8::ManageConnection for SqlServerConnectionManager {
     async fn is_valid(&self, connection: &mut SqlConnection) -> Result<(), DbError> {
         connection.server_hung_up()?;
         if connection.idle_since.elapsed() >= REVALIDATE_AFTER_IDLE {
-            connection.guarded(async |c| queries::ping(c.client()).await).await?;
+            connection
+                .guarded(async |c| queries::ping(c.client()).await)
+                .await?;
         }
         Ok(())
     }

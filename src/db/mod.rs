@@ -72,9 +72,7 @@ impl SqlServerStore {
 
     /// A live connection, or the reason none can be had. A failed connection attempt ends
     /// the wait at once instead of letting the caller sit out the whole connect timeout.
-    async fn checkout(
-        &self,
-    ) -> Result<PooledConnection<'_, SqlServerConnectionManager>, DbError> {
+    async fn checkout(&self) -> Result<PooledConnection<'_, SqlServerConnectionManager>, DbError> {
         let mut failures = self.connect_failures.subscribe();
         tokio::select! {
             checked_out = self.pool.get() => checked_out.map_err(|e| match e {
@@ -98,11 +96,7 @@ impl SqlServerStore {
             outcome
         }
         .await;
-        result.map_err(|e| {
-            let error = e.into_store_error();
-            tracing::warn!(error = ?error, "SQL Server request failed");
-            error
-        })
+        result.map_err(DbError::into_store_error)
     }
 }
 

@@ -41,9 +41,7 @@ impl IntegrationStatus {
                     status.last_success_cube_processings.push(time)
                 }
                 LogCategory::DataIntegrationFailed => status.last_failed_integrations.push(time),
-                LogCategory::CubeProcessingFailed => {
-                    status.last_failed_cube_processings.push(time)
-                }
+                LogCategory::CubeProcessingFailed => status.last_failed_cube_processings.push(time),
                 LogCategory::DataIntegrationStarted => {
                     status.last_data_integration_start =
                         status.last_data_integration_start.max(Some(time))
@@ -69,7 +67,10 @@ impl IntegrationStatus {
     /// The document the CQD portal reads, with times shown in `zone`.
     pub fn render(&self, zone: Tz) -> StatusDocument {
         let render_all = |times: &[DateTime<Utc>]| -> Vec<String> {
-            times.iter().map(|time| cqd_timestamp(*time, zone)).collect()
+            times
+                .iter()
+                .map(|time| cqd_timestamp(*time, zone))
+                .collect()
         };
         StatusDocument {
             last_success_integrations: render_all(&self.last_success_integrations),
@@ -245,10 +246,26 @@ mod tests {
     #[test]
     fn timestamps_render_in_the_configured_zone_across_daylight_saving() {
         let cases = [
-            ("2015-03-08 06:59:59", "03/08/2015 01:59:59", "last second of EST"),
-            ("2015-03-08 07:00:00", "03/08/2015 03:00:00", "first second of EDT"),
-            ("2015-11-01 05:30:00", "11/01/2015 01:30:00", "01:30 EDT before falling back"),
-            ("2015-11-01 06:30:00", "11/01/2015 01:30:00", "01:30 EST after falling back"),
+            (
+                "2015-03-08 06:59:59",
+                "03/08/2015 01:59:59",
+                "last second of EST",
+            ),
+            (
+                "2015-03-08 07:00:00",
+                "03/08/2015 03:00:00",
+                "first second of EDT",
+            ),
+            (
+                "2015-11-01 05:30:00",
+                "11/01/2015 01:30:00",
+                "01:30 EDT before falling back",
+            ),
+            (
+                "2015-11-01 06:30:00",
+                "11/01/2015 01:30:00",
+                "01:30 EST after falling back",
+            ),
         ];
         for (stored_utc, shown, case) in cases {
             assert_eq!(

@@ -1,0 +1,20 @@
+# Build: the whole workspace is needed to resolve it, only the service is built.
+FROM rust:1-bookworm AS builder
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p qoe-data-service \
+ && cp target/release/qoe-data-service /usr/local/bin/qoe-data-service
+
+# Run: a small image, a user without privileges, no shell tools needed for the healthcheck.
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home qoe
+COPY --from=builder /usr/local/bin/qoe-data-service /usr/local/bin/qoe-data-service
+USER 10001
+EXPOSE 8080
+ENV QOE_HTTP__LISTEN=0.0.0.0:8080
+HEALTHCHECK --interval=10s --timeout=3s CMD ["qoe-data-service", "healthcheck"]
+ENTRYPOINT ["qoe-data-service"]
+CMD ["serve"]

@@ -1,0 +1,177 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{test, App};
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use chrono_tz::Tz;
+use qoe_data_service::configuration::IntegrationLogSettings;
+use qoe_data_service::domain::{CategoryTime, LogCategory};
+use qoe_data_service::routes::{configure, AppState};
+use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
+
+/// A store double: answers with what the test gave it and counts the calls.
+#[derive(Default)]
+pub struct FakeStore {
+    entries: Mutex<Vec<CategoryTime>>,
+    failure: Mutex<Option<StoreError>>,
+    calls: AtomicUsize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("Login failed for user 'qoe_reader'. server=sql01.corp.example password=S3cret-Pa55")]
+pub struct DriverSaysTooMuch;
+
+impl FakeStore {
+    pub fn with_entries(entries: Vec<CategoryTime>) -> Arc<Self> {
+        Arc::new(FakeStore {
+            entries: Mutex::new(entries),
+            ..FakeStore::default()
+        })
+    }
+
+    /// Fails every call with a cause whose text must never reach a client.
+    pub fn failing(kind: Unavailability) -> Arc<Self> {
+        Arc::new(FakeStore {
+            failure: Mutex::new(Some(StoreError::new(kind, DriverSaysTooMuch))),
+            ..FakeStore::default()
+        })
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn answer<T>(&self, value: T) -> Result<T, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.failure.lock().expect("not poisoned").clone() {
+            Some(failure) => Err(failure),
+            None => Ok(value),
+        }
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for FakeStore {
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        let entries = self.entries.lock().expect("not poisoned").clone();
+        self.answer(entries)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.answer(())
+    }
+}
+
+pub fn enabled(time_zone: Tz) -> IntegrationLogSettings {
+    IntegrationLogSettings {
+        enabled: true,
+        time_zone,
+    }
+}
+
+pub fn disabled() -> IntegrationLogSettings {
+    IntegrationLogSettings {
+        enabled: false,
+        time_zone: Tz::UTC,
+    }
+}
+
+/// The app as production wires it, in-process.
+pub async fn spawn_app(
+    store: Arc<FakeStore>,
+    integration_log: IntegrationLogSettings,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    let state = AppState {
+        store,
+        integration_log,
+    };
+    test::init_service(App::new().configure(configure(state))).await
+}
+
+pub fn entry(category: LogCategory, cqd_time: &str) -> CategoryTime {
+    CategoryTime {
+        category,
+        time: NaiveDateTime::parse_from_str(cqd_time, "%m/%d/%Y %H:%M:%S")
+            .unwrap_or_else(|e| panic!("bad sample time {cqd_time}: {e}"))
+            .and_utc(),
+    }
+}
+
+/// The rows behind the documentation's sample, plus one older success that the 5-cut drops.
+pub fn documentation_sample() -> Vec<CategoryTime> {
+    use LogCategory::*;
+    let mut rows = Vec::new();
+    let mut add = |category, times: &[&str]| {
+        rows.extend(times.iter().map(|time| entry(category, time)));
+    };
+    add(
+        DataIntegrationSucceeded,
+        &[
+            "01/17/2015 14:30:00",
+            "01/18/2015 10:30:13",
+            "01/18/2015 10:28:29",
+            "01/17/2015 15:15:17",
+            "01/17/2015 15:00:17",
+            "01/17/2015 14:45:13",
+        ],
+    );
+    add(
+        CubeProcessingSucceeded,
+        &[
+            "01/17/2015 15:16:40",
+            "01/17/2015 15:01:41",
+            "01/17/2015 14:47:19",
+            "01/17/2015 14:31:40",
+            "01/17/2015 14:17:01",
+        ],
+    );
+    add(
+        CubeProcessingFailed,
+        &[
+            "01/18/2015 10:30:58",
+            "01/18/2015 10:29:28",
+            "01/17/2015 10:02:20",
+            "01/15/2015 20:01:56",
+            "01/15/2015 19:45:50",
+        ],
+    );
+    add(CubeProcessingStarted, &["01/18/2015 10:30:16"]);
+    rows
+}
+
+/// The documentation's sample response, with its empty member made valid JSON.
+pub const DOCUMENTATION_SAMPLE_JSON: &str = r#"{
+"LastSuccessIntegrations": ["01/18/2015 10:30:13", "01/18/2015 10:28:29", "01/17/2015 15:15:17", "01/17/2015 15:00:17", "01/17/2015 14:45:13"],
+"LastSuccessCubeProcessings": ["01/17/2015 15:16:40", "01/17/2015 15:01:41", "01/17/2015 14:47:19", "01/17/2015 14:31:40", "01/17/2015 14:17:01"],
+"LastFailedIntegrations": [],
+"LastFailedCubeProcessings": ["01/18/2015 10:30:58", "01/18/2015 10:29:28", "01/17/2015 10:02:20", "01/15/2015 20:01:56", "01/15/2015 19:45:50"],
+"LastDataIntegrationStart": null,
+"LastCubeProcessingStart": "01/18/2015 10:30:16"
+}"#;
+
+/// Checks a response body against the documentation sample: same values, members in order.
+pub fn assert_is_documentation_sample(body: &[u8]) {
+    let text = String::from_utf8_lossy(body);
+    let actual: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let expected: serde_json::Value =
+        serde_json::from_str(DOCUMENTATION_SAMPLE_JSON).expect("the sample is valid JSON");
+    assert_eq!(actual, expected, "{text}");
+    let positions: Vec<usize> = [
+        "LastSuccessIntegrations",
+        "LastSuccessCubeProcessings",
+        "LastFailedIntegrations",
+        "LastFailedCubeProcessings",
+        "LastDataIntegrationStart",
+        "LastCubeProcessingStart",
+    ]
+    .iter()
+    .map(|member| text.find(member).unwrap_or(usize::MAX))
+    .collect();
+    assert!(
+        positions.is_sorted(),
+        "members out of contract order: {text}"
+    );
+}

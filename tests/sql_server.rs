@@ -1,0 +1,331 @@
+//! Against a real SQL Server (T-SQL semantics, permissions, the migrations themselves).
+//! Skipped by `cargo test`; run with `docker compose up -d mssql` and
+//! `QOE_TEST_DATABASE__CONNECTION_STRING='Server=tcp:localhost,1433;User Id=sa;Password=…;TrustServerCertificate=true' cargo test --test sql_server -- --ignored`.
+//! Each test creates and drops a database of its own.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono_tz::Tz;
+use qoe_data_service::configuration::Settings;
+use qoe_data_service::db::{migrate, SqlServerStore};
+use qoe_data_service::domain::IntegrationStatus;
+use qoe_data_service::store::IntegrationLogStore;
+use tiberius::Client;
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+const NEEDS: &str = "QOE_TEST_DATABASE__CONNECTION_STRING";
+
+type AdminClient = Client<Compat<TcpStream>>;
+
+struct TestDatabase {
+    name: String,
+    admin_connection_string: String,
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let admin_connection_string = std::env::var(NEEDS)
+            .unwrap_or_else(|_| panic!("set {NEEDS} to an admin connection string (see README)"));
+        let name = format!(
+            "QoEArchiveTest_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let database = TestDatabase {
+            name,
+            admin_connection_string,
+        };
+        let mut master = database.client_for(None, None).await;
+        run(&mut master, &format!("CREATE DATABASE [{}]", database.name))
+            .await
+            .expect("CREATE DATABASE");
+        database
+    }
+
+    /// The admin connection string pointed at `database`, or with another login.
+    fn connection_string(&self, database: Option<&str>, login: Option<(&str, &str)>) -> String {
+        let mut pairs: Vec<String> = self
+            .admin_connection_string
+            .split(';')
+            .filter(|pair| {
+                let key = pair
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                !pair.trim().is_empty()
+                    && key != "database"
+                    && (login.is_none()
+                        || !["user id", "uid", "user", "username", "password", "pwd"]
+                            .contains(&key.as_str()))
+            })
+            .map(str::to_owned)
+            .collect();
+        if let Some(database) = database {
+            pairs.push(format!("Database={database}"));
+        }
+        if let Some((user, password)) = login {
+            pairs.push(format!("User Id={user}"));
+            pairs.push(format!("Password={password}"));
+        }
+        pairs.join(";")
+    }
+
+    fn settings(&self, login: Option<(&str, &str)>) -> Settings {
+        let env = HashMap::from([
+            (
+                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+                self.connection_string(Some(&self.name), login),
+            ),
+            ("QOE_INTEGRATION_LOG__ENABLED".to_owned(), "true".to_owned()),
+        ]);
+        Settings::load_from(None, env).expect("valid test settings")
+    }
+
+    async fn client_for(&self, database: Option<&str>, login: Option<(&str, &str)>) -> AdminClient {
+        let env = HashMap::from([(
+            "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+            self.connection_string(database, login),
+        )]);
+        let settings = Settings::load_from(None, env).expect("valid test settings");
+        let config = settings.database.tiberius_config().expect("driver config");
+        let tcp = TcpStream::connect(config.get_addr())
+            .await
+            .expect("TCP connect");
+        Client::connect(config, tcp.compat_write())
+            .await
+            .expect("login")
+    }
+
+    async fn admin(&self) -> AdminClient {
+        self.client_for(Some(&self.name), None).await
+    }
+
+    async fn migrated() -> Self {
+        let database = Self::create().await;
+        migrate::run(&database.settings(None).database)
+            .await
+            .expect("migrations apply");
+        database
+    }
+
+    /// A login of its own, made a member of `role`.
+    async fn login_in_role(&self, role: &str) -> (String, String) {
+        let login = format!("{}_{role}", self.name);
+        let password = format!("Pw-{}-aA1!", std::process::id());
+        let mut master = self.client_for(None, None).await;
+        run(
+            &mut master,
+            &format!("CREATE LOGIN [{login}] WITH PASSWORD = N'{password}', CHECK_POLICY = OFF"),
+        )
+        .await
+        .expect("CREATE LOGIN");
+        let mut admin = self.admin().await;
+        run(
+            &mut admin,
+            &format!("CREATE USER [{login}] FOR LOGIN [{login}]; ALTER ROLE {role} ADD MEMBER [{login}];"),
+        )
+        .await
+        .expect("CREATE USER");
+        (login, password)
+    }
+
+    async fn write(
+        &self,
+        client: &mut AdminClient,
+        category: &str,
+        utc_time: &str,
+    ) -> tiberius::Result<()> {
+        client
+            .execute(
+                "EXEC dbo.WriteIntegrationLog @LogCategory = @P1, @LogTime = @P2",
+                &[&category, &utc_time],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn drop_database(self) {
+        let mut master = self.client_for(None, None).await;
+        let _ = master
+            .simple_query(format!(
+                "ALTER DATABASE [{0}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [{0}];",
+                self.name
+            ))
+            .await;
+        let _ = master
+            .simple_query(format!(
+                "DECLARE @sql nvarchar(max) = N''; \
+                 SELECT @sql += N'DROP LOGIN ' + QUOTENAME(name) + N';' FROM sys.server_principals WHERE name LIKE N'{}[_]%'; \
+                 EXEC (@sql);",
+                self.name
+            ))
+            .await;
+    }
+}
+
+/// Runs a batch to the end, so that errors after the first result are seen too.
+async fn run(client: &mut AdminClient, sql: &str) -> tiberius::Result<()> {
+    client
+        .simple_query(sql)
+        .await?
+        .into_results()
+        .await
+        .map(drop)
+}
+
+async fn count_rows(client: &mut AdminClient) -> i32 {
+    client
+        .simple_query("SELECT COUNT(*) FROM dbo.IntegrationLog")
+        .await
+        .expect("count")
+        .into_row()
+        .await
+        .expect("row")
+        .and_then(|row| row.get(0))
+        .expect("a count")
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: docker compose up -d mssql"]
+async fn migrations_apply_once_and_a_second_run_changes_nothing() {
+    let database = TestDatabase::create().await;
+    let settings = database.settings(None);
+
+    let first = migrate::run(&settings.database).await.expect("first run");
+    let second = migrate::run(&settings.database).await.expect("second run");
+
+    assert_eq!(first.applied.len(), 3, "{first:?}");
+    assert!(second.applied.is_empty(), "{second:?}");
+    database.drop_database().await;
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: docker compose up -d mssql"]
+async fn the_status_shows_what_the_job_steps_wrote_through_the_procedure() {
+    let database = TestDatabase::migrated().await;
+    let mut admin = database.admin().await;
+    let rows = [
+        ("DataIntegrationSucceeded", "2015-01-17 14:30:00"),
+        ("DataIntegrationSucceeded", "2015-01-18 10:30:13"),
+        ("DataIntegrationSucceeded", "2015-01-18 10:28:29"),
+        ("DataIntegrationSucceeded", "2015-01-17 15:15:17"),
+        ("DataIntegrationSucceeded", "2015-01-17 15:00:17"),
+        ("DataIntegrationSucceeded", "2015-01-17 14:45:13"),
+        ("CubeProcessingStarted", "2015-01-18 10:30:16"),
+        ("CubeProcessingFailed", "2015-01-18 10:30:58"),
+    ];
+    for (category, time) in rows {
+        database
+            .write(&mut admin, category, time)
+            .await
+            .expect("write");
+    }
+    let (login, password) = database.login_in_role("qoe_reader").await;
+    let store =
+        SqlServerStore::new(&database.settings(Some((&login, &password))).database).expect("store");
+
+    let entries = store.status_entries().await.expect("status");
+    let document = IntegrationStatus::from_entries(entries).render(Tz::UTC);
+
+    assert_eq!(
+        document.last_success_integrations,
+        vec![
+            "01/18/2015 10:30:13",
+            "01/18/2015 10:28:29",
+            "01/17/2015 15:15:17",
+            "01/17/2015 15:00:17",
+            "01/17/2015 14:45:13"
+        ]
+    );
+    assert_eq!(
+        document.last_failed_cube_processings,
+        vec!["01/18/2015 10:30:58"]
+    );
+    assert!(document.last_failed_integrations.is_empty());
+    assert_eq!(document.last_data_integration_start, None);
+    assert_eq!(
+        document.last_cube_processing_start.as_deref(),
+        Some("01/18/2015 10:30:16")
+    );
+    database.drop_database().await;
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: docker compose up -d mssql"]
+async fn the_procedure_refuses_an_unknown_category_and_writes_nothing() {
+    let database = TestDatabase::migrated().await;
+    let mut admin = database.admin().await;
+
+    let error = database
+        .write(&mut admin, "DataIntegrationMaybe", "2015-01-18 10:30:13")
+        .await
+        .expect_err("an unknown category is refused");
+
+    assert_eq!(error.code(), Some(50001), "{error}");
+    assert!(
+        error.to_string().contains("DataIntegrationMaybe"),
+        "{error}"
+    );
+    assert_eq!(count_rows(&mut admin).await, 0);
+    database.drop_database().await;
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: docker compose up -d mssql"]
+async fn the_reader_login_can_read_but_cannot_write() {
+    let database = TestDatabase::migrated().await;
+    let (login, password) = database.login_in_role("qoe_reader").await;
+    let mut reader = database
+        .client_for(Some(&database.name), Some((&login, &password)))
+        .await;
+
+    let read = run(&mut reader, "SELECT TOP (1) Id FROM dbo.IntegrationLog").await;
+    let insert = run(
+        &mut reader,
+        "INSERT INTO dbo.IntegrationLog (LogCategory) VALUES (N'DataIntegrationStarted')",
+    )
+    .await;
+    let procedure = database
+        .write(&mut reader, "DataIntegrationStarted", "2015-01-18 10:30:13")
+        .await;
+
+    assert!(read.is_ok(), "{:?}", read.err());
+    assert_eq!(
+        insert.err().and_then(|e| e.code()),
+        Some(229),
+        "INSERT permission denied"
+    );
+    assert_eq!(
+        procedure.err().and_then(|e| e.code()),
+        Some(229),
+        "EXECUTE permission denied"
+    );
+    database.drop_database().await;
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: docker compose up -d mssql"]
+async fn the_writer_login_can_only_call_the_procedure() {
+    let database = TestDatabase::migrated().await;
+    let (login, password) = database.login_in_role("qoe_writer").await;
+    let mut writer = database
+        .client_for(Some(&database.name), Some((&login, &password)))
+        .await;
+
+    let procedure = database
+        .write(&mut writer, "DataIntegrationStarted", "2015-01-18 10:30:13")
+        .await;
+    let read = run(&mut writer, "SELECT TOP (1) Id FROM dbo.IntegrationLog").await;
+
+    assert!(procedure.is_ok(), "{:?}", procedure.err());
+    assert_eq!(
+        read.err().and_then(|e| e.code()),
+        Some(229),
+        "SELECT permission denied"
+    );
+    database.drop_database().await;
+}
