@@ -78,9 +78,17 @@ pub fn disabled() -> IntegrationLogSettings {
     }
 }
 
-/// The app as production wires it, in-process.
+/// The app as production wires it, in-process, over a store double.
 pub async fn spawn_app(
     store: Arc<FakeStore>,
+    integration_log: IntegrationLogSettings,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    spawn_app_with_store(store, integration_log).await
+}
+
+/// The app as production wires it, in-process, over any store.
+pub async fn spawn_app_with_store(
+    store: Arc<dyn IntegrationLogStore>,
     integration_log: IntegrationLogSettings,
 ) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
     let state = AppState {
@@ -88,6 +96,61 @@ pub async fn spawn_app(
         integration_log,
     };
     test::init_service(App::new().configure(configure(state))).await
+}
+
+/// A response read off a real socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// `GET path` on 127.0.0.1:port over HTTP/1.1, for tests of the bound server.
+pub async fn http_get(port: u16, path: &str) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the server accepts");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut raw = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut raw),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .expect("response read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    RawResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
 }
 
 pub fn entry(category: LogCategory, cqd_time: &str) -> CategoryTime {

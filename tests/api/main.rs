@@ -3,3 +3,4 @@ mod configuration;
 mod health;
 mod helpers;
 mod status;
+mod tds;
