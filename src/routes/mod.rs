@@ -54,6 +54,6 @@ async fn not_found() -> HttpResponse {
 
 async fn method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
+        .insert_header((actix_web::http::header::ALLOW, "GET"))
         .json(errors::ErrorBody::new("method not allowed"))
 }
