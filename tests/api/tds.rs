@@ -366,20 +366,23 @@ async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
     assert_eq!(health.status, 200);
 }
 
-#[actix_web::test]
-async fn strict_tls_with_the_configured_ca_reads_the_status() {
-    let certificates = TestCertificates::generate_localhost().expect("certificates");
+/// A strict-TLS TDS test server presenting `served`'s certificate, and the real store told to
+/// trust the CA of `trusted` through `database.ca_certificate_path`.
+async fn strict_tls_store(
+    served: &TestCertificates,
+    trusted: &TestCertificates,
+    name: &str,
+) -> (TdsTestServer, Arc<SqlServerStore>) {
     let server = TdsTestServer::start_with(
         ServerOptions {
-            tls: Some(certificates.tls_identity()),
+            tls: Some(served.tls_identity()),
             port: None,
         },
         IntegrationLogDb::documentation_sample(),
     )
     .await
     .expect("TLS TDS test server starts");
-    let dir = temp_dir("trusted-ca");
-    let ca = certificates.write_ca_pem(&dir).expect("CA file");
+    let ca = trusted.write_ca_pem(&temp_dir(name)).expect("CA file");
     let settings = settings_for(
         strict_connection_string(server.port()),
         &[(
@@ -388,6 +391,13 @@ async fn strict_tls_with_the_configured_ca_reads_the_status() {
         )],
     );
     let store = Arc::new(SqlServerStore::new(&settings.database).expect("store"));
+    (server, store)
+}
+
+#[actix_web::test]
+async fn strict_tls_with_the_configured_ca_reads_the_status() {
+    let certificates = TestCertificates::generate_localhost().expect("certificates");
+    let (_server, store) = strict_tls_store(&certificates, &certificates, "trusted-ca").await;
     let app = spawn_app_with_store(store, enabled(chrono_tz::Tz::UTC)).await;
 
     let (status, _, body, _) = get(&app, STATUS_PATH).await;
@@ -400,25 +410,7 @@ async fn strict_tls_with_the_configured_ca_reads_the_status() {
 async fn strict_tls_with_an_unknown_ca_fails_readiness_as_a_certificate_problem() {
     let served = TestCertificates::generate_localhost().expect("certificates");
     let other = TestCertificates::generate_localhost().expect("another CA");
-    let server = TdsTestServer::start_with(
-        ServerOptions {
-            tls: Some(served.tls_identity()),
-            port: None,
-        },
-        IntegrationLogDb::documentation_sample(),
-    )
-    .await
-    .expect("TLS TDS test server starts");
-    let dir = temp_dir("unknown-ca");
-    let wrong_ca = other.write_ca_pem(&dir).expect("CA file");
-    let settings = settings_for(
-        strict_connection_string(server.port()),
-        &[(
-            "QOE_DATABASE__CA_CERTIFICATE_PATH",
-            &wrong_ca.display().to_string(),
-        )],
-    );
-    let store = Arc::new(SqlServerStore::new(&settings.database).expect("store"));
+    let (_server, store) = strict_tls_store(&served, &other, "unknown-ca").await;
     let app = spawn_app_with_store(store.clone(), enabled(chrono_tz::Tz::UTC)).await;
 
     let (status, _, body, _) = get(&app, "/readyz").await;
