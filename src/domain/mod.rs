@@ -1,5 +1,9 @@
 mod category;
+mod log;
 mod status;
 
 pub use category::{LogCategory, UnknownCategory};
+pub use log::{
+    log_timestamp, LogEntry, LogEntryDocument, LogQuery, LogQueryError, DEFAULT_TOP, MAX_TOP,
+};
 pub use status::{CategoryTime, IntegrationStatus, StatusDocument, STATUS_DEPTH};

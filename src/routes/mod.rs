@@ -1,15 +1,18 @@
+mod cache;
 mod errors;
 mod health;
+mod integration_log;
 mod status;
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::configuration::IntegrationLogSettings;
 use crate::store::IntegrationLogStore;
 
-pub use errors::{ApiError, RETRY_AFTER_SECONDS};
+pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.
 #[derive(Clone)]
@@ -18,23 +21,69 @@ pub struct AppState {
     pub integration_log: IntegrationLogSettings,
 }
 
+impl AppState {
+    /// Empties every cache the service keeps. It keeps none yet, so this does nothing; a cache
+    /// added later is emptied here, and `POST /QoEDataService/ClearCache` already calls it.
+    pub fn clear_cache(&self) {}
+}
+
 /// The path of the CQD "Get Last Integration Data" operation.
 pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
+/// The path of the CQD "Get Integration Log" operation.
+pub const LOG_PATH: &str = "/QoEDataService/IntegrationLog";
+/// The path of the CQD "Clear Cache" operation.
+pub const CLEAR_CACHE_PATH: &str = "/QoEDataService/ClearCache";
+pub const HEALTHZ_PATH: &str = "/healthz";
+pub const READYZ_PATH: &str = "/readyz";
+
+/// Every routed method and path. The route table registers exactly these, and the
+/// OpenAPI test compares them with the document.
+pub const ENDPOINTS: &[(Method, &str)] = &[
+    (Method::GET, STATUS_PATH),
+    (Method::GET, LOG_PATH),
+    (Method::POST, CLEAR_CACHE_PATH),
+    (Method::GET, HEALTHZ_PATH),
+    (Method::GET, READYZ_PATH),
+];
 
 /// The one route table, used by the server and by the in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_only(STATUS_PATH, status::get_status))
-        .service(get_only("/healthz", health::healthz))
-        .service(get_only("/readyz", health::readyz))
+        .service(get_only(LOG_PATH, integration_log::get_log))
+        .service(post_only(CLEAR_CACHE_PATH, cache::clear_cache))
+        .service(get_only(HEALTHZ_PATH, health::healthz))
+        .service(get_only(READYZ_PATH, health::readyz))
         .default_service(web::to(not_found));
 }
 
-/// Registers the state and the routes: `App::new().configure(configure(state))`.
+/// Registers the state, our extractor errors and the routes:
+/// `App::new().configure(configure(state))`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(state));
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::QueryConfig::default().error_handler(|error, request| {
+                extractor_error(&error, request, "malformed query string")
+            }))
+            .app_data(
+                web::PathConfig::default().error_handler(|error, request| {
+                    extractor_error(&error, request, "malformed path")
+                }),
+            )
+            .app_data(web::JsonConfig::default().error_handler(|error, request| {
+                extractor_error(&error, request, "malformed JSON body")
+            }));
         routes(cfg);
     }
+}
+
+/// actix's extractor messages are not part of our API: log them, answer in our words.
+fn extractor_error(
+    error: &dyn std::fmt::Display,
+    request: &HttpRequest,
+    problem: &'static str,
+) -> actix_web::Error {
+    tracing::debug!(%error, path = request.path(), "refusing a malformed request");
+    ApiError::BadRequest(problem).into()
 }
 
 fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
@@ -45,15 +94,45 @@ where
 {
     web::resource(path)
         .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed))
+        .default_service(web::to(|| method_not_allowed("GET, HEAD")))
+}
+
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(|| method_not_allowed("POST")))
 }
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(errors::ErrorBody::new("not found"))
 }
 
-async fn method_not_allowed() -> HttpResponse {
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
+        .insert_header((actix_web::http::header::ALLOW, allow))
         .json(errors::ErrorBody::new("method not allowed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+    use actix_web::test::TestRequest;
+
+    #[actix_web::test]
+    async fn extractor_errors_are_answered_as_json_in_our_words() {
+        let request = TestRequest::default().to_http_request();
+
+        let error = extractor_error(&"Query deserialize error: …", &request, "malformed path");
+        let response = error.error_response();
+
+        assert_eq!(response.status(), actix_web::http::StatusCode::BAD_REQUEST);
+        let body = to_bytes(response.into_body()).await.expect("body");
+        assert_eq!(&body[..], br#"{"error":"malformed path"}"#);
+    }
 }

@@ -7,14 +7,17 @@ use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use qoe_data_service::configuration::IntegrationLogSettings;
-use qoe_data_service::domain::{CategoryTime, LogCategory};
+use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
 use qoe_data_service::routes::{configure, AppState};
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 
-/// A store double: answers with what the test gave it and counts the calls.
+/// A store double: answers with what the test gave it, counts the calls and keeps the
+/// last log query it was asked.
 #[derive(Default)]
 pub struct FakeStore {
     entries: Mutex<Vec<CategoryTime>>,
+    log: Mutex<Vec<LogEntry>>,
+    last_log_query: Mutex<Option<LogQuery>>,
     failure: Mutex<Option<StoreError>>,
     calls: AtomicUsize,
 }
@@ -29,6 +32,18 @@ impl FakeStore {
             entries: Mutex::new(entries),
             ..FakeStore::default()
         })
+    }
+
+    /// Answers the log query with `log` as given, whatever the query.
+    pub fn with_log(log: Vec<LogEntry>) -> Arc<Self> {
+        Arc::new(FakeStore {
+            log: Mutex::new(log),
+            ..FakeStore::default()
+        })
+    }
+
+    pub fn last_log_query(&self) -> Option<LogQuery> {
+        *self.last_log_query.lock().expect("not poisoned")
     }
 
     /// Fails every call with a cause whose text must never reach a client.
@@ -57,6 +72,12 @@ impl IntegrationLogStore for FakeStore {
     async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
         let entries = self.entries.lock().expect("not poisoned").clone();
         self.answer(entries)
+    }
+
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        *self.last_log_query.lock().expect("not poisoned") = Some(query);
+        let log = self.log.lock().expect("not poisoned").clone();
+        self.answer(log)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
