@@ -1,3 +1,4 @@
+mod api_keys;
 mod cache;
 mod errors;
 mod health;
@@ -12,6 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::configuration::IntegrationLogSettings;
 use crate::store::IntegrationLogStore;
 
+pub use api_keys::{require_api_key, ApiKeyGate, API_KEY_HEADER};
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.
@@ -35,6 +37,8 @@ pub const LOG_PATH: &str = "/QoEDataService/IntegrationLog";
 pub const CLEAR_CACHE_PATH: &str = "/QoEDataService/ClearCache";
 pub const HEALTHZ_PATH: &str = "/healthz";
 pub const READYZ_PATH: &str = "/readyz";
+/// The OpenAPI 3 description of every endpoint.
+pub const OPENAPI_PATH: &str = "/openapi.json";
 
 /// Every routed method and path. The route table registers exactly these, and the
 /// OpenAPI test compares them with the document.

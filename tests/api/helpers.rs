@@ -1,14 +1,19 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use std::net::SocketAddr;
+
+use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::{test, App};
+use actix_web::{test, web};
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
-use qoe_data_service::configuration::IntegrationLogSettings;
+use qoe_data_service::configuration::{HttpSettings, IntegrationLogSettings};
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
-use qoe_data_service::routes::{configure, AppState};
+use qoe_data_service::routes::{ApiKeyGate, AppState};
+use qoe_data_service::startup::app;
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// A store double: answers with what the test gave it, counts the calls and keeps the
@@ -89,26 +94,63 @@ pub fn enabled(time_zone: Tz) -> IntegrationLogSettings {
     IntegrationLogSettings {
         enabled: true,
         time_zone,
+        stale_after: Duration::from_secs(30 * 60),
     }
 }
 
 pub fn disabled() -> IntegrationLogSettings {
     IntegrationLogSettings {
         enabled: false,
-        time_zone: Tz::UTC,
+        ..enabled(Tz::UTC)
     }
 }
 
-/// The app as production wires it, in-process.
+/// The app as production wires it, in-process, with no CORS and no API keys.
 pub async fn spawn_app(
     store: Arc<FakeStore>,
     integration_log: IntegrationLogSettings,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    spawn_app_with(store, integration_log, open_http()).await
+}
+
+/// The app as production wires it, middleware included, with the given HTTP settings.
+pub async fn spawn_app_with(
+    store: Arc<FakeStore>,
+    integration_log: IntegrationLogSettings,
+    http: HttpSettings,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let gate = web::Data::new(ApiKeyGate::new(&http.api_keys));
+    spawn_app_with_gate(store, integration_log, http, gate).await
+}
+
+/// As [`spawn_app_with`], keeping a handle on the API key gate to read its count.
+pub async fn spawn_app_with_gate(
+    store: Arc<FakeStore>,
+    integration_log: IntegrationLogSettings,
+    http: HttpSettings,
+    gate: web::Data<ApiKeyGate>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
     let state = AppState {
         store,
         integration_log,
     };
-    test::init_service(App::new().configure(configure(state))).await
+    test::init_service(app(state, gate, &http)).await
+}
+
+pub fn open_http() -> HttpSettings {
+    HttpSettings::open(SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
 pub fn entry(category: LogCategory, cqd_time: &str) -> CategoryTime {
