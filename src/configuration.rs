@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use chrono_tz::Tz;
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
@@ -92,7 +93,7 @@ pub struct IntegrationLogSettings {
     pub enabled: bool,
     pub time_zone: Tz,
     /// The status page warns when a job's newest success is older than this.
-    pub stale_after: Duration,
+    pub stale_after: TimeDelta,
 }
 
 /// A setting that is missing or wrong; the message names it.
@@ -295,7 +296,7 @@ impl RawIntegrationLog {
         Ok(IntegrationLogSettings {
             enabled: self.enabled,
             time_zone,
-            stale_after: Duration::from_secs(self.stale_after_minutes * 60),
+            stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
         })
     }
 }
@@ -509,10 +510,7 @@ mod tests {
         assert_eq!(settings.database.command_timeout, Duration::from_secs(10));
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
-        assert_eq!(
-            settings.integration_log.stale_after,
-            Duration::from_secs(30 * 60)
-        );
+        assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod healthcheck;
 pub mod routes;
 /// Building and running the HTTP server.
 pub mod startup;
+/// The HTML status page for people, rendered from the status without I/O.
+pub mod status_page;
 /// What the handlers need from the database, as a trait the tests can replace.
 pub mod store;
 /// Logging setup.

@@ -4,6 +4,7 @@ mod errors;
 mod health;
 mod integration_log;
 mod status;
+mod status_page;
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ impl AppState {
 
 /// The path of the CQD "Get Last Integration Data" operation.
 pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
+/// The status page for people.
+pub const STATUS_PAGE_PATH: &str = "/QoEDataService/IntegrationLog/StatusPage";
 /// The path of the CQD "Get Integration Log" operation.
 pub const LOG_PATH: &str = "/QoEDataService/IntegrationLog";
 /// The path of the CQD "Clear Cache" operation.
@@ -44,6 +47,7 @@ pub const OPENAPI_PATH: &str = "/openapi.json";
 /// OpenAPI test compares them with the document.
 pub const ENDPOINTS: &[(Method, &str)] = &[
     (Method::GET, STATUS_PATH),
+    (Method::GET, STATUS_PAGE_PATH),
     (Method::GET, LOG_PATH),
     (Method::POST, CLEAR_CACHE_PATH),
     (Method::GET, HEALTHZ_PATH),
@@ -53,6 +57,7 @@ pub const ENDPOINTS: &[(Method, &str)] = &[
 /// The one route table, used by the server and by the in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_only(STATUS_PATH, status::get_status))
+        .service(get_only(STATUS_PAGE_PATH, status_page::get_status_page))
         .service(get_only(LOG_PATH, integration_log::get_log))
         .service(post_only(CLEAR_CACHE_PATH, cache::clear_cache))
         .service(get_only(HEALTHZ_PATH, health::healthz))

@@ -3,7 +3,8 @@ use actix_web::{test, web};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{ApiKeys, HttpSettings};
 use qoe_data_service::routes::{
-    ApiKeyGate, API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, READYZ_PATH, STATUS_PATH,
+    ApiKeyGate, API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, READYZ_PATH,
+    STATUS_PAGE_PATH, STATUS_PATH,
 };
 use secrecy::SecretString;
 
@@ -28,6 +29,7 @@ async fn without_a_key_every_service_operation_is_401_with_a_challenge() {
     for request in [
         test::TestRequest::get().uri(STATUS_PATH),
         test::TestRequest::get().uri(LOG_PATH),
+        test::TestRequest::get().uri(STATUS_PAGE_PATH),
         test::TestRequest::post().uri(CLEAR_CACHE_PATH),
         test::TestRequest::get().uri("/QoEDataService/Nothing"),
     ] {

@@ -1,6 +1,5 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use std::net::SocketAddr;
 
@@ -8,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{test, web};
 use async_trait::async_trait;
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{HttpSettings, IntegrationLogSettings};
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
@@ -94,7 +93,7 @@ pub fn enabled(time_zone: Tz) -> IntegrationLogSettings {
     IntegrationLogSettings {
         enabled: true,
         time_zone,
-        stale_after: Duration::from_secs(30 * 60),
+        stale_after: TimeDelta::minutes(30),
     }
 }
 

@@ -7,3 +7,4 @@ mod health;
 mod helpers;
 mod integration_log;
 mod status;
+mod status_page;
