@@ -83,9 +83,10 @@ fn banner(jobs: &[Job<'_>; 2], freshness: &[Freshness; 2]) -> String {
         "<p class=\"banner fresh\" role=\"status\">Both jobs are up to date.</p>\n".to_owned()
     } else {
         format!(
-            "<p class=\"banner stale\" role=\"alert\"><strong>Stale:</strong> {} has not \
+            "<p class=\"banner stale\" role=\"alert\"><strong>Stale:</strong> {} {} not \
              succeeded recently.</p>\n",
-            stale.join(" and ")
+            stale.join(" and "),
+            if stale.len() == 1 { "has" } else { "have" }
         )
     }
 }
@@ -229,15 +230,17 @@ h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem .75rem; margin: 0; }
 dt { font-weight: 600; }
 dd { margin: 0; font-variant-numeric: tabular-nums; }
+time { white-space: nowrap; }
 .none { color: #3d444d; font-style: italic; }
 .timeline { list-style: none; margin: 0; padding: 0 0 0 .25rem; border-left: 2px solid #d1d9e0; }
-.timeline li { padding: .1rem 0 .1rem .6rem; font-variant-numeric: tabular-nums; }
-.timeline .mark { display: inline-block; width: 1.2em; font-weight: 700; text-align: center; }
+.timeline li { display: grid; grid-template-columns: 1.2em 6.4em 1fr; column-gap: .3rem; padding: .1rem 0 .1rem .5rem; font-variant-numeric: tabular-nums; }
+.timeline .mark { font-weight: 700; text-align: center; }
 .timeline .ok .mark, .timeline .ok .outcome { color: #116329; }
 .timeline .failed .mark, .timeline .failed .outcome { color: #a40e26; }
-.outcome { display: inline-block; min-width: 5.5em; font-weight: 600; }
+.outcome { font-weight: 600; }
 footer { margin-top: 1.5rem; color: #3d444d; font-size: .9rem; }
-code { font-size: .9em; }
+code { font-size: .9em; overflow-wrap: anywhere; }
+@media (max-width: 30rem) { body { padding: .75rem; } .job { padding: .75rem; } .timeline { font-size: .95rem; } }
 </style>
 </head>
 <body>
@@ -309,7 +312,7 @@ mod tests {
             &context("2015-01-18 10:40:00", Tz::UTC),
         );
 
-        assert!(page.contains("data integration and cube processing has not succeeded"));
+        assert!(page.contains("data integration and cube processing have not succeeded"));
         assert_eq!(page.matches("no success recorded").count(), 2);
         assert_eq!(page.matches("No finished runs recorded.").count(), 2);
     }
