@@ -11,6 +11,8 @@ pub mod db;
 pub mod domain;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
+/// The OpenAPI 3 description of the HTTP API.
+pub mod openapi;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
 /// Building and running the HTTP server.

@@ -52,6 +52,7 @@ pub const ENDPOINTS: &[(Method, &str)] = &[
     (Method::POST, CLEAR_CACHE_PATH),
     (Method::GET, HEALTHZ_PATH),
     (Method::GET, READYZ_PATH),
+    (Method::GET, OPENAPI_PATH),
 ];
 
 /// The one route table, used by the server and by the in-process tests.
@@ -62,6 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(post_only(CLEAR_CACHE_PATH, cache::clear_cache))
         .service(get_only(HEALTHZ_PATH, health::healthz))
         .service(get_only(READYZ_PATH, health::readyz))
+        .service(get_only(OPENAPI_PATH, openapi))
         .default_service(web::to(not_found));
 }
 
@@ -115,6 +117,11 @@ where
     web::resource(path)
         .route(web::post().to(handler))
         .default_service(web::to(|| method_not_allowed("POST")))
+}
+
+/// `GET /openapi.json`.
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
 }
 
 async fn not_found() -> HttpResponse {

@@ -6,5 +6,6 @@ mod cors;
 mod health;
 mod helpers;
 mod integration_log;
+mod openapi;
 mod status;
 mod status_page;
