@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 description served at `/openapi.json`. Written by hand as JSON: the service
 //! has seven operations, and a literal document is easier to review than derive attributes
 //! spread over handlers and domain types. Tests keep it honest: its paths and methods must be
-//! the routed ones (`routes::ENDPOINTS`) and its schemas must match what the handlers serialize.
+//! the routed ones (`routes::routed_operations`) and its schemas must match what the handlers serialize.
 use serde_json::{json, Value};
 
 use crate::domain::{LogCategory, DEFAULT_TOP, MAX_TOP, STATUS_DEPTH};

@@ -9,7 +9,7 @@ mod status_page;
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, Route};
 
 use crate::configuration::IntegrationLogSettings;
 use crate::store::IntegrationLogStore;
@@ -43,28 +43,59 @@ pub const READYZ_PATH: &str = "/readyz";
 /// The OpenAPI 3 description of every endpoint.
 pub const OPENAPI_PATH: &str = "/openapi.json";
 
-/// Every routed method and path. The route table registers exactly these, and the
-/// OpenAPI test compares them with the document.
-pub const ENDPOINTS: &[(Method, &str)] = &[
-    (Method::GET, STATUS_PATH),
-    (Method::GET, STATUS_PAGE_PATH),
-    (Method::GET, LOG_PATH),
-    (Method::POST, CLEAR_CACHE_PATH),
-    (Method::GET, HEALTHZ_PATH),
-    (Method::GET, READYZ_PATH),
-    (Method::GET, OPENAPI_PATH),
-];
+/// The one list of operations: the route table registers exactly these, and the OpenAPI
+/// tests compare their methods and paths with the document.
+fn endpoints() -> [(Method, &'static str, Route); 7] {
+    [
+        (
+            Method::GET,
+            STATUS_PATH,
+            web::route().to(status::get_status),
+        ),
+        (
+            Method::GET,
+            STATUS_PAGE_PATH,
+            web::route().to(status_page::get_status_page),
+        ),
+        (
+            Method::GET,
+            LOG_PATH,
+            web::route().to(integration_log::get_log),
+        ),
+        (
+            Method::POST,
+            CLEAR_CACHE_PATH,
+            web::route().to(cache::clear_cache),
+        ),
+        (Method::GET, HEALTHZ_PATH, web::route().to(health::healthz)),
+        (Method::GET, READYZ_PATH, web::route().to(health::readyz)),
+        (Method::GET, OPENAPI_PATH, web::route().to(openapi)),
+    ]
+}
 
-/// The one route table, used by the server and by the in-process tests.
+/// Every routed method and path.
+pub fn routed_operations() -> Vec<(Method, &'static str)> {
+    endpoints()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
+/// The one route table, used by the server and by the in-process tests. Each path answers
+/// its one method; any other method is a 405 naming the allowed ones.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_only(STATUS_PATH, status::get_status))
-        .service(get_only(STATUS_PAGE_PATH, status_page::get_status_page))
-        .service(get_only(LOG_PATH, integration_log::get_log))
-        .service(post_only(CLEAR_CACHE_PATH, cache::clear_cache))
-        .service(get_only(HEALTHZ_PATH, health::healthz))
-        .service(get_only(READYZ_PATH, health::readyz))
-        .service(get_only(OPENAPI_PATH, openapi))
-        .default_service(web::to(not_found));
+    for (method, path, route) in endpoints() {
+        let allow = match method {
+            Method::GET => "GET, HEAD".to_owned(),
+            ref other => other.to_string(),
+        };
+        cfg.service(
+            web::resource(path)
+                .route(route.method(method))
+                .default_service(web::to(move || method_not_allowed(allow.clone()))),
+        );
+    }
+    cfg.default_service(web::to(not_found));
 }
 
 /// Registers the state, our extractor errors and the routes:
@@ -97,28 +128,6 @@ fn extractor_error(
     ApiError::BadRequest(problem).into()
 }
 
-fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::get().to(handler))
-        .default_service(web::to(|| method_not_allowed("GET, HEAD")))
-}
-
-fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(web::to(|| method_not_allowed("POST")))
-}
-
 /// `GET /openapi.json`.
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
@@ -128,7 +137,7 @@ async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(errors::ErrorBody::new("not found"))
 }
 
-async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+async fn method_not_allowed(allow: String) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((actix_web::http::header::ALLOW, allow))
         .json(errors::ErrorBody::new("method not allowed"))
