@@ -249,13 +249,7 @@ code { font-size: .9em; overflow-wrap: anywhere; }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDateTime;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
-            .unwrap_or_else(|e| panic!("bad test time {text}: {e}"))
-            .and_utc()
-    }
+    use crate::domain::test_support::utc;
 
     fn context(now: &str, zone: Tz) -> PageContext {
         PageContext {

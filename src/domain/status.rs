@@ -145,13 +145,7 @@ pub fn cqd_timestamp(time: DateTime<Utc>, zone: Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDateTime;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-            .unwrap_or_else(|e| panic!("bad test time {text}: {e}"))
-            .and_utc()
-    }
+    use crate::domain::test_support::utc;
 
     fn entry(category: LogCategory, text: &str) -> CategoryTime {
         CategoryTime {

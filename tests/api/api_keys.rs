@@ -21,6 +21,13 @@ fn with_keys() -> HttpSettings {
     }
 }
 
+fn get_status_with(name: &str, value: &str) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri(STATUS_PATH)
+        .insert_header((name, value))
+        .to_request()
+}
+
 #[actix_web::test]
 async fn without_a_key_every_service_operation_is_401_with_a_challenge() {
     let store = FakeStore::with_entries(documentation_sample());
@@ -51,12 +58,7 @@ async fn without_a_key_every_service_operation_is_401_with_a_challenge() {
 
 #[actix_web::test]
 async fn a_wrong_key_is_401() {
-    let app = spawn_app_with(
-        FakeStore::with_entries(vec![]),
-        enabled(Tz::UTC),
-        with_keys(),
-    )
-    .await;
+    let app = spawn_enabled_app(with_keys()).await;
 
     for (name, value) in [
         (API_KEY_HEADER, "k3y-for-the-porta"),
@@ -64,14 +66,7 @@ async fn a_wrong_key_is_401() {
         ("authorization", "Bearer k3y-for-the-portal-"),
         ("authorization", "Basic k3y-for-the-portal"),
     ] {
-        let response = test::call_service(
-            &app,
-            test::TestRequest::get()
-                .uri(STATUS_PATH)
-                .insert_header((name, value))
-                .to_request(),
-        )
-        .await;
+        let response = test::call_service(&app, get_status_with(name, value)).await;
 
         assert_eq!(
             response.status(),
@@ -83,12 +78,7 @@ async fn a_wrong_key_is_401() {
 
 #[actix_web::test]
 async fn any_configured_key_is_accepted_in_either_header() {
-    let app = spawn_app_with(
-        FakeStore::with_entries(vec![]),
-        enabled(Tz::UTC),
-        with_keys(),
-    )
-    .await;
+    let app = spawn_enabled_app(with_keys()).await;
 
     for (name, value) in [
         (API_KEY_HEADER, KEY.to_owned()),
@@ -96,14 +86,7 @@ async fn any_configured_key_is_accepted_in_either_header() {
         ("authorization", format!("Bearer {KEY}")),
         ("authorization", format!("bearer {OTHER_KEY}")),
     ] {
-        let response = test::call_service(
-            &app,
-            test::TestRequest::get()
-                .uri(STATUS_PATH)
-                .insert_header((name, value.as_str()))
-                .to_request(),
-        )
-        .await;
+        let response = test::call_service(&app, get_status_with(name, value.as_str())).await;
 
         assert_eq!(response.status(), StatusCode::OK, "{name}: {value}");
     }
@@ -111,12 +94,7 @@ async fn any_configured_key_is_accepted_in_either_header() {
 
 #[actix_web::test]
 async fn probes_stay_open_when_keys_are_set() {
-    let app = spawn_app_with(
-        FakeStore::with_entries(vec![]),
-        enabled(Tz::UTC),
-        with_keys(),
-    )
-    .await;
+    let app = spawn_enabled_app(with_keys()).await;
 
     for path in [HEALTHZ_PATH, READYZ_PATH] {
         let response =

@@ -18,15 +18,11 @@ fn trusting(origins: &[&str]) -> HttpSettings {
     }
 }
 
-fn header_text(
-    response: &actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-    name: header::HeaderName,
-) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
+fn get_from(origin: &str) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri(STATUS_PATH)
+        .insert_header((header::ORIGIN, origin))
+        .to_request()
 }
 
 fn preflight(path: &str, origin: &str, method: &str) -> actix_http::Request {
@@ -40,22 +36,10 @@ fn preflight(path: &str, origin: &str, method: &str) -> actix_http::Request {
 
 #[actix_web::test]
 async fn a_trusted_origin_gets_its_exact_value_back_and_vary_origin() {
-    let app = spawn_app_with(
-        FakeStore::with_entries(vec![]),
-        enabled(Tz::UTC),
-        trusting(&[TRUSTED, OTHER_TRUSTED]),
-    )
-    .await;
+    let app = spawn_enabled_app(trusting(&[TRUSTED, OTHER_TRUSTED])).await;
 
     for origin in [TRUSTED, OTHER_TRUSTED] {
-        let response = test::call_service(
-            &app,
-            test::TestRequest::get()
-                .uri(STATUS_PATH)
-                .insert_header((header::ORIGIN, origin))
-                .to_request(),
-        )
-        .await;
+        let response = test::call_service(&app, get_from(origin)).await;
 
         assert_eq!(response.status(), StatusCode::OK, "{origin}");
         assert_eq!(
@@ -69,12 +53,7 @@ async fn a_trusted_origin_gets_its_exact_value_back_and_vary_origin() {
 
 #[actix_web::test]
 async fn a_preflight_from_a_trusted_origin_is_granted_for_the_service_methods() {
-    let app = spawn_app_with(
-        FakeStore::with_entries(vec![]),
-        enabled(Tz::UTC),
-        trusting(&[TRUSTED]),
-    )
-    .await;
+    let app = spawn_enabled_app(trusting(&[TRUSTED])).await;
 
     for (path, method) in [(STATUS_PATH, "GET"), (CLEAR_CACHE_PATH, "POST")] {
         let response = test::call_service(&app, preflight(path, TRUSTED, method)).await;
@@ -92,21 +71,9 @@ async fn a_preflight_from_a_trusted_origin_is_granted_for_the_service_methods() 
 
 #[actix_web::test]
 async fn an_untrusted_origin_gets_no_grant() {
-    let app = spawn_app_with(
-        FakeStore::with_entries(vec![]),
-        enabled(Tz::UTC),
-        trusting(&[TRUSTED]),
-    )
-    .await;
+    let app = spawn_enabled_app(trusting(&[TRUSTED])).await;
 
-    let simple = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri(STATUS_PATH)
-            .insert_header((header::ORIGIN, UNTRUSTED))
-            .to_request(),
-    )
-    .await;
+    let simple = test::call_service(&app, get_from(UNTRUSTED)).await;
     let preflight = test::call_service(&app, preflight(STATUS_PATH, UNTRUSTED, "GET")).await;
 
     assert_eq!(
@@ -121,22 +88,10 @@ async fn an_untrusted_origin_gets_no_grant() {
 
 #[actix_web::test]
 async fn a_trusted_origin_with_a_different_port_or_scheme_is_untrusted() {
-    let app = spawn_app_with(
-        FakeStore::with_entries(vec![]),
-        enabled(Tz::UTC),
-        trusting(&[TRUSTED]),
-    )
-    .await;
+    let app = spawn_enabled_app(trusting(&[TRUSTED])).await;
 
     for origin in ["http://cqd.example.org", "https://cqd.example.org:8443"] {
-        let response = test::call_service(
-            &app,
-            test::TestRequest::get()
-                .uri(STATUS_PATH)
-                .insert_header((header::ORIGIN, origin))
-                .to_request(),
-        )
-        .await;
+        let response = test::call_service(&app, get_from(origin)).await;
 
         assert_eq!(
             header_text(&response, header::ACCESS_CONTROL_ALLOW_ORIGIN),
@@ -150,14 +105,7 @@ async fn a_trusted_origin_with_a_different_port_or_scheme_is_untrusted() {
 async fn without_trusted_origins_there_are_no_cors_headers_at_all() {
     let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
 
-    let simple = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri(STATUS_PATH)
-            .insert_header((header::ORIGIN, TRUSTED))
-            .to_request(),
-    )
-    .await;
+    let simple = test::call_service(&app, get_from(TRUSTED)).await;
     let preflight = test::call_service(&app, preflight(STATUS_PATH, TRUSTED, "GET")).await;
 
     for response in [&simple, &preflight] {

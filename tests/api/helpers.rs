@@ -130,6 +130,17 @@ pub async fn spawn_app_with(
     spawn_app_with_gate(store, integration_log, http, gate).await
 }
 
+/// An enabled app over an empty store, with the given HTTP settings.
+pub async fn spawn_enabled_app(
+    http: HttpSettings,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    spawn_app_with(FakeStore::with_entries(vec![]), enabled(Tz::UTC), http).await
+}
+
 /// As [`spawn_app_with`], keeping a handle on the API key gate to read its count.
 pub async fn spawn_app_with_gate(
     store: Arc<FakeStore>,
@@ -146,6 +157,18 @@ pub async fn spawn_app_with_gate(
         integration_log,
     };
     test::init_service(app(state, gate, &http)).await
+}
+
+/// A response header as text, if present and printable.
+pub fn header_text<B>(
+    response: &ServiceResponse<B>,
+    name: actix_web::http::header::HeaderName,
+) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
 }
 
 pub fn open_http() -> HttpSettings {

@@ -57,11 +57,8 @@ async fn enabled_log_lists_entries_as_the_contract_spells_them() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.as_bytes()),
-        Some(&b"application/json"[..])
+        header_text(&response, header::CONTENT_TYPE).as_deref(),
+        Some("application/json")
     );
     let body = test::read_body(response).await;
     assert_eq!(

@@ -33,11 +33,8 @@ async fn enabled_status_is_exactly_the_documentation_sample() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.as_bytes()),
-        Some(&b"application/json"[..])
+        header_text(&response, header::CONTENT_TYPE).as_deref(),
+        Some("application/json")
     );
     let body = test::read_body(response).await;
     assert_is_documentation_sample(&body);
