@@ -9,7 +9,7 @@ mod status_page;
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest, HttpResponse, Route};
+use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
 use crate::configuration::IntegrationLogSettings;
 use crate::store::IntegrationLogStore;
@@ -85,13 +85,17 @@ pub fn routed_operations() -> Vec<(Method, &'static str)> {
 /// its one method; any other method is a 405 naming the allowed ones.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for (method, path, route) in endpoints() {
-        let allow = match method {
-            Method::GET => "GET, HEAD".to_owned(),
-            ref other => other.to_string(),
+        // GET answers HEAD too, as the 405's `Allow` has always promised.
+        let (route, allow) = match method {
+            Method::GET => (
+                route.guard(guard::Any(guard::Get()).or(guard::Head())),
+                "GET, HEAD".to_owned(),
+            ),
+            other => (route.method(other.clone()), other.to_string()),
         };
         cfg.service(
             web::resource(path)
-                .route(route.method(method))
+                .route(route)
                 .default_service(web::to(move || method_not_allowed(allow.clone()))),
         );
     }

@@ -119,6 +119,22 @@ async fn other_methods_on_the_status_are_405() {
 }
 
 #[actix_web::test]
+async fn head_on_the_status_is_answered_like_get() {
+    let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
+
+    let response = test::call_service(
+        &app,
+        test::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri(STATUS_PATH)
+            .to_request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
 async fn an_unknown_path_is_404() {
     let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
 
