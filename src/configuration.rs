@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use chrono_tz::Tz;
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
@@ -33,12 +34,66 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// Origins whose scripts may read the API (`scheme://host[:port]`, lower case). Empty: no CORS.
+    pub cors_trusted_origins: Vec<String>,
+    /// Keys a `/QoEDataService/…` request must carry. Empty: open.
+    pub api_keys: ApiKeys,
+}
+
+impl HttpSettings {
+    /// Listens on `listen` with no CORS and no API keys.
+    pub fn open(listen: SocketAddr) -> Self {
+        HttpSettings {
+            listen,
+            cors_trusted_origins: Vec::new(),
+            api_keys: ApiKeys::default(),
+        }
+    }
+}
+
+/// The API keys, secret: `Debug` shows how many there are, never a key.
+#[derive(Clone, Default)]
+pub struct ApiKeys(Vec<SecretString>);
+
+impl ApiKeys {
+    /// Keys that are non-empty and free of whitespace; the error names `http.api_keys`.
+    pub fn new(keys: Vec<SecretString>) -> Result<Self, SettingsError> {
+        for (position, key) in keys.iter().enumerate() {
+            let key = key.expose_secret();
+            if key.is_empty() || key.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "http.api_keys",
+                    format!(
+                        "key number {} is empty or contains whitespace",
+                        position + 1
+                    ),
+                ));
+            }
+        }
+        Ok(ApiKeys(keys))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn keys(&self) -> &[SecretString] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} keys, redacted)", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct IntegrationLogSettings {
     pub enabled: bool,
     pub time_zone: Tz,
+    /// The status page warns when a job's newest success is older than this.
+    pub stale_after: TimeDelta,
 }
 
 /// A setting that is missing or wrong; the message names it.
@@ -85,13 +140,21 @@ struct RawDatabase {
 #[derive(Deserialize)]
 struct RawHttp {
     listen: String,
+    #[serde(default)]
+    cors_trusted_origins: Vec<String>,
+    #[serde(default)]
+    api_keys: Vec<SecretString>,
 }
 
 #[derive(Deserialize)]
 struct RawIntegrationLog {
     enabled: bool,
     time_zone: String,
+    stale_after_minutes: u64,
 }
+
+/// Settings that are lists in the file and comma-separated in the environment.
+const LIST_SETTINGS: [&str; 2] = ["http.cors_trusted_origins", "http.api_keys"];
 
 const DEFAULTS: &str = r#"
 [database]
@@ -105,6 +168,7 @@ listen = "127.0.0.1:8080"
 [integration_log]
 enabled = false
 time_zone = "UTC"
+stale_after_minutes = 30
 "#;
 
 impl Settings {
@@ -122,6 +186,10 @@ impl Settings {
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
+        let (lists, environment) = split_list_variables(environment);
+        for (setting, entries) in lists {
+            builder = builder.set_override(setting, entries)?;
+        }
         let raw: RawSettings = builder
             .add_source(
                 Environment::with_prefix(ENV_PREFIX)
@@ -135,32 +203,155 @@ impl Settings {
     }
 }
 
+/// A list setting's name and its entries, as read from one environment variable.
+type ListSetting = (&'static str, Vec<String>);
+
+/// Takes `QOE_HTTP__CORS_TRUSTED_ORIGINS` and `QOE_HTTP__API_KEYS` out of the environment,
+/// split on commas. Not `config`'s own list parsing: that only runs with `try_parsing`, which
+/// would turn a key such as `12345` into a number and every other setting's text with it.
+/// An empty variable is an empty list; spaces around entries are dropped.
+fn split_list_variables(
+    mut environment: HashMap<String, String>,
+) -> (Vec<ListSetting>, HashMap<String, String>) {
+    let mut lists = Vec::new();
+    for setting in LIST_SETTINGS {
+        let variable = format!("{ENV_PREFIX}_{}", setting.replace('.', "__")).to_uppercase();
+        let Some(name) = environment
+            .keys()
+            .find(|name| name.eq_ignore_ascii_case(&variable))
+            .cloned()
+        else {
+            continue;
+        };
+        let value = environment.remove(&name).unwrap_or_default();
+        let entries = if value.trim().is_empty() {
+            Vec::new()
+        } else {
+            value
+                .split(',')
+                .map(|entry| entry.trim().to_owned())
+                .collect()
+        };
+        lists.push((setting, entries));
+    }
+    (lists, environment)
+}
+
 impl RawSettings {
     fn validate(self) -> Result<Settings, SettingsError> {
         Ok(Settings {
             database: self.database.validate()?,
-            http: HttpSettings {
-                listen: self.http.listen.parse().map_err(|_| {
-                    invalid(
-                        "http.listen",
-                        "expected an IP address and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
-                    )
-                })?,
-            },
-            integration_log: IntegrationLogSettings {
-                enabled: self.integration_log.enabled,
-                time_zone: self.integration_log.time_zone.parse().map_err(|_| {
-                    invalid(
-                        "integration_log.time_zone",
-                        format!(
-                            "`{}` is not an IANA time zone name such as UTC or Europe/Moscow",
-                            self.integration_log.time_zone
-                        ),
-                    )
-                })?,
-            },
+            http: self.http.validate()?,
+            integration_log: self.integration_log.validate()?,
         })
     }
+}
+
+impl RawHttp {
+    fn validate(self) -> Result<HttpSettings, SettingsError> {
+        Ok(HttpSettings {
+            listen: self.listen.parse().map_err(|_| {
+                invalid(
+                    "http.listen",
+                    "expected an IP address and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+                )
+            })?,
+            cors_trusted_origins: self
+                .cors_trusted_origins
+                .iter()
+                .map(|origin| {
+                    trusted_origin(origin).map_err(|problem| {
+                        invalid(
+                            "http.cors_trusted_origins",
+                            format!(
+                                "`{origin}` {problem}; give scheme, host and optional port \
+                                 only, e.g. https://cqd.example.org or http://10.0.0.5:8080"
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            api_keys: ApiKeys::new(self.api_keys)?,
+        })
+    }
+}
+
+impl RawIntegrationLog {
+    fn validate(self) -> Result<IntegrationLogSettings, SettingsError> {
+        let time_zone = self.time_zone.parse().map_err(|_| {
+            invalid(
+                "integration_log.time_zone",
+                format!(
+                    "`{}` is not an IANA time zone name such as UTC or Europe/Moscow",
+                    self.time_zone
+                ),
+            )
+        })?;
+        if !(1..=MAX_STALE_AFTER_MINUTES).contains(&self.stale_after_minutes) {
+            return Err(invalid(
+                "integration_log.stale_after_minutes",
+                format!("must be a whole number of minutes from 1 to {MAX_STALE_AFTER_MINUTES}"),
+            ));
+        }
+        Ok(IntegrationLogSettings {
+            enabled: self.enabled,
+            time_zone,
+            stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
+        })
+    }
+}
+
+/// A week: longer than any sensible alarm threshold for a 15-minute job.
+const MAX_STALE_AFTER_MINUTES: u64 = 7 * 24 * 60;
+
+/// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
+/// Scheme and host are lower-cased, as the `Origin` header always has them.
+fn trusted_origin(text: &str) -> Result<String, &'static str> {
+    let lower = text.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.contains('*') {
+        return Err("must not contain a wildcard");
+    }
+    if rest.ends_with('/') {
+        return Err("must not end with a slash");
+    }
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err("must not have a path, query, fragment or user");
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(bracketed) => {
+            let (address, after) = bracketed.split_once(']').ok_or("has no valid host")?;
+            let port = match after {
+                "" => None,
+                after => Some(after.strip_prefix(':').ok_or("has no valid host")?),
+            };
+            (address, port)
+        }
+        None => match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let host_is_valid = if rest.starts_with('[') {
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+    };
+    if !host_is_valid {
+        return Err("has no valid host");
+    }
+    if let Some(port) = port {
+        if !port.bytes().all(|b| b.is_ascii_digit()) || !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err("has no valid port (1 to 65535)");
+        }
+    }
+    Ok(lower)
 }
 
 impl RawDatabase {
@@ -317,6 +508,128 @@ mod tests {
         assert_eq!(settings.database.pool_max_size, 10);
         assert_eq!(settings.database.connect_timeout, Duration::from_secs(5));
         assert_eq!(settings.database.command_timeout, Duration::from_secs(10));
+        assert!(settings.http.cors_trusted_origins.is_empty());
+        assert!(settings.http.api_keys.is_empty());
+        assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));
+    }
+
+    #[test]
+    fn trusted_origins_are_comma_separated_in_the_environment() {
+        let settings = load(&[(
+            "QOE_HTTP__CORS_TRUSTED_ORIGINS",
+            "https://cqd.example.org, http://10.0.0.5:8080,https://[::1]:8443",
+        )])
+        .expect("valid");
+
+        assert_eq!(
+            settings.http.cors_trusted_origins,
+            vec![
+                "https://cqd.example.org",
+                "http://10.0.0.5:8080",
+                "https://[::1]:8443"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_trusted_origin_is_a_list_of_one() {
+        let settings =
+            load(&[("QOE_HTTP__CORS_TRUSTED_ORIGINS", "https://cqd.example.org")]).expect("valid");
+
+        assert_eq!(
+            settings.http.cors_trusted_origins,
+            vec!["https://cqd.example.org"]
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_means_no_trusted_origins_and_no_keys() {
+        let settings = load(&[
+            ("QOE_HTTP__CORS_TRUSTED_ORIGINS", ""),
+            ("QOE_HTTP__API_KEYS", ""),
+        ])
+        .expect("valid");
+
+        assert!(settings.http.cors_trusted_origins.is_empty());
+        assert!(settings.http.api_keys.is_empty());
+    }
+
+    #[test]
+    fn lists_come_from_the_file_as_toml_arrays() {
+        let dir = std::env::temp_dir().join(format!("qoe-lists-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("settings.toml");
+        std::fs::write(
+            &file,
+            "[http]\ncors_trusted_origins = [\"https://CQD.example.org\"]\napi_keys = [\"k-1\", \"k-2\"]\n",
+        )
+        .expect("write settings");
+
+        let settings = Settings::load_from(
+            Some(&file),
+            environment(&[("QOE_DATABASE__CONNECTION_STRING", CONNECTION_STRING)]),
+        )
+        .expect("valid");
+
+        assert_eq!(
+            settings.http.cors_trusted_origins,
+            vec!["https://cqd.example.org"],
+            "lower-cased as browsers send it"
+        );
+        assert_eq!(settings.http.api_keys.keys().len(), 2);
+    }
+
+    #[test]
+    fn api_keys_are_comma_separated_and_may_look_like_numbers() {
+        let settings = load(&[("QOE_HTTP__API_KEYS", "12345,true")]).expect("valid");
+
+        let keys: Vec<&str> = settings
+            .http
+            .api_keys
+            .keys()
+            .iter()
+            .map(|key| key.expose_secret())
+            .collect();
+        assert_eq!(keys, vec!["12345", "true"]);
+    }
+
+    #[test]
+    fn api_keys_never_appear_in_debug_output() {
+        let settings = load(&[("QOE_HTTP__API_KEYS", "Key-0ne,Key-Tw0")]).expect("valid");
+
+        let printed = format!("{settings:?}");
+
+        assert!(!printed.contains("Key-0ne"), "{printed}");
+        assert!(!printed.contains("Key-Tw0"), "{printed}");
+        assert!(printed.contains("2 keys"), "{printed}");
+    }
+
+    #[test]
+    fn a_malformed_trusted_origin_is_refused_naming_the_setting() {
+        for origin in [
+            "cqd.example.org",
+            "ftp://cqd.example.org",
+            "https://cqd.example.org/",
+            "https://cqd.example.org/cqd",
+            "https://*.example.org",
+            "*",
+            "https://cqd.example.org?x=1",
+            "https://cqd.example.org#top",
+            "https://user@cqd.example.org",
+            "https://",
+            "https://cqd.example.org:",
+            "https://cqd.example.org:0",
+            "https://cqd.example.org:99999",
+            "https://cqd..example.org",
+            "https://[::1",
+            "https://cqd.example.org,,https://other.example.org",
+        ] {
+            let message = error_of(&[("QOE_HTTP__CORS_TRUSTED_ORIGINS", origin)]);
+            assert!(
+                message.contains("http.cors_trusted_origins"),
+                "{origin} gave `{message}`"
+            );
+        }
     }
 
     #[test]
@@ -380,6 +693,20 @@ mod tests {
                 &[("QOE_INTEGRATION_LOG__ENABLED", "maybe")],
                 "integration_log.enabled",
             ),
+            (
+                &[("QOE_INTEGRATION_LOG__STALE_AFTER_MINUTES", "0")],
+                "integration_log.stale_after_minutes",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__STALE_AFTER_MINUTES", "half an hour")],
+                "integration_log.stale_after_minutes",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__STALE_AFTER_MINUTES", "100000")],
+                "integration_log.stale_after_minutes",
+            ),
+            (&[("QOE_HTTP__API_KEYS", "good,has space")], "http.api_keys"),
+            (&[("QOE_HTTP__API_KEYS", "good,,other")], "http.api_keys"),
             (
                 &[("QOE_DATABASE__POOL_MAX_SIZE", "0")],
                 "database.pool_max_size",

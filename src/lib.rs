@@ -11,10 +11,14 @@ pub mod db;
 pub mod domain;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
+/// The OpenAPI 3 description of the HTTP API.
+pub mod openapi;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
 /// Building and running the HTTP server.
 pub mod startup;
+/// The HTML status page for people, rendered from the status without I/O.
+pub mod status_page;
 /// What the handlers need from the database, as a trait the tests can replace.
 pub mod store;
 /// Logging setup.

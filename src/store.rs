@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::CategoryTime;
+use crate::domain::{CategoryTime, LogEntry, LogQuery};
 
 /// The reads the HTTP layer needs. `db::SqlServerStore` is the real one; tests supply doubles.
 #[async_trait]
 pub trait IntegrationLogStore: Send + Sync + 'static {
     /// The newest entries of each category, enough to build the status document.
     async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError>;
+    /// The newest `query.top()` entries, of `query.category()` or of all, newest first.
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError>;
     /// Proves a connection answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
 }

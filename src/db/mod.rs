@@ -11,12 +11,12 @@ use bb8::{Pool, PooledConnection, RunError};
 use tokio::sync::broadcast;
 
 use crate::configuration::{DatabaseSettings, SettingsError};
-use crate::domain::CategoryTime;
+use crate::domain::{CategoryTime, LogEntry, LogQuery};
 use crate::store::{IntegrationLogStore, StoreError};
 
 pub use connection::{SqlConnection, SqlServerConnectionManager};
 pub use error::DbError;
-pub use queries::{STATUS_MARKER, STATUS_QUERY};
+pub use queries::{LOG_MARKER, LOG_QUERY, STATUS_MARKER, STATUS_QUERY};
 
 /// The pool's view of how many connections exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,14 @@ impl IntegrationLogStore for SqlServerStore {
     async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
         self.with_connection(async |connection| queries::status_entries(connection.client()).await)
             .await
+    }
+
+    #[tracing::instrument(name = "db.log_entries", skip(self))]
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        self.with_connection(async |connection| {
+            queries::log_entries(connection.client(), query).await
+        })
+        .await
     }
 
     #[tracing::instrument(name = "db.ping", skip(self))]

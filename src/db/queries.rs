@@ -2,7 +2,7 @@ use tiberius::Row;
 
 use super::connection::SqlClient;
 use super::DbError;
-use crate::domain::{CategoryTime, LogCategory, STATUS_DEPTH};
+use crate::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, STATUS_DEPTH};
 
 /// Marks the status query in SQL Server's plan cache and in the TDS test server's log.
 pub const STATUS_MARKER: &str = "qoe:status";
@@ -11,6 +11,12 @@ pub const STATUS_MARKER: &str = "qoe:status";
 /// (@P2–@P5) and the newest start of each job (@P6, @P7). Each `TOP` is a seek on
 /// `IX_IntegrationLog_Category_Time`, so the cost does not grow with the table.
 pub const STATUS_QUERY: &str = include_str!("sql/status.sql");
+
+/// Marks the log query in SQL Server's plan cache and in the TDS test server's log.
+pub const LOG_MARKER: &str = "qoe:integration-log";
+
+/// The newest @P1 entries of category @P2, or of all when @P2 is NULL; see the file for the plan.
+pub const LOG_QUERY: &str = include_str!("sql/integration_log.sql");
 
 const OUTCOME_CATEGORIES: [LogCategory; 4] = [
     LogCategory::DataIntegrationSucceeded,
@@ -47,6 +53,34 @@ pub async fn status_entries(client: &mut SqlClient) -> Result<Vec<CategoryTime>,
         .await
         .map_err(DbError::command("reading the status query's rows"))?;
     rows.iter().map(category_time).collect()
+}
+
+pub async fn log_entries(
+    client: &mut SqlClient,
+    query: LogQuery,
+) -> Result<Vec<LogEntry>, DbError> {
+    let top = i32::from(query.top());
+    let category = query.category().map(LogCategory::as_str);
+    let rows = client
+        .query(LOG_QUERY, &[&top, &category])
+        .await
+        .map_err(DbError::command("sending the integration log query"))?
+        .into_first_result()
+        .await
+        .map_err(DbError::command("reading the integration log query's rows"))?;
+    rows.iter().map(log_entry).collect()
+}
+
+fn log_entry(row: &Row) -> Result<LogEntry, DbError> {
+    let CategoryTime { category, time } = category_time(row)?;
+    let description: Option<&str> = row
+        .try_get("LogDescription")
+        .map_err(DbError::command("reading LogDescription"))?;
+    Ok(LogEntry {
+        category,
+        time,
+        description: description.map(str::to_owned),
+    })
 }
 
 fn category_time(row: &Row) -> Result<CategoryTime, DbError> {
@@ -89,17 +123,29 @@ pub async fn ping(client: &mut SqlClient) -> Result<(), DbError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_status_query_carries_its_marker_and_binds_every_value() {
-        assert!(STATUS_QUERY.contains(STATUS_MARKER));
+    fn assert_no_category_is_formatted_in(query: &str) {
         for category in LogCategory::ALL {
             assert!(
-                !STATUS_QUERY.contains(category.as_str()),
+                !query.contains(category.as_str()),
                 "{category} is formatted into the SQL instead of bound"
             );
         }
+    }
+
+    #[test]
+    fn the_status_query_carries_its_marker_and_binds_every_value() {
+        assert!(STATUS_QUERY.contains(STATUS_MARKER));
+        assert_no_category_is_formatted_in(STATUS_QUERY);
         for parameter in ["@P1", "@P2", "@P3", "@P4", "@P5", "@P6", "@P7"] {
             assert!(STATUS_QUERY.contains(parameter), "{parameter} unused");
         }
+    }
+
+    #[test]
+    fn the_log_query_carries_its_marker_and_binds_every_value() {
+        assert!(LOG_QUERY.contains(LOG_MARKER));
+        assert_no_category_is_formatted_in(LOG_QUERY);
+        assert!(LOG_QUERY.contains("TOP (@P1)"));
+        assert!(LOG_QUERY.contains("@P2"));
     }
 }

@@ -1,5 +1,24 @@
 mod category;
+mod log;
 mod status;
 
 pub use category::{LogCategory, UnknownCategory};
-pub use status::{CategoryTime, IntegrationStatus, StatusDocument, STATUS_DEPTH};
+pub use log::{
+    log_timestamp, LogEntry, LogEntryDocument, LogQuery, LogQueryError, DEFAULT_TOP, MAX_TOP,
+};
+pub use status::{
+    cqd_timestamp, CategoryTime, Freshness, IntegrationStatus, StatusDocument, STATUS_DEPTH,
+};
+
+/// Test helpers shared by the unit tests of the domain and its renderings.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+
+    /// `2015-01-18 10:30:13` or `2015-01-18 10:30:13.999`, read as UTC.
+    pub fn utc(text: &str) -> DateTime<Utc> {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+            .unwrap_or_else(|e| panic!("bad test time {text}: {e}"))
+            .and_utc()
+    }
+}

@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -87,6 +87,42 @@ impl IntegrationStatus {
     }
 }
 
+/// How recent a job's newest success is, against the staleness threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// The newest success is at most the threshold old.
+    Fresh { age: TimeDelta },
+    /// The newest success is older than the threshold.
+    Stale { age: TimeDelta },
+    /// No success is recorded at all.
+    NeverSucceeded,
+}
+
+impl Freshness {
+    /// Judges `newest_success` at `now`. A success stamped after `now` (clocks apart) is age 0.
+    pub fn judge(
+        newest_success: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        stale_after: TimeDelta,
+    ) -> Self {
+        match newest_success {
+            None => Freshness::NeverSucceeded,
+            Some(time) => {
+                let age = (now - time).max(TimeDelta::zero());
+                if age > stale_after {
+                    Freshness::Stale { age }
+                } else {
+                    Freshness::Fresh { age }
+                }
+            }
+        }
+    }
+
+    pub fn is_stale(self) -> bool {
+        !matches!(self, Freshness::Fresh { .. })
+    }
+}
+
 /// `GET /QoEDataService/IntegrationLog/Status` as the contract spells it, members in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -109,13 +145,7 @@ pub fn cqd_timestamp(time: DateTime<Utc>, zone: Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDateTime;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-            .unwrap_or_else(|e| panic!("bad test time {text}: {e}"))
-            .and_utc()
-    }
+    use crate::domain::test_support::utc;
 
     fn entry(category: LogCategory, text: &str) -> CategoryTime {
         CategoryTime {
@@ -274,6 +304,57 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    #[test]
+    fn a_success_within_the_threshold_is_fresh() {
+        let freshness = Freshness::judge(
+            Some(utc("2015-01-18 10:00:00")),
+            utc("2015-01-18 10:30:00"),
+            TimeDelta::minutes(30),
+        );
+
+        assert_eq!(
+            freshness,
+            Freshness::Fresh {
+                age: TimeDelta::minutes(30)
+            }
+        );
+    }
+
+    #[test]
+    fn a_success_older_than_the_threshold_is_stale() {
+        let freshness = Freshness::judge(
+            Some(utc("2015-01-18 10:00:00")),
+            utc("2015-01-18 10:30:01"),
+            TimeDelta::minutes(30),
+        );
+
+        assert!(freshness.is_stale());
+    }
+
+    #[test]
+    fn a_job_that_never_succeeded_counts_as_stale() {
+        let freshness = Freshness::judge(None, utc("2015-01-18 10:30:00"), TimeDelta::minutes(30));
+
+        assert_eq!(freshness, Freshness::NeverSucceeded);
+        assert!(freshness.is_stale());
+    }
+
+    #[test]
+    fn a_success_stamped_in_the_future_is_age_zero() {
+        let freshness = Freshness::judge(
+            Some(utc("2015-01-18 10:31:00")),
+            utc("2015-01-18 10:30:00"),
+            TimeDelta::minutes(30),
+        );
+
+        assert_eq!(
+            freshness,
+            Freshness::Fresh {
+                age: TimeDelta::zero()
+            }
+        );
     }
 
     #[test]

@@ -1,15 +1,21 @@
+mod api_keys;
+mod cache;
 mod errors;
 mod health;
+mod integration_log;
 mod status;
+mod status_page;
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
 use crate::configuration::IntegrationLogSettings;
 use crate::store::IntegrationLogStore;
 
-pub use errors::{ApiError, RETRY_AFTER_SECONDS};
+pub use api_keys::{require_api_key, ApiKeyGate, API_KEY_HEADER};
+pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.
 #[derive(Clone)]
@@ -18,42 +24,144 @@ pub struct AppState {
     pub integration_log: IntegrationLogSettings,
 }
 
-/// The path of the CQD "Get Last Integration Data" operation.
-pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
-
-/// The one route table, used by the server and by the in-process tests.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_only(STATUS_PATH, status::get_status))
-        .service(get_only("/healthz", health::healthz))
-        .service(get_only("/readyz", health::readyz))
-        .default_service(web::to(not_found));
+impl AppState {
+    /// Empties every cache the service keeps. It keeps none yet, so this does nothing; a cache
+    /// added later is emptied here, and `POST /QoEDataService/ClearCache` already calls it.
+    pub fn clear_cache(&self) {}
 }
 
-/// Registers the state and the routes: `App::new().configure(configure(state))`.
+/// The path of the CQD "Get Last Integration Data" operation.
+pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
+/// The status page for people.
+pub const STATUS_PAGE_PATH: &str = "/QoEDataService/IntegrationLog/StatusPage";
+/// The path of the CQD "Get Integration Log" operation.
+pub const LOG_PATH: &str = "/QoEDataService/IntegrationLog";
+/// The path of the CQD "Clear Cache" operation.
+pub const CLEAR_CACHE_PATH: &str = "/QoEDataService/ClearCache";
+pub const HEALTHZ_PATH: &str = "/healthz";
+pub const READYZ_PATH: &str = "/readyz";
+/// The OpenAPI 3 description of every endpoint.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// The one list of operations: the route table registers exactly these, and the OpenAPI
+/// tests compare their methods and paths with the document.
+fn endpoints() -> [(Method, &'static str, Route); 7] {
+    [
+        (
+            Method::GET,
+            STATUS_PATH,
+            web::route().to(status::get_status),
+        ),
+        (
+            Method::GET,
+            STATUS_PAGE_PATH,
+            web::route().to(status_page::get_status_page),
+        ),
+        (
+            Method::GET,
+            LOG_PATH,
+            web::route().to(integration_log::get_log),
+        ),
+        (
+            Method::POST,
+            CLEAR_CACHE_PATH,
+            web::route().to(cache::clear_cache),
+        ),
+        (Method::GET, HEALTHZ_PATH, web::route().to(health::healthz)),
+        (Method::GET, READYZ_PATH, web::route().to(health::readyz)),
+        (Method::GET, OPENAPI_PATH, web::route().to(openapi)),
+    ]
+}
+
+/// Every routed method and path.
+pub fn routed_operations() -> Vec<(Method, &'static str)> {
+    endpoints()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
+/// The one route table, used by the server and by the in-process tests. Each path answers
+/// its one method; any other method is a 405 naming the allowed ones.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for (method, path, route) in endpoints() {
+        // GET answers HEAD too, as the 405's `Allow` has always promised.
+        let (route, allow) = match method {
+            Method::GET => (
+                route.guard(guard::Any(guard::Get()).or(guard::Head())),
+                "GET, HEAD".to_owned(),
+            ),
+            other => (route.method(other.clone()), other.to_string()),
+        };
+        cfg.service(
+            web::resource(path)
+                .route(route)
+                .default_service(web::to(move || method_not_allowed(allow.clone()))),
+        );
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+/// Registers the state, our extractor errors and the routes:
+/// `App::new().configure(configure(state))`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(state));
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::QueryConfig::default().error_handler(|error, request| {
+                extractor_error(&error, request, "malformed query string")
+            }))
+            .app_data(
+                web::PathConfig::default().error_handler(|error, request| {
+                    extractor_error(&error, request, "malformed path")
+                }),
+            )
+            .app_data(web::JsonConfig::default().error_handler(|error, request| {
+                extractor_error(&error, request, "malformed JSON body")
+            }));
         routes(cfg);
     }
 }
 
-fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed))
+/// actix's extractor messages are not part of our API: log them, answer in our words.
+fn extractor_error(
+    error: &dyn std::fmt::Display,
+    request: &HttpRequest,
+    problem: &'static str,
+) -> actix_web::Error {
+    tracing::debug!(%error, path = request.path(), "refusing a malformed request");
+    ApiError::BadRequest(problem).into()
+}
+
+/// `GET /openapi.json`.
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
 }
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(errors::ErrorBody::new("not found"))
 }
 
-async fn method_not_allowed() -> HttpResponse {
+async fn method_not_allowed(allow: String) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header((actix_web::http::header::ALLOW, "GET"))
+        .insert_header((actix_web::http::header::ALLOW, allow))
         .json(errors::ErrorBody::new("method not allowed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+    use actix_web::test::TestRequest;
+
+    #[actix_web::test]
+    async fn extractor_errors_are_answered_as_json_in_our_words() {
+        let request = TestRequest::default().to_http_request();
+
+        let error = extractor_error(&"Query deserialize error: …", &request, "malformed path");
+        let response = error.error_response();
+
+        assert_eq!(response.status(), actix_web::http::StatusCode::BAD_REQUEST);
+        let body = to_bytes(response.into_body()).await.expect("body");
+        assert_eq!(&body[..], br#"{"error":"malformed path"}"#);
+    }
 }

@@ -1,20 +1,27 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::net::SocketAddr;
+
+use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::{test, App};
+use actix_web::{test, web};
 use async_trait::async_trait;
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta};
 use chrono_tz::Tz;
-use qoe_data_service::configuration::IntegrationLogSettings;
-use qoe_data_service::domain::{CategoryTime, LogCategory};
-use qoe_data_service::routes::{configure, AppState};
+use qoe_data_service::configuration::{HttpSettings, IntegrationLogSettings};
+use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
+use qoe_data_service::routes::{ApiKeyGate, AppState};
+use qoe_data_service::startup::app;
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 
-/// A store double: answers with what the test gave it and counts the calls.
+/// A store double: answers with what the test gave it, counts the calls and keeps the
+/// last log query it was asked.
 #[derive(Default)]
 pub struct FakeStore {
     entries: Mutex<Vec<CategoryTime>>,
+    log: Mutex<Vec<LogEntry>>,
+    last_log_query: Mutex<Option<LogQuery>>,
     failure: Mutex<Option<StoreError>>,
     calls: AtomicUsize,
 }
@@ -29,6 +36,18 @@ impl FakeStore {
             entries: Mutex::new(entries),
             ..FakeStore::default()
         })
+    }
+
+    /// Answers the log query with `log` as given, whatever the query.
+    pub fn with_log(log: Vec<LogEntry>) -> Arc<Self> {
+        Arc::new(FakeStore {
+            log: Mutex::new(log),
+            ..FakeStore::default()
+        })
+    }
+
+    pub fn last_log_query(&self) -> Option<LogQuery> {
+        *self.last_log_query.lock().expect("not poisoned")
     }
 
     /// Fails every call with a cause whose text must never reach a client.
@@ -59,6 +78,12 @@ impl IntegrationLogStore for FakeStore {
         self.answer(entries)
     }
 
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        *self.last_log_query.lock().expect("not poisoned") = Some(query);
+        let log = self.log.lock().expect("not poisoned").clone();
+        self.answer(log)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.answer(())
     }
@@ -68,34 +93,98 @@ pub fn enabled(time_zone: Tz) -> IntegrationLogSettings {
     IntegrationLogSettings {
         enabled: true,
         time_zone,
+        stale_after: TimeDelta::minutes(30),
     }
 }
 
 pub fn disabled() -> IntegrationLogSettings {
     IntegrationLogSettings {
         enabled: false,
-        time_zone: Tz::UTC,
+        ..enabled(Tz::UTC)
     }
 }
 
-/// The app as production wires it, in-process, over a store double.
+/// The app as production wires it, in-process, with no CORS and no API keys.
 pub async fn spawn_app(
     store: Arc<FakeStore>,
     integration_log: IntegrationLogSettings,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    spawn_app_with_store(store, integration_log).await
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    spawn_app_with(store, integration_log, open_http()).await
 }
 
-/// The app as production wires it, in-process, over any store.
+/// The app as production wires it, middleware included, with the given HTTP settings.
+pub async fn spawn_app_with(
+    store: Arc<dyn IntegrationLogStore>,
+    integration_log: IntegrationLogSettings,
+    http: HttpSettings,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let gate = web::Data::new(ApiKeyGate::new(&http.api_keys));
+    spawn_app_with_gate(store, integration_log, http, gate).await
+}
+
+/// The app as production wires it, over any store (the TDS tests pass the real one).
 pub async fn spawn_app_with_store(
     store: Arc<dyn IntegrationLogStore>,
     integration_log: IntegrationLogSettings,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    spawn_app_with(store, integration_log, open_http()).await
+}
+
+/// An enabled app over an empty store, with the given HTTP settings.
+pub async fn spawn_enabled_app(
+    http: HttpSettings,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    spawn_app_with(FakeStore::with_entries(vec![]), enabled(Tz::UTC), http).await
+}
+
+/// As [`spawn_app_with`], keeping a handle on the API key gate to read its count.
+pub async fn spawn_app_with_gate(
+    store: Arc<dyn IntegrationLogStore>,
+    integration_log: IntegrationLogSettings,
+    http: HttpSettings,
+    gate: web::Data<ApiKeyGate>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
     let state = AppState {
         store,
         integration_log,
     };
-    test::init_service(App::new().configure(configure(state))).await
+    test::init_service(app(state, gate, &http)).await
+}
+
+/// A response header as text, if present and printable.
+pub fn header_text<B>(
+    response: &ServiceResponse<B>,
+    name: actix_web::http::header::HeaderName,
+) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+pub fn open_http() -> HttpSettings {
+    HttpSettings::open(SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
 /// A response read off a real socket.

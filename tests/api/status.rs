@@ -33,11 +33,8 @@ async fn enabled_status_is_exactly_the_documentation_sample() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.as_bytes()),
-        Some(&b"application/json"[..])
+        header_text(&response, header::CONTENT_TYPE).as_deref(),
+        Some("application/json")
     );
     let body = test::read_body(response).await;
     assert_is_documentation_sample(&body);
@@ -117,8 +114,24 @@ async fn other_methods_on_the_status_are_405() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         response.headers().get(header::ALLOW).map(|v| v.as_bytes()),
-        Some(&b"GET"[..])
+        Some(&b"GET, HEAD"[..])
     );
+}
+
+#[actix_web::test]
+async fn head_on_the_status_is_answered_like_get() {
+    let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
+
+    let response = test::call_service(
+        &app,
+        test::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri(STATUS_PATH)
+            .to_request(),
+    )
+    .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[actix_web::test]

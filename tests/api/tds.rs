@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::body::MessageBody;
 use actix_web::http::{header, StatusCode};
 use actix_web::test;
 use qoe_data_service::configuration::Settings;
@@ -61,17 +62,17 @@ impl Harness {
         &self,
     ) -> impl actix_web::dev::Service<
         actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
+        Response = actix_web::dev::ServiceResponse<impl MessageBody>,
         Error = actix_web::Error,
     > {
         spawn_app_with_store(self.store.clone(), enabled(chrono_tz::Tz::UTC)).await
     }
 }
 
-async fn get(
+async fn get<B: MessageBody>(
     app: &impl actix_web::dev::Service<
         actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
+        Response = actix_web::dev::ServiceResponse<B>,
         Error = actix_web::Error,
     >,
     path: &str,

@@ -1,0 +1,139 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, ResponseError};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+use super::{ApiError, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
+use crate::configuration::ApiKeys;
+
+/// Paths anyone may ask, keys or not: probes and the API description.
+const OPEN_PATHS: [&str; 3] = [HEALTHZ_PATH, READYZ_PATH, OPENAPI_PATH];
+
+/// The header a client may carry its key in, instead of `Authorization: Bearer`.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Checks API keys. Keeps SHA-256 digests only, so that every comparison is between
+/// equal-length values and takes the same time whatever the key and however long it is.
+#[derive(Debug, Default)]
+pub struct ApiKeyGate {
+    digests: Vec<[u8; 32]>,
+    rejections: AtomicU64,
+}
+
+impl ApiKeyGate {
+    pub fn new(keys: &ApiKeys) -> Self {
+        ApiKeyGate {
+            digests: keys
+                .keys()
+                .iter()
+                .map(|key| Sha256::digest(key.expose_secret().as_bytes()).into())
+                .collect(),
+            rejections: AtomicU64::new(0),
+        }
+    }
+
+    /// No keys configured: everything is open, as CQD is to any authenticated user.
+    pub fn is_open(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// Compares against every key without stopping at a match.
+    fn accepts(&self, candidate: &[u8]) -> bool {
+        let candidate: [u8; 32] = Sha256::digest(candidate).into();
+        self.digests
+            .iter()
+            .fold(Choice::from(0), |found, digest| {
+                found | digest.ct_eq(&candidate)
+            })
+            .into()
+    }
+
+    /// How many requests were refused since start.
+    pub fn rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
+}
+
+/// Middleware: every request except [`OPEN_PATHS`] and CORS preflights needs a key when keys
+/// are configured. Deny by default, so that a path spelled differently (percent-encoded,
+/// added later) is never open by accident.
+pub async fn require_api_key(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let gate = request.app_data::<web::Data<ApiKeyGate>>().cloned();
+    let needs_key = gate.as_ref().is_some_and(|gate| !gate.is_open())
+        && request.method() != Method::OPTIONS
+        && !OPEN_PATHS.contains(&request.match_info().as_str());
+    if let (true, Some(gate)) = (needs_key, gate) {
+        let presented = presented_key(&request);
+        if !presented.is_some_and(|key| gate.accepts(key)) {
+            let rejections = gate.rejections.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                rejections,
+                reason = if presented.is_some() { "wrong key" } else { "no key" },
+                method = %request.method(),
+                path = request.path(),
+                "refused a request without a valid API key"
+            );
+            let response = ApiError::Unauthorized.error_response();
+            return Ok(request.into_response(response).map_into_right_body());
+        }
+    }
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// `X-Api-Key: k` or `Authorization: Bearer k`.
+fn presented_key(request: &ServiceRequest) -> Option<&[u8]> {
+    let headers = request.headers();
+    if let Some(key) = headers.get(API_KEY_HEADER) {
+        return Some(key.as_bytes());
+    }
+    let authorization = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let scheme = authorization.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| authorization[7..].trim_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn gate(keys: &[&str]) -> ApiKeyGate {
+        let keys = keys.iter().map(|k| SecretString::from(*k)).collect();
+        ApiKeyGate::new(&ApiKeys::new(keys).expect("valid keys"))
+    }
+
+    #[test]
+    fn any_configured_key_is_accepted() {
+        let gate = gate(&["first-key", "second-key"]);
+
+        assert!(gate.accepts(b"first-key"));
+        assert!(gate.accepts(b"second-key"));
+    }
+
+    #[test]
+    fn a_prefix_an_extension_or_another_case_of_a_key_is_refused() {
+        let gate = gate(&["first-key"]);
+
+        for candidate in ["first", "first-key-", "FIRST-KEY", ""] {
+            assert!(!gate.accepts(candidate.as_bytes()), "{candidate}");
+        }
+    }
+
+    #[test]
+    fn without_keys_the_gate_is_open() {
+        assert!(gate(&[]).is_open());
+        assert!(!gate(&["k"]).is_open());
+    }
+}

@@ -1,0 +1,32 @@
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{ApiError, AppState};
+use crate::domain::{LogEntryDocument, LogQuery};
+
+/// `GET /QoEDataService/IntegrationLog`: the newest entries, newest first.
+/// Disabled (the default), it answers as CQD does: `200 OK`, empty body, no database access.
+#[tracing::instrument(name = "integration_log", skip(state, request))]
+pub async fn get_log(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !state.integration_log.enabled {
+        return Ok(HttpResponse::Ok().finish());
+    }
+    let query = log_query(request.query_string())?;
+    let entries = state.store.log_entries(query).await?;
+    let zone = state.integration_log.time_zone;
+    let documents: Vec<LogEntryDocument> = entries.iter().map(|e| e.render(zone)).collect();
+    Ok(HttpResponse::Ok().json(documents))
+}
+
+/// Parsed by hand so that every refusal is a message of ours naming the parameter.
+fn log_query(query_string: &str) -> Result<LogQuery, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string)
+        .map_err(|_| ApiError::BadRequest("malformed query string"))?;
+    Ok(LogQuery::from_pairs(
+        pairs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    )?)
+}

@@ -1,0 +1,384 @@
+//! The status page for people: one self-contained HTML document rendered from the status.
+//! No scripts, no external assets; every value that reaches the markup goes through [`escape`].
+use std::fmt::Write;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::{Freshness, IntegrationStatus};
+
+/// What the page shows besides the status: the zone, the moment judged, the threshold.
+#[derive(Debug, Clone, Copy)]
+pub struct PageContext {
+    pub zone: Tz,
+    pub now: DateTime<Utc>,
+    pub stale_after: TimeDelta,
+}
+
+/// One job's column on the page.
+struct Job<'a> {
+    id: &'static str,
+    title: &'static str,
+    successes: &'a [DateTime<Utc>],
+    failures: &'a [DateTime<Utc>],
+    start: Option<DateTime<Utc>>,
+}
+
+/// The whole page. Pure: the same status and context give the same bytes.
+pub fn render(status: &IntegrationStatus, context: &PageContext) -> String {
+    let jobs = [
+        Job {
+            id: "data-integration",
+            title: "Data integration",
+            successes: &status.last_success_integrations,
+            failures: &status.last_failed_integrations,
+            start: status.last_data_integration_start,
+        },
+        Job {
+            id: "cube-processing",
+            title: "Cube processing",
+            successes: &status.last_success_cube_processings,
+            failures: &status.last_failed_cube_processings,
+            start: status.last_cube_processing_start,
+        },
+    ];
+    let freshness = jobs.each_ref().map(|job| {
+        Freshness::judge(
+            job.successes.first().copied(),
+            context.now,
+            context.stale_after,
+        )
+    });
+    let mut page = String::with_capacity(8 * 1024);
+    page.push_str(HEAD);
+    let _ = write!(
+        page,
+        "<header>\n<h1>QoE integration status</h1>\n<p class=\"meta\">Times in \
+         <strong>{zone}</strong>. Checked at {now}. A job is <em>stale</em> when its newest \
+         success is older than {threshold}.</p>\n</header>\n<main>\n",
+        zone = escape(context.zone.name()),
+        now = time_element(context.now, context.zone),
+        threshold = escape(&duration_words(context.stale_after)),
+    );
+    page.push_str(&banner(&jobs, &freshness));
+    page.push_str("<div class=\"jobs\">\n");
+    for (job, freshness) in jobs.iter().zip(freshness) {
+        page.push_str(&job_section(job, freshness, context));
+    }
+    page.push_str(
+        "</div>\n</main>\n<footer><p>The same data as JSON: \
+         <code>GET /QoEDataService/IntegrationLog/Status</code>.</p></footer>\n</body>\n</html>\n",
+    );
+    page
+}
+
+fn banner(jobs: &[Job<'_>; 2], freshness: &[Freshness; 2]) -> String {
+    let stale: Vec<String> = jobs
+        .iter()
+        .zip(freshness)
+        .filter(|(_, freshness)| freshness.is_stale())
+        .map(|(job, _)| escape(&job.title.to_lowercase()))
+        .collect();
+    if stale.is_empty() {
+        "<p class=\"banner fresh\" role=\"status\">Both jobs are up to date.</p>\n".to_owned()
+    } else {
+        format!(
+            "<p class=\"banner stale\" role=\"alert\"><strong>Stale:</strong> {} {} not \
+             succeeded recently.</p>\n",
+            stale.join(" and "),
+            if stale.len() == 1 { "has" } else { "have" }
+        )
+    }
+}
+
+fn job_section(job: &Job<'_>, freshness: Freshness, context: &PageContext) -> String {
+    let zone = context.zone;
+    let mut section = String::new();
+    let _ = write!(
+        section,
+        "<section class=\"job\" aria-labelledby=\"{id}\">\n<h2 id=\"{id}\">{title}</h2>\n{age}\
+         <dl>\n<dt>Last success</dt><dd>{success}</dd>\n<dt>Last failure</dt><dd>{failure}</dd>\n\
+         <dt>Last start</dt><dd>{start}</dd>\n</dl>\n<h3>Recent runs</h3>\n",
+        id = job.id,
+        title = escape(job.title),
+        age = freshness_line(freshness),
+        success = optional_time(job.successes.first().copied(), zone),
+        failure = optional_time(job.failures.first().copied(), zone),
+        start = optional_time(job.start, zone),
+    );
+    let mut runs: Vec<(DateTime<Utc>, bool)> = job
+        .successes
+        .iter()
+        .map(|time| (*time, true))
+        .chain(job.failures.iter().map(|time| (*time, false)))
+        .collect();
+    runs.sort_by_key(|(time, _)| std::cmp::Reverse(*time));
+    if runs.is_empty() {
+        section.push_str("<p class=\"none\">No finished runs recorded.</p>\n");
+    } else {
+        section.push_str("<ol class=\"timeline\">\n");
+        for (time, succeeded) in runs {
+            let (class, mark, word) = if succeeded {
+                ("ok", "✓", "Succeeded")
+            } else {
+                ("failed", "✗", "Failed")
+            };
+            let _ = writeln!(
+                section,
+                "<li class=\"{class}\"><span class=\"mark\" aria-hidden=\"true\">{mark}</span> \
+                 <span class=\"outcome\">{word}</span> {time}</li>",
+                time = time_element(time, zone),
+            );
+        }
+        section.push_str("</ol>\n");
+    }
+    section.push_str("</section>\n");
+    section
+}
+
+fn freshness_line(freshness: Freshness) -> String {
+    match freshness {
+        Freshness::Fresh { age } => format!(
+            "<p class=\"age fresh\">Newest success {} ago.</p>\n",
+            escape(&duration_words(age))
+        ),
+        Freshness::Stale { age } => format!(
+            "<p class=\"age stale\"><strong>Stale</strong>: newest success {} ago.</p>\n",
+            escape(&duration_words(age))
+        ),
+        Freshness::NeverSucceeded => {
+            "<p class=\"age stale\"><strong>Stale</strong>: no success recorded.</p>\n".to_owned()
+        }
+    }
+}
+
+fn optional_time(time: Option<DateTime<Utc>>, zone: Tz) -> String {
+    time.map_or_else(
+        || "<span class=\"none\">none recorded</span>".to_owned(),
+        |time| time_element(time, zone),
+    )
+}
+
+/// `<time datetime="2015-01-18T10:30:13Z">2015-01-18 13:30:13 MSK</time>`: machine-readable
+/// instant, human-readable local time with the zone's abbreviation (which tells EDT from EST).
+fn time_element(time: DateTime<Utc>, zone: Tz) -> String {
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        escape(&time.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        escape(&local_time(time, zone)),
+    )
+}
+
+/// `2015-01-18 13:30:13 MSK`: the page's format for a time in `zone`, seconds truncated.
+pub fn local_time(time: DateTime<Utc>, zone: Tz) -> String {
+    time.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// `0 min`, `45 min`, `2 h 5 min`, `3 d 4 h`: coarse on purpose, it is read at a glance.
+pub fn duration_words(duration: TimeDelta) -> String {
+    let minutes = duration.num_minutes().max(0);
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes} min"),
+        (0, hours) if minutes == 0 => format!("{hours} h"),
+        (0, hours) => format!("{hours} h {minutes} min"),
+        (days, 0) => format!("{days} d"),
+        (days, hours) => format!("{days} d {hours} h"),
+    }
+}
+
+/// Makes text safe inside HTML elements and quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Colours meet WCAG AA contrast on their backgrounds; status is never told by colour alone.
+const HEAD: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>QoE integration status</title>
+<style>
+:root { color-scheme: light; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1f24; background: #f6f8fa; line-height: 1.45; }
+body { margin: 0 auto; max-width: 64rem; padding: 1rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.25rem; margin: 0 0 .5rem; }
+h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
+.meta { margin: 0 0 1rem; color: #3d444d; }
+.banner { padding: .75rem 1rem; border-radius: .5rem; border: 2px solid; font-size: 1.05rem; margin: 0 0 1rem; }
+.banner.fresh { background: #dafbe1; border-color: #1a7f37; color: #0f3d1d; }
+.banner.stale { background: #fff1e5; border-color: #bc4c00; color: #5c2200; }
+.jobs { display: grid; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); gap: 1rem; }
+.job { background: #fff; border: 1px solid #d1d9e0; border-radius: .5rem; padding: 1rem; }
+.age { margin: 0 0 .75rem; padding: .25rem .5rem; border-radius: .25rem; }
+.age.fresh { background: #dafbe1; color: #0f3d1d; }
+.age.stale { background: #fff1e5; color: #5c2200; border-left: 4px solid #bc4c00; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem .75rem; margin: 0; }
+dt { font-weight: 600; }
+dd { margin: 0; font-variant-numeric: tabular-nums; }
+time { white-space: nowrap; }
+.none { color: #3d444d; font-style: italic; }
+.timeline { list-style: none; margin: 0; padding: 0 0 0 .25rem; border-left: 2px solid #d1d9e0; }
+.timeline li { display: grid; grid-template-columns: 1.2em 6.4em 1fr; column-gap: .3rem; padding: .1rem 0 .1rem .5rem; font-variant-numeric: tabular-nums; }
+.timeline .mark { font-weight: 700; text-align: center; }
+.timeline .ok .mark, .timeline .ok .outcome { color: #116329; }
+.timeline .failed .mark, .timeline .failed .outcome { color: #a40e26; }
+.outcome { font-weight: 600; }
+footer { margin-top: 1.5rem; color: #3d444d; font-size: .9rem; }
+code { font-size: .9em; overflow-wrap: anywhere; }
+@media (max-width: 30rem) { body { padding: .75rem; } .job { padding: .75rem; } .timeline { font-size: .95rem; } }
+</style>
+</head>
+<body>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::test_support::utc;
+
+    fn context(now: &str, zone: Tz) -> PageContext {
+        PageContext {
+            zone,
+            now: utc(now),
+            stale_after: TimeDelta::minutes(30),
+        }
+    }
+
+    fn status() -> IntegrationStatus {
+        IntegrationStatus {
+            last_success_integrations: vec![utc("2015-01-18 10:30:13"), utc("2015-01-18 10:15:00")],
+            last_success_cube_processings: vec![utc("2015-01-18 08:00:00")],
+            last_failed_integrations: vec![utc("2015-01-18 10:20:00")],
+            last_failed_cube_processings: vec![],
+            last_data_integration_start: Some(utc("2015-01-18 10:45:00")),
+            last_cube_processing_start: None,
+        }
+    }
+
+    #[test]
+    fn the_page_names_the_zone_and_shows_times_in_it() {
+        let page = render(
+            &status(),
+            &context("2015-01-18 10:40:00", Tz::Europe__Moscow),
+        );
+
+        assert!(page.contains("<strong>Europe/Moscow</strong>"), "{page}");
+        assert!(page
+            .contains(r#"<time datetime="2015-01-18T10:30:13Z">2015-01-18 13:30:13 MSK</time>"#));
+    }
+
+    #[test]
+    fn a_job_whose_newest_success_is_too_old_is_flagged_stale() {
+        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+
+        assert!(page.contains(r#"role="alert"><strong>Stale:</strong> cube processing"#));
+        assert!(page.contains("<strong>Stale</strong>: newest success 2 h 40 min ago."));
+        assert!(page.contains("Newest success 9 min ago."));
+    }
+
+    #[test]
+    fn fresh_jobs_give_a_calm_banner() {
+        let page = render(&status(), &context("2015-01-18 08:10:00", Tz::UTC));
+
+        assert!(page.contains("Both jobs are up to date."), "{page}");
+        assert!(!page.contains("role=\"alert\""));
+    }
+
+    #[test]
+    fn a_job_without_any_success_is_stale() {
+        let page = render(
+            &IntegrationStatus::default(),
+            &context("2015-01-18 10:40:00", Tz::UTC),
+        );
+
+        assert!(page.contains("data integration and cube processing have not succeeded"));
+        assert_eq!(page.matches("no success recorded").count(), 2);
+        assert_eq!(page.matches("No finished runs recorded.").count(), 2);
+    }
+
+    #[test]
+    fn the_timeline_merges_successes_and_failures_newest_first() {
+        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+
+        let first = page
+            .find("2015-01-18 10:30:13 UTC</time></li>")
+            .expect("success");
+        let second = page
+            .find("2015-01-18 10:20:00 UTC</time></li>")
+            .expect("failure");
+        let third = page
+            .find("2015-01-18 10:15:00 UTC</time></li>")
+            .expect("success");
+        assert!(first < second && second < third);
+        assert!(page.contains(r#"<li class="failed"><span class="mark" aria-hidden="true">✗</span> <span class="outcome">Failed</span>"#));
+    }
+
+    #[test]
+    fn missing_times_read_none_recorded() {
+        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+
+        assert!(page.contains("<dt>Last start</dt><dd><span class=\"none\">none recorded</span>"));
+    }
+
+    #[test]
+    fn the_page_is_self_contained_and_mobile_ready() {
+        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page
+            .contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#));
+        for external in ["<script", "<link", "src=", "http://", "https://"] {
+            assert!(!page.contains(external), "found {external}");
+        }
+    }
+
+    #[test]
+    fn html_special_characters_are_escaped() {
+        assert_eq!(
+            escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        let cases = [
+            (TimeDelta::seconds(59), "0 min"),
+            (TimeDelta::minutes(45), "45 min"),
+            (TimeDelta::minutes(120), "2 h"),
+            (TimeDelta::minutes(125), "2 h 5 min"),
+            (TimeDelta::minutes(3 * 1440 + 4 * 60 + 7), "3 d 4 h"),
+            (TimeDelta::minutes(2 * 1440), "2 d"),
+        ];
+        for (duration, words) in cases {
+            assert_eq!(duration_words(duration), words, "{duration:?}");
+        }
+    }
+
+    #[test]
+    fn local_times_tell_daylight_saving_apart() {
+        assert_eq!(
+            local_time(utc("2015-11-01 05:30:00"), Tz::America__New_York),
+            "2015-11-01 01:30:00 EDT"
+        );
+        assert_eq!(
+            local_time(utc("2015-11-01 06:30:00"), Tz::America__New_York),
+            "2015-11-01 01:30:00 EST"
+        );
+    }
+}

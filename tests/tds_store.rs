@@ -1,0 +1,83 @@
+//! The SQL Server store against the in-process TDS server (`testkit`): the log query's
+//! parameters, row mapping and round trips, without a real SQL Server.
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use qoe_data_service::configuration::Settings;
+use qoe_data_service::db::{SqlServerStore, LOG_MARKER};
+use qoe_data_service::domain::{LogCategory, LogQuery};
+use qoe_data_service::store::IntegrationLogStore;
+use testkit::integration_log::IntegrationLogDb;
+use testkit::TdsTestServer;
+
+async fn store_for(db: IntegrationLogDb) -> (TdsTestServer, SqlServerStore) {
+    let server = TdsTestServer::start(db)
+        .await
+        .expect("the TDS test server starts");
+    let settings = Settings::load_from(
+        None,
+        HashMap::from([(
+            "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+            server.ado_connection_string(),
+        )]),
+    )
+    .expect("valid settings");
+    let store = SqlServerStore::new(&settings.database).expect("a store");
+    (server, store)
+}
+
+fn query(pairs: &[(&str, &str)]) -> LogQuery {
+    LogQuery::from_pairs(pairs.iter().copied()).expect("a valid query")
+}
+
+#[tokio::test]
+async fn the_log_of_one_category_is_one_round_trip_newest_first() {
+    let (server, store) = store_for(IntegrationLogDb::documentation_sample()).await;
+
+    let entries = store
+        .log_entries(query(&[("top", "2"), ("category", "CubeProcessingFailed")]))
+        .await
+        .expect("the log");
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0]
+        .sql()
+        .is_some_and(|sql| sql.contains(LOG_MARKER)));
+    let times: Vec<NaiveDateTime> = entries.iter().map(|e| e.time.naive_utc()).collect();
+    assert_eq!(
+        times,
+        vec![
+            testkit::integration_log::parse_doc_time("01/18/2015 10:30:58").expect("time"),
+            testkit::integration_log::parse_doc_time("01/18/2015 10:29:28").expect("time"),
+        ]
+    );
+    assert!(entries
+        .iter()
+        .all(|e| e.category == LogCategory::CubeProcessingFailed));
+    assert_eq!(
+        entries[0].description.as_deref(),
+        Some("CubeProcessingFailed (sample)")
+    );
+}
+
+#[tokio::test]
+async fn the_unfiltered_log_mixes_categories_and_keeps_missing_descriptions_null() {
+    let (_server, store) = store_for(IntegrationLogDb::documentation_sample()).await;
+
+    let entries = store
+        .log_entries(query(&[("top", "3")]))
+        .await
+        .expect("the log");
+
+    let categories: Vec<LogCategory> = entries.iter().map(|e| e.category).collect();
+    assert_eq!(
+        categories,
+        vec![
+            LogCategory::CubeProcessingFailed,
+            LogCategory::CubeProcessingStarted,
+            LogCategory::DataIntegrationSucceeded,
+        ]
+    );
+    assert_eq!(entries[1].description, None);
+}
