@@ -25,12 +25,15 @@ impl ErrorBody {
 pub enum ApiError {
     #[error("database unavailable")]
     DatabaseUnavailable(#[source] StoreError),
+    #[error("rendering the response body")]
+    Rendering(#[source] serde_json::Error),
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Rendering(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -40,6 +43,9 @@ impl ResponseError for ApiError {
                 .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
                 .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
                 .json(ErrorBody::new("database unavailable")),
+            ApiError::Rendering(_) => {
+                HttpResponse::build(self.status_code()).json(ErrorBody::new("internal error"))
+            }
         }
     }
 }

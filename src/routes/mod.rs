@@ -1,12 +1,17 @@
+mod conditional;
 mod errors;
 mod health;
+mod metrics;
+mod state;
 mod status;
 
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
-use crate::configuration::IntegrationLogSettings;
+use crate::cache::CachingStore;
+use crate::configuration::{CacheSettings, IntegrationLogSettings};
+use crate::metrics::Metrics;
 use crate::store::IntegrationLogStore;
 
 pub use errors::{ApiError, RETRY_AFTER_SECONDS};
@@ -16,16 +21,24 @@ pub use errors::{ApiError, RETRY_AFTER_SECONDS};
 pub struct AppState {
     pub store: Arc<dyn IntegrationLogStore>,
     pub integration_log: IntegrationLogSettings,
+    // Caching and metrics: built by `AppState::new` (state.rs); `store` reads through them.
+    pub cache: Arc<CachingStore>,
+    pub cache_settings: CacheSettings,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The path of the CQD "Get Last Integration Data" operation.
 pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
+
+/// Prometheus scrape endpoint.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// The one route table, used by the server and by the in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_only(STATUS_PATH, status::get_status))
         .service(get_only("/healthz", health::healthz))
         .service(get_only("/readyz", health::readyz))
+        .service(get_only(METRICS_PATH, metrics::get_metrics))
         .default_service(web::to(not_found));
 }
 

@@ -1,14 +1,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::{test, App};
+use actix_web::test;
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
-use qoe_data_service::configuration::IntegrationLogSettings;
+use qoe_data_service::configuration::{CacheSettings, IntegrationLogSettings};
 use qoe_data_service::domain::{CategoryTime, LogCategory};
-use qoe_data_service::routes::{configure, AppState};
+use qoe_data_service::routes::AppState;
+use qoe_data_service::startup::app;
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// A store double: answers with what the test gave it and counts the calls.
@@ -78,16 +81,30 @@ pub fn disabled() -> IntegrationLogSettings {
     }
 }
 
-/// The app as production wires it, in-process.
+/// The app as production wires it, in-process, with the cache off so each request reads.
 pub async fn spawn_app(
     store: Arc<FakeStore>,
     integration_log: IntegrationLogSettings,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    let state = AppState {
-        store,
-        integration_log,
-    };
-    test::init_service(App::new().configure(configure(state))).await
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    spawn_app_with_cache(store, integration_log, Duration::ZERO).await
+}
+
+/// As [`spawn_app`], caching database answers for `ttl`.
+pub async fn spawn_app_with_cache(
+    store: Arc<dyn IntegrationLogStore>,
+    integration_log: IntegrationLogSettings,
+    ttl: Duration,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = AppState::new(store, integration_log, CacheSettings { ttl }, None);
+    test::init_service(app(state)).await
 }
 
 pub fn entry(category: LogCategory, cqd_time: &str) -> CategoryTime {
@@ -174,4 +191,48 @@ pub fn assert_is_documentation_sample(body: &[u8]) {
         positions.is_sorted(),
         "members out of contract order: {text}"
     );
+}
+
+/// A store whose every read takes `delay` of (virtual) time: concurrent requests overlap.
+pub struct SlowStore {
+    inner: Arc<FakeStore>,
+    delay: Duration,
+}
+
+impl SlowStore {
+    pub fn new(inner: Arc<FakeStore>, delay: Duration) -> Arc<Self> {
+        Arc::new(SlowStore { inner, delay })
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for SlowStore {
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.status_entries().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+impl FakeStore {
+    /// From now on, answer (`None`) or fail with `kind`.
+    pub fn set_failure(&self, kind: Option<Unavailability>) {
+        *self.failure.lock().expect("not poisoned") =
+            kind.map(|kind| StoreError::new(kind, DriverSaysTooMuch));
+    }
+}
+
+pub fn get(uri: &str) -> test::TestRequest {
+    test::TestRequest::get().uri(uri)
+}
+
+pub fn header_of<B>(response: &ServiceResponse<B>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
 }
