@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use actix_web::test;
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
-use qoe_data_service::configuration::{CacheSettings, IntegrationLogSettings};
+use qoe_data_service::configuration::{CacheSettings, IntegrationLogSettings, Settings};
 use qoe_data_service::domain::{CategoryTime, LogCategory};
 use qoe_data_service::routes::AppState;
 use qoe_data_service::startup::app;
@@ -235,4 +236,29 @@ pub fn header_of<B>(response: &ServiceResponse<B>, name: &str) -> Option<String>
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Settings as the binary would load them from `QOE_…` variables, with a connection string.
+pub fn settings_with(connection_string: &str, pairs: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.insert(
+        "QOE_DATABASE__CONNECTION_STRING".into(),
+        connection_string.into(),
+    );
+    Settings::load_from(None, env).unwrap_or_else(|e| panic!("test settings rejected: {e}"))
+}
+
+/// Polls `condition` every 5 ms until it holds; fails the test after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
