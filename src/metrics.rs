@@ -2,7 +2,6 @@
 //!
 //! Hand-written rather than a metrics crate: a dozen series do not justify a registry, and the
 //! exposition format is a few lines of text.
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -49,30 +48,42 @@ impl Histogram {
     }
 }
 
-/// A histogram family keyed by its label values (already escaped, in label order).
+/// A histogram family keyed by its label values (in label order). A handful of series, so
+/// a linear search that allocates only for a new series beats a map keyed by owned strings.
 struct Family<const N: usize> {
     label_names: [&'static str; N],
-    series: Mutex<BTreeMap<[String; N], Histogram>>,
+    series: Mutex<Vec<([String; N], Histogram)>>,
 }
 
 impl<const N: usize> Family<N> {
     fn new(label_names: [&'static str; N]) -> Self {
         Family {
             label_names,
-            series: Mutex::new(BTreeMap::new()),
+            series: Mutex::new(Vec::new()),
         }
     }
 
     fn observe(&self, label_values: [&str; N], elapsed: Duration) {
-        let key = label_values.map(escape);
-        lock(&self.series).entry(key).or_default().observe(elapsed);
+        let mut series = lock(&self.series);
+        let found = series
+            .iter_mut()
+            .find(|(values, _)| values.iter().zip(label_values).all(|(a, b)| a == b));
+        match found {
+            Some((_, histogram)) => histogram.observe(elapsed),
+            None => {
+                let mut histogram = Histogram::default();
+                histogram.observe(elapsed);
+                series.push((label_values.map(str::to_owned), histogram));
+                series.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
     }
 
     fn labels(&self, values: &[String; N]) -> String {
         self.label_names
             .iter()
             .zip(values)
-            .map(|(name, value)| format!("{name}=\"{value}\""))
+            .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -125,9 +136,8 @@ impl Metrics {
 
     /// One answered HTTP request; `route` is the matched pattern, never the raw path, so
     /// the number of series stays bounded.
-    pub fn observe_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        self.http
-            .observe([route, method, &status.to_string()], elapsed);
+    pub fn observe_http(&self, route: &str, method: &str, status: &str, elapsed: Duration) {
+        self.http.observe([route, method, status], elapsed);
     }
 
     pub fn observe_db(&self, command: &str, succeeded: bool, elapsed: Duration) {
@@ -367,7 +377,7 @@ mod tests {
     #[test]
     fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
         let metrics = Metrics::new(None);
-        metrics.observe_http("/healthz", "GET", 200, Duration::from_millis(3));
+        metrics.observe_http("/healthz", "GET", "200", Duration::from_millis(3));
 
         let text = metrics.render(&[], &Freshness::NotRead);
 

@@ -11,9 +11,11 @@ use actix_web::{web, HttpResponse};
 
 use crate::cache::CachingStore;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
+use crate::domain::CategoryTime;
 use crate::metrics::Metrics;
 use crate::store::IntegrationLogStore;
 
+pub use conditional::RenderedBody;
 pub use errors::{ApiError, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.
@@ -25,6 +27,7 @@ pub struct AppState {
     pub cache: Arc<CachingStore>,
     pub cache_settings: CacheSettings,
     pub metrics: Arc<Metrics>,
+    pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
 }
 
 /// The path of the CQD "Get Last Integration Data" operation.

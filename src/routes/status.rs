@@ -14,8 +14,11 @@ pub async fn get_status(
         return Ok(HttpResponse::Ok().finish());
     }
     let entries = state.store.status_entries().await?;
-    let document = IntegrationStatus::from_entries(entries).render(state.integration_log.time_zone);
-    let body = serde_json::to_vec(&document).map_err(ApiError::Rendering)?;
+    let zone = state.integration_log.time_zone;
+    let body = state.status_body.get_or_render(entries, |entries| {
+        let document = IntegrationStatus::from_entries(entries.iter().copied()).render(zone);
+        serde_json::to_vec(&document).map_err(ApiError::Rendering)
+    })?;
     Ok(conditional::json_with_etag(
         &request,
         body,
