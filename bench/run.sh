@@ -92,12 +92,13 @@ measure "(a) Status, cache on (ttl 5 s)" "http://127.0.0.1:$PORT$STATUS" yes a
 RSS_A=$(peak_rss_kb)
 stop_service
 
+# Right after (a), so both see the same background load on a shared machine.
+measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c
+
 start_service 0 "$PORT"
 measure "(b) Status, cache.ttl_ms = 0" "http://127.0.0.1:$PORT$STATUS" yes b
 RSS_B=$(peak_rss_kb)
 stop_service
-
-measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c
 
 # 200 concurrent misses: a cold service, every database answer held for 1 s so that the 200
 # connections' first requests all wait on the cache at once.
@@ -112,7 +113,7 @@ stop_service
 echo
 echo "| case | req/s | p50 | p99 | DB round trips / request | service peak RSS |"
 echo "|---|---:|---:|---:|---:|---:|"
-printf '%s\n' "${ROWS_OUT[@]}"
+printf '%s\n' "${ROWS_OUT[0]}" "${ROWS_OUT[2]}" "${ROWS_OUT[1]}"
 echo
 awk -v a="$(cat "$WORK/rps-a")" -v c="$(cat "$WORK/rps-c")" 'BEGIN {printf "(a) / (c) = %.2f\n", a / c}'
 echo "200 concurrent misses on a cold cache -> $MISS_QUERIES database queries"

@@ -3,23 +3,29 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag, Header, IfNoneMatch};
+use actix_web::http::header::{
+    self, CacheControl, CacheDirective, EntityTag, Header, HeaderValue, IfNoneMatch,
+};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
-/// A rendered body and its strong tag.
+/// A rendered body and its strong tag, also as a ready header value.
 #[derive(Clone)]
 pub struct Tagged {
     body: Bytes,
     tag: EntityTag,
+    header: HeaderValue,
 }
 
 impl Tagged {
     pub fn new(body: Vec<u8>) -> Self {
         let tag = EntityTag::new_strong(format!("{:016x}", fnv1a(&body)));
+        let header = HeaderValue::from_str(&tag.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
         Tagged {
             body: Bytes::from(body),
             tag,
+            header,
         }
     }
 }
@@ -70,13 +76,13 @@ pub fn json_with_etag(request: &HttpRequest, tagged: Tagged, max_age: Duration) 
     let cache_control = cache_control(max_age);
     if client_has(request, &tagged.tag) {
         return HttpResponse::NotModified()
-            .insert_header(header::ETag(tagged.tag))
+            .insert_header((header::ETAG, tagged.header))
             .insert_header(cache_control)
             .finish();
     }
     HttpResponse::Ok()
         .content_type("application/json")
-        .insert_header(header::ETag(tagged.tag))
+        .insert_header((header::ETAG, tagged.header))
         .insert_header(cache_control)
         .body(tagged.body)
 }

@@ -5,7 +5,7 @@ use crate::domain::IntegrationStatus;
 
 /// `GET /QoEDataService/IntegrationLog/Status`: the last runs of both jobs.
 /// Disabled (the default), it answers as CQD does: `200 OK`, empty body, no database access.
-#[tracing::instrument(name = "status", skip(request, state))]
+/// Logs and the database span run inside the request's span (`request_context`).
 pub async fn get_status(
     request: HttpRequest,
     state: web::Data<AppState>,
