@@ -10,7 +10,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use crate::domain::CategoryTime;
-use crate::store::{IntegrationLogStore, StoreError};
+use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// Past this many keys, expired entries are dropped when a new load starts, so caching
 /// queries keyed by their parameters cannot grow without bound.
@@ -43,23 +43,27 @@ struct Counters {
 
 /// A TTL cache whose concurrent misses on one key share a single load. A failed load is
 /// handed to everyone who waited for it and then forgotten, so the next request retries.
+///
+/// A load runs as a task of its own and settles the entry itself: if every request waiting
+/// for it goes away (clients disconnect), it still completes within the command timeout
+/// instead of lying half-done until the next request resumes it with its timer expired.
 pub struct SingleFlightCache<K, V> {
     ttl: Duration,
-    entries: Mutex<HashMap<K, Entry<V>>>,
+    entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
     next_generation: AtomicU64,
     counters: Counters,
 }
 
 impl<K, V> SingleFlightCache<K, V>
 where
-    K: Hash + Eq + Clone,
+    K: Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + Sync + 'static,
 {
     /// A zero `ttl` turns caching (and sharing) off: every call loads.
     pub fn new(ttl: Duration) -> Self {
         SingleFlightCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Arc::new(Mutex::new(HashMap::new())),
             next_generation: AtomicU64::new(0),
             counters: Counters::default(),
         }
@@ -76,16 +80,16 @@ where
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
             return load().await;
         }
-        let (shared, generation) = {
-            let mut entries = self.entries();
+        let shared = {
+            let mut entries = lock(&self.entries);
             match entries.get(&key) {
                 Some(Entry::Fresh { value, expires }) if Instant::now() < *expires => {
                     self.counters.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(value.clone());
                 }
-                Some(Entry::Loading { load, generation }) => {
+                Some(Entry::Loading { load, .. }) => {
                     self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
-                    (load.clone(), *generation)
+                    load.clone()
                 }
                 _ => {
                     self.counters.misses.fetch_add(1, Ordering::Relaxed);
@@ -97,44 +101,45 @@ where
                         });
                     }
                     let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-                    let shared = load().shared();
+                    let shared = self.spawn_load(key.clone(), generation, load());
                     entries.insert(
-                        key.clone(),
+                        key,
                         Entry::Loading {
                             load: shared.clone(),
                             generation,
                         },
                     );
-                    (shared, generation)
+                    shared
                 }
             }
         };
-        let result = shared.await;
-        let mut entries = self.entries();
-        // Only the load still registered for the key settles it: after `clear` it is not.
-        if matches!(entries.get(&key), Some(Entry::Loading { generation: current, .. }) if *current == generation)
-        {
-            match &result {
-                Ok(value) => {
-                    entries.insert(
-                        key,
-                        Entry::Fresh {
-                            value: value.clone(),
-                            expires: Instant::now() + self.ttl,
-                        },
-                    );
-                }
-                Err(_) => {
-                    entries.remove(&key);
-                }
-            }
+        shared.await
+    }
+
+    fn spawn_load(
+        &self,
+        key: K,
+        generation: u64,
+        load: BoxFuture<'static, Result<V, StoreError>>,
+    ) -> Load<V> {
+        let entries = Arc::clone(&self.entries);
+        let ttl = self.ttl;
+        let task = tokio::spawn(async move {
+            let result = load.await;
+            settle(&entries, key, generation, &result, ttl);
+            result
+        });
+        async move {
+            task.await
+                .unwrap_or_else(|failed| Err(StoreError::new(Unavailability::QueryFailed, failed)))
         }
-        result
+        .boxed()
+        .shared()
     }
 
     /// Forgets every entry; loads already running finish for their waiters but are not kept.
     pub fn clear(&self) {
-        self.entries().clear();
+        lock(&self.entries).clear();
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -144,11 +149,44 @@ where
             coalesced: self.counters.coalesced.load(Ordering::Relaxed),
         }
     }
+}
 
-    fn entries(&self) -> MutexGuard<'_, HashMap<K, Entry<V>>> {
-        // Never held across an await and every update is a single insert or remove.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+/// Only the load still registered for the key settles it: after `clear` it is not.
+fn settle<K: Hash + Eq, V: Clone>(
+    entries: &Mutex<HashMap<K, Entry<V>>>,
+    key: K,
+    generation: u64,
+    result: &Result<V, StoreError>,
+    ttl: Duration,
+) {
+    let mut entries = lock(entries);
+    let current = matches!(
+        entries.get(&key),
+        Some(Entry::Loading { generation: g, .. }) if *g == generation
+    );
+    if !current {
+        return;
     }
+    match result {
+        Ok(value) => {
+            let expires = Instant::now() + ttl;
+            entries.insert(
+                key,
+                Entry::Fresh {
+                    value: value.clone(),
+                    expires,
+                },
+            );
+        }
+        Err(_) => {
+            entries.remove(&key);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Never held across an await and every update is a single insert or remove.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An [`IntegrationLogStore`] that answers reads from a [`SingleFlightCache`] per method.
@@ -204,7 +242,6 @@ mod tests {
     use futures_util::future::join_all;
 
     use super::*;
-    use crate::store::Unavailability;
 
     const TTL: Duration = Duration::from_secs(5);
     const QUERY_TIME: Duration = Duration::from_millis(100);
@@ -300,6 +337,30 @@ mod tests {
         store.fail(false);
         cache.status_entries().await.expect("the retry succeeds");
         assert_eq!(store.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_load_whose_waiters_went_away_still_completes_and_is_kept() {
+        let (store, cache) = cached(TTL);
+        let abandoned = tokio::time::timeout(QUERY_TIME / 2, cache.status_entries()).await;
+        assert!(
+            abandoned.is_err(),
+            "the first request gave up before the answer"
+        );
+
+        tokio::time::sleep(QUERY_TIME).await;
+        cache
+            .status_entries()
+            .await
+            .expect("answered from the cache");
+
+        assert_eq!(store.calls(), 1);
+        let stats = cache.stats()[0].1;
+        assert_eq!(
+            (stats.hits, stats.coalesced),
+            (1, 0),
+            "the abandoned load was left for the next request to finish"
+        );
     }
 
     #[tokio::test(start_paused = true)]
