@@ -41,7 +41,8 @@ wait_for() {
 }
 
 "$BIN/bench-server" --rows "$ROWS" --port "$CONTROL_PORT" >"$WORK/bench-server.out" 2>"$WORK/bench-server.err" &
-PIDS+=($!)
+BENCH_SERVER_PID=$!
+PIDS+=("$BENCH_SERVER_PID")
 wait_for grep -q tds_port "$WORK/bench-server.out"
 TDS_PORT=$(sed -n 's/.*"tds_port":\([0-9]*\).*/\1/p' "$WORK/bench-server.out")
 CONTROL="http://127.0.0.1:$CONTROL_PORT"
@@ -60,14 +61,20 @@ start_service() { # ttl_ms port
 }
 stop_service() { kill "$SERVICE_PID"; wait "$SERVICE_PID" 2>/dev/null || true; }
 peak_rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$SERVICE_PID/status"; }
+# CPU time (user + system, clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 ROWS_OUT=()
-# Runs wrk on a URL and appends a table row: label, req/s, p50, p99, round trips, RSS.
-measure() { # label url measure_db(yes|no)
-  local before=0 after=0 trips="—" rss="—"
+# Runs wrk on a URL and appends a table row: label, req/s, p50, p99, server CPU per request,
+# round trips, RSS.
+measure() { # label url measure_db(yes|no) key server_pid
+  local before=0 after=0 trips="—" rss="—" cpu_before cpu_after
   curl -fsS -o /dev/null "$2" # warm: pool connection, cache
   [ "$3" = yes ] && before=$(tds_requests)
+  cpu_before=$(cpu_ticks "$5")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2" >"$WORK/wrk.out"
+  cpu_after=$(cpu_ticks "$5")
   [ "$3" = yes ] && after=$(tds_requests)
   if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "errors during $1:" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
   local rps p50 p99 total
@@ -80,7 +87,9 @@ measure() { # label url measure_db(yes|no)
     echo "$1: $((after - before)) database requests for $total answered HTTP requests" >>"$WORK/notes"
     rss="$(( $(peak_rss_kb) / 1024 )) MB"
   fi
-  ROWS_OUT+=("| $1 | ${rps%.*} | $p50 | $p99 | $trips | $rss |")
+  local cpu
+  cpu=$(awk -v t=$(((cpu_after - cpu_before) * TICK_US)) -v n="$total" 'BEGIN {printf "%.1f µs", t / n}')
+  ROWS_OUT+=("| $1 | ${rps%.*} | $p50 | $p99 | $cpu | $trips | $rss |")
   echo "${rps%.*}" >"$WORK/rps-$4"
 }
 
@@ -88,15 +97,15 @@ STATUS=/QoEDataService/IntegrationLog/Status
 start_service 5000 "$PORT"
 STATUS_BYTES=$(curl -fsS "http://127.0.0.1:$PORT$STATUS" | wc -c)
 BARE_BYTES=$(curl -fsS "$CONTROL/bare" | wc -c)
-measure "(a) Status, cache on (ttl 5 s)" "http://127.0.0.1:$PORT$STATUS" yes a
+measure "(a) Status, cache on (ttl 5 s)" "http://127.0.0.1:$PORT$STATUS" yes a "$SERVICE_PID"
 RSS_A=$(peak_rss_kb)
 stop_service
 
 # Right after (a), so both see the same background load on a shared machine.
-measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c
+measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c "$BENCH_SERVER_PID"
 
 start_service 0 "$PORT"
-measure "(b) Status, cache.ttl_ms = 0" "http://127.0.0.1:$PORT$STATUS" yes b
+measure "(b) Status, cache.ttl_ms = 0" "http://127.0.0.1:$PORT$STATUS" yes b "$SERVICE_PID"
 RSS_B=$(peak_rss_kb)
 stop_service
 
@@ -111,8 +120,8 @@ RSS_MISSES=$(peak_rss_kb)
 stop_service
 
 echo
-echo "| case | req/s | p50 | p99 | DB round trips / request | service peak RSS |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| case | req/s | p50 | p99 | server CPU / request | DB round trips / request | service peak RSS |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS_OUT[0]}" "${ROWS_OUT[2]}" "${ROWS_OUT[1]}"
 echo
 awk -v a="$(cat "$WORK/rps-a")" -v c="$(cat "$WORK/rps-c")" 'BEGIN {printf "(a) / (c) = %.2f\n", a / c}'
