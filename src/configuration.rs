@@ -92,7 +92,7 @@ impl From<config::ConfigError> for SettingsError {
     }
 }
 
-fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
+pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
         setting,
         problem: problem.into(),

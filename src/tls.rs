@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
-use crate::configuration::{SettingsError, TlsSettings};
+use crate::configuration::{invalid, SettingsError, TlsSettings};
 
 /// The rustls configuration for `http.tls.cert_path` and `http.tls.key_path`. Errors name the
 /// setting whose file is wrong. The crypto provider is given explicitly (aws-lc-rs, the one
@@ -59,8 +59,4 @@ fn read_key(settings: &TlsSettings) -> Result<PrivateKeyDer<'static>, SettingsEr
                 format!("{} holds no PEM private key", path.display()),
             )
         })
-}
-
-fn invalid(setting: &'static str, problem: String) -> SettingsError {
-    SettingsError::Invalid { setting, problem }
 }
