@@ -13,7 +13,6 @@ use testkit::TdsTestServer;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    telemetry::init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -32,6 +31,7 @@ async fn run() -> anyhow::Result<()> {
     );
     environment.insert("QOE_INTEGRATION_LOG__ENABLED".into(), "true".into());
     let settings = Settings::load_from(None, environment)?;
+    telemetry::init(settings.log.format);
     let application = Application::build(settings.clone())?;
     let base = format!(
         "http://{}:{}",

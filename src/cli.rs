@@ -6,6 +6,7 @@ use crate::configuration::Settings;
 use crate::db::migrate;
 use crate::healthcheck;
 use crate::startup::Application;
+use crate::telemetry;
 
 /// QoE Data Service: the CQD Data API's integration status, read from SQL Server.
 #[derive(Debug, Parser)]
@@ -31,6 +32,7 @@ pub enum Command {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let settings = Settings::load(self.config.as_deref())?;
+        telemetry::init(settings.log.format);
         match self.command {
             Command::Healthcheck => healthcheck::check(settings.http.listen).await?,
             Command::Serve => {
@@ -40,6 +42,8 @@ impl Cli {
                     port = application.port(),
                     integration_log_enabled = settings.integration_log.enabled,
                     time_zone = %settings.integration_log.time_zone,
+                    cache_ttl_ms = settings.cache.ttl.as_millis() as u64,
+                    https = settings.http.tls.is_some(),
                     "serving the QoE Data Service"
                 );
                 application.run_until_stopped().await?;

@@ -18,6 +18,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub http: HttpSettings,
     pub integration_log: IntegrationLogSettings,
+    pub cache: CacheSettings,
+    pub log: LogSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +40,10 @@ pub struct HttpSettings {
     pub cors_trusted_origins: Vec<String>,
     /// Keys a `/QoEDataService/…` request must carry. Empty: open.
     pub api_keys: ApiKeys,
+    /// How long a stopping server lets in-flight requests finish.
+    pub shutdown_timeout: Duration,
+    /// Serve HTTPS (and HTTP/2) with this certificate; `None` serves plain HTTP.
+    pub tls: Option<TlsSettings>,
 }
 
 impl HttpSettings {
@@ -47,6 +53,8 @@ impl HttpSettings {
             listen,
             cors_trusted_origins: Vec::new(),
             api_keys: ApiKeys::default(),
+            shutdown_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -89,6 +97,33 @@ impl std::fmt::Debug for ApiKeys {
 }
 
 #[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert_path: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// How long a database answer is reused; zero turns the cache off.
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the request's span fields.
+    Json,
+}
+
+#[derive(Debug, Clone)]
 pub struct IntegrationLogSettings {
     pub enabled: bool,
     pub time_zone: Tz,
@@ -114,7 +149,7 @@ impl From<config::ConfigError> for SettingsError {
     }
 }
 
-fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
+pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
         setting,
         problem: problem.into(),
@@ -126,6 +161,8 @@ struct RawSettings {
     database: RawDatabase,
     http: RawHttp,
     integration_log: RawIntegrationLog,
+    cache: RawCache,
+    log: RawLog,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +181,25 @@ struct RawHttp {
     cors_trusted_origins: Vec<String>,
     #[serde(default)]
     api_keys: Vec<SecretString>,
+    shutdown_timeout_s: u64,
+    #[serde(default)]
+    tls: RawTls,
+}
+
+#[derive(Deserialize, Default)]
+struct RawTls {
+    cert_path: Option<PathBuf>,
+    key_path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct RawCache {
+    ttl_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct RawLog {
+    format: String,
 }
 
 #[derive(Deserialize)]
@@ -164,11 +220,18 @@ command_timeout_ms = 10000
 
 [http]
 listen = "127.0.0.1:8080"
+shutdown_timeout_s = 10
 
 [integration_log]
 enabled = false
 time_zone = "UTC"
 stale_after_minutes = 30
+
+[cache]
+ttl_ms = 5000
+
+[log]
+format = "text"
 "#;
 
 impl Settings {
@@ -243,19 +306,28 @@ impl RawSettings {
             database: self.database.validate()?,
             http: self.http.validate()?,
             integration_log: self.integration_log.validate()?,
+            cache: self.cache.validate()?,
+            log: self.log.validate()?,
         })
     }
 }
 
 impl RawHttp {
     fn validate(self) -> Result<HttpSettings, SettingsError> {
+        let listen = self.listen.parse().map_err(|_| {
+            invalid(
+                "http.listen",
+                "expected an IP address and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+            )
+        })?;
+        if self.shutdown_timeout_s > 3600 {
+            return Err(invalid(
+                "http.shutdown_timeout_s",
+                "must be between 0 and 3600 seconds",
+            ));
+        }
         Ok(HttpSettings {
-            listen: self.listen.parse().map_err(|_| {
-                invalid(
-                    "http.listen",
-                    "expected an IP address and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
-                )
-            })?,
+            listen,
             cors_trusted_origins: self
                 .cors_trusted_origins
                 .iter()
@@ -272,6 +344,8 @@ impl RawHttp {
                 })
                 .collect::<Result<_, _>>()?,
             api_keys: ApiKeys::new(self.api_keys)?,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
+            tls: self.tls.validate()?,
         })
     }
 }
@@ -352,6 +426,61 @@ fn trusted_origin(text: &str) -> Result<String, &'static str> {
         }
     }
     Ok(lower)
+}
+
+impl RawTls {
+    fn validate(self) -> Result<Option<TlsSettings>, SettingsError> {
+        let readable = |setting: &'static str, path: PathBuf| {
+            std::fs::File::open(&path)
+                .map(|_| path.clone())
+                .map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))
+        };
+        match (self.cert_path, self.key_path) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(TlsSettings {
+                cert_path: readable("http.tls.cert_path", cert)?,
+                key_path: readable("http.tls.key_path", key)?,
+            })),
+            (Some(_), None) => Err(invalid(
+                "http.tls.key_path",
+                "not set; HTTPS needs both http.tls.cert_path and http.tls.key_path",
+            )),
+            (None, Some(_)) => Err(invalid(
+                "http.tls.cert_path",
+                "not set; HTTPS needs both http.tls.cert_path and http.tls.key_path",
+            )),
+        }
+    }
+}
+
+impl RawCache {
+    fn validate(self) -> Result<CacheSettings, SettingsError> {
+        if self.ttl_ms > 3_600_000 {
+            return Err(invalid(
+                "cache.ttl_ms",
+                "must be between 0 (off) and 3600000 milliseconds",
+            ));
+        }
+        Ok(CacheSettings {
+            ttl: Duration::from_millis(self.ttl_ms),
+        })
+    }
+}
+
+impl RawLog {
+    fn validate(self) -> Result<LogSettings, SettingsError> {
+        let format = match self.format.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(invalid(
+                    "log.format",
+                    format!("`{}` is neither `text` nor `json`", self.format),
+                ))
+            }
+        };
+        Ok(LogSettings { format })
+    }
 }
 
 impl RawDatabase {
@@ -511,6 +640,10 @@ mod tests {
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
         assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));
+        assert_eq!(settings.cache.ttl, Duration::from_secs(5));
+        assert_eq!(settings.log.format, LogFormat::Text);
+        assert_eq!(settings.http.shutdown_timeout, Duration::from_secs(10));
+        assert!(settings.http.tls.is_none());
     }
 
     #[test]
@@ -738,6 +871,28 @@ mod tests {
                 )],
                 "database.connection_string",
             ),
+            (&[("QOE_CACHE__TTL_MS", "-1")], "cache.ttl_ms"),
+            (&[("QOE_CACHE__TTL_MS", "3600001")], "cache.ttl_ms"),
+            (&[("QOE_LOG__FORMAT", "xml")], "log.format"),
+            (
+                &[("QOE_HTTP__SHUTDOWN_TIMEOUT_S", "soon")],
+                "http.shutdown_timeout_s",
+            ),
+            (
+                &[("QOE_HTTP__TLS__CERT_PATH", "/no/such/cert.pem")],
+                "http.tls.key_path",
+            ),
+            (
+                &[("QOE_HTTP__TLS__KEY_PATH", "/no/such/key.pem")],
+                "http.tls.cert_path",
+            ),
+            (
+                &[
+                    ("QOE_HTTP__TLS__CERT_PATH", "/no/such/cert.pem"),
+                    ("QOE_HTTP__TLS__KEY_PATH", "/no/such/key.pem"),
+                ],
+                "http.tls.cert_path",
+            ),
         ];
         for (pairs, setting) in cases {
             let message = error_of(pairs);
@@ -746,6 +901,32 @@ mod tests {
                 "{pairs:?} gave `{message}`, which does not name {setting}"
             );
         }
+    }
+
+    #[test]
+    fn a_zero_ttl_turns_the_cache_off_and_json_logs_can_be_chosen() {
+        let settings =
+            load(&[("QOE_CACHE__TTL_MS", "0"), ("QOE_LOG__FORMAT", "json")]).expect("valid");
+
+        assert_eq!(settings.cache.ttl, Duration::ZERO);
+        assert_eq!(settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn application_intent_read_only_reaches_the_driver() {
+        let settings = load(&[(
+            "QOE_DATABASE__CONNECTION_STRING",
+            &format!("{CONNECTION_STRING};ApplicationIntent=ReadOnly"),
+        )])
+        .expect("valid");
+
+        let config = settings.database.tiberius_config().expect("driver config");
+
+        // tiberius has no getter for the intent; its Debug shows the field it sends in LOGIN7.
+        assert!(
+            format!("{config:?}").contains("readonly: true"),
+            "ApplicationIntent=ReadOnly was not passed to tiberius"
+        );
     }
 
     #[test]

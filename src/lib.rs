@@ -1,6 +1,8 @@
 //! QoE Data Service: the CQD Data API's integration status, read from the QoE archive database.
 #![forbid(unsafe_code)]
 
+/// Database answers kept for `cache.ttl`, one query in flight per key.
+pub mod cache;
 /// Command-line interface: `serve` and `migrate`.
 pub mod cli;
 /// Settings: defaults, TOML file and `QOE_…` environment, validated at start.
@@ -11,8 +13,12 @@ pub mod db;
 pub mod domain;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
+/// Counters and histograms behind `GET /metrics`.
+pub mod metrics;
 /// The OpenAPI 3 description of the HTTP API.
 pub mod openapi;
+/// Per-request span, request id and HTTP metrics (middleware).
+pub mod request_context;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
 /// Building and running the HTTP server.
@@ -23,3 +29,5 @@ pub mod status_page;
 pub mod store;
 /// Logging setup.
 pub mod telemetry;
+/// HTTPS: the rustls server configuration from `http.tls.*`.
+pub mod tls;

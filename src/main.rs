@@ -1,11 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use qoe_data_service::{cli::Cli, telemetry};
+use qoe_data_service::cli::Cli;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    telemetry::init();
     match Cli::parse().run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

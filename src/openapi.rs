@@ -1,13 +1,13 @@
 //! The OpenAPI 3.1 description served at `/openapi.json`. Written by hand as JSON: the service
-//! has seven operations, and a literal document is easier to review than derive attributes
+//! has eight operations, and a literal document is easier to review than derive attributes
 //! spread over handlers and domain types. Tests keep it honest: its paths and methods must be
 //! the routed ones (`routes::routed_operations`) and its schemas must match what the handlers serialize.
 use serde_json::{json, Value};
 
 use crate::domain::{LogCategory, DEFAULT_TOP, MAX_TOP, STATUS_DEPTH};
 use crate::routes::{
-    API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, OPENAPI_PATH, READYZ_PATH,
-    STATUS_PAGE_PATH, STATUS_PATH,
+    API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH,
+    READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH,
 };
 
 /// The whole document.
@@ -22,6 +22,7 @@ pub fn document() -> Value {
         (HEALTHZ_PATH, healthz_operation()),
         (READYZ_PATH, readyz_operation()),
         (OPENAPI_PATH, openapi_operation()),
+        (METRICS_PATH, metrics_operation()),
     ] {
         paths.insert(path.to_owned(), item);
     }
@@ -33,7 +34,9 @@ pub fn document() -> Value {
             "description": "The CQD Data API's integration status and log, read from the QoE \
                 archive database. The integration log operations and the status page answer \
                 200 with an empty body while `integration_log.enabled` is false (the default). \
-                When `http.api_keys` is set, every /QoEDataService/… request needs a key."
+                When `http.api_keys` is set, every /QoEDataService/… request and /metrics \
+                need a key. Every response carries `X-Request-Id` (the request's own, if it \
+                sent a printable one of at most 128 characters, else a generated one)."
         },
         "paths": paths,
         "components": {
@@ -96,12 +99,35 @@ fn unavailable() -> Value {
     })
 }
 
+/// Conditional GET: a strong `ETag` on 200 and `304` for a matching `If-None-Match`.
+fn conditional(mut operation: Value) -> Value {
+    match operation["get"]["parameters"].as_array_mut() {
+        Some(parameters) => parameters.push(if_none_match()),
+        None => operation["get"]["parameters"] = json!([if_none_match()]),
+    }
+    let responses = &mut operation["get"]["responses"];
+    responses["200"]["headers"] = json!({
+        "ETag": { "schema": { "type": "string" }, "description": "Strong tag of the body." },
+        "Cache-Control": { "schema": { "type": "string" },
+                           "description": "`max-age` equal to `cache.ttl_ms` in seconds; `no-cache` when the cache is off." }
+    });
+    responses["304"] =
+        json!({ "description": "The body has not changed since the tag in `If-None-Match`." });
+    operation
+}
+
+fn if_none_match() -> Value {
+    json!({ "name": "If-None-Match", "in": "header", "required": false,
+            "description": "A tag from an earlier answer; a current one gets 304 without a body.",
+            "schema": { "type": "string" } })
+}
+
 fn json_of(schema: &str) -> Value {
     json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } })
 }
 
 fn status_operation() -> Value {
-    json!({ "get": {
+    conditional(json!({ "get": {
         "operationId": "getLastIntegrationData",
         "summary": "Get Last Integration Data",
         "description": format!("The newest {STATUS_DEPTH} successful and failed runs of data \
@@ -112,11 +138,11 @@ fn status_operation() -> Value {
                      "content": json_of("StatusDocument") },
             "503": unavailable()
         }))
-    }})
+    }}))
 }
 
 fn log_operation() -> Value {
-    json!({ "get": {
+    conditional(json!({ "get": {
         "operationId": "getIntegrationLog",
         "summary": "Get Integration Log",
         "description": "Log entries, newest first. Any other query parameter is refused.",
@@ -138,7 +164,7 @@ fn log_operation() -> Value {
                      "content": json_of("Error") },
             "503": unavailable()
         }))
-    }})
+    }}))
 }
 
 fn status_page_operation() -> Value {
@@ -200,6 +226,18 @@ fn openapi_operation() -> Value {
         "security": [],
         "responses": { "200": { "description": "OpenAPI 3.1.",
                                 "content": { "application/json": { "schema": { "type": "object" } } } } }
+    }})
+}
+
+fn metrics_operation() -> Value {
+    json!({ "get": {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics: requests, latencies, the pool, the cache and job freshness.",
+        "security": keyed(),
+        "responses": with_key_responses(json!({
+            "200": { "description": "Prometheus text exposition format 0.0.4.",
+                     "content": { "text/plain": { "schema": { "type": "string" } } } }
+        }))
     }})
 }
 

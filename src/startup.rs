@@ -7,12 +7,14 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
-use tracing_actix_web::TracingLogger;
 
 use crate::configuration::{HttpSettings, Settings};
 use crate::db::SqlServerStore;
+use crate::metrics::PoolGauge;
+use crate::request_context::request_context;
 use crate::routes::{configure, require_api_key, ApiKeyGate, AppState, API_KEY_HEADER};
 use crate::store::IntegrationLogStore;
+use crate::tls;
 
 /// How long a browser may reuse a preflight answer.
 const PREFLIGHT_MAX_AGE_SECONDS: usize = 3600;
@@ -27,7 +29,11 @@ impl Application {
     /// Binds `http.listen` and wires the SQL Server store. Does not connect to the database.
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = SqlServerStore::new(&settings.database)?;
-        Self::build_with_store(settings, Arc::new(store))
+        let pool: PoolGauge = {
+            let store = store.clone();
+            Arc::new(move || store.pool_status())
+        };
+        Self::build_with(settings, Arc::new(store), Some(pool))
     }
 
     /// As [`Application::build`], with any store (tests pass doubles or a TDS test server).
@@ -35,6 +41,20 @@ impl Application {
         settings: Settings,
         store: Arc<dyn IntegrationLogStore>,
     ) -> anyhow::Result<Self> {
+        Self::build_with(settings, store, None)
+    }
+
+    fn build_with(
+        settings: Settings,
+        store: Arc<dyn IntegrationLogStore>,
+        pool: Option<PoolGauge>,
+    ) -> anyhow::Result<Self> {
+        let tls = settings
+            .http
+            .tls
+            .as_ref()
+            .map(tls::server_config)
+            .transpose()?;
         let listener = TcpListener::bind(settings.http.listen).map_err(|e| {
             anyhow::anyhow!(
                 "invalid setting `http.listen`: cannot listen on {}: {e}",
@@ -42,29 +62,36 @@ impl Application {
             )
         })?;
         let port = listener.local_addr()?.port();
-        let state = AppState {
-            store,
-            integration_log: settings.integration_log,
-        };
+        let state = AppState::new(store, settings.integration_log, settings.cache, pool);
         let gate = web::Data::new(ApiKeyGate::new(&settings.http.api_keys));
-        let http = settings.http;
+        let http = settings.http.clone();
         let server = HttpServer::new(move || app(state.clone(), gate.clone(), &http))
-            .listen(listener)?
-            .run();
-        Ok(Application { port, server })
+            .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        };
+        Ok(Application {
+            port,
+            server: server.run(),
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until SIGTERM or Ctrl-C, then stops accepting, lets in-flight requests finish
+    /// within `http.shutdown_timeout_s`, and drops the workers' state, which closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        tracing::info!("stopped: in-flight requests finished and database connections closed");
+        Ok(())
     }
 }
 
 /// The application with its middleware, as the server runs it and the in-process tests call it.
-/// Outermost first: request logging, CORS (so preflights need no key and refusals carry CORS
+/// Outermost first: the request's span, id and metrics, CORS (so preflights need no key and refusals carry CORS
 /// headers a browser can read), API keys, then the route table. `gate` is shared by the
 /// server's workers so the rejection count is one count.
 pub fn app(
@@ -86,7 +113,7 @@ pub fn app(
         .configure(configure(state))
         .wrap(from_fn(require_api_key))
         .wrap(Condition::new(!origins.is_empty(), cors(origins)))
-        .wrap(TracingLogger::default())
+        .wrap(from_fn(request_context))
 }
 
 /// CQD's `corsTrustedOrigin`: exact origins only; any other origin gets no grant.

@@ -329,3 +329,72 @@ async fn the_writer_login_can_only_call_the_procedure() {
     );
     database.drop_database().await;
 }
+
+/// One million rows, in one set-based statement: 6 digits cross-joined give 0..999999, one
+/// entry a minute going back from 2015-01-18 10:30, cycling through the six categories.
+const MILLION_ROWS: &str = "
+WITH digits AS (SELECT d FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS t (d)),
+numbers AS (
+    SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS n
+    FROM digits AS a CROSS JOIN digits AS b CROSS JOIN digits AS c
+    CROSS JOIN digits AS e CROSS JOIN digits AS f CROSS JOIN digits AS g
+)
+INSERT INTO dbo.IntegrationLog WITH (TABLOCK) (LogTime, LogCategory)
+SELECT DATEADD(MINUTE, -n, CONVERT(datetime2(3), '2015-01-18T10:30:00')),
+       CHOOSE(n % 6 + 1, N'DataIntegrationStarted', N'DataIntegrationSucceeded',
+              N'DataIntegrationFailed', N'CubeProcessingStarted', N'CubeProcessingSucceeded',
+              N'CubeProcessingFailed')
+FROM numbers;
+UPDATE STATISTICS dbo.IntegrationLog;";
+
+/// Logical reads per execution of the plan whose text holds the status marker, in this
+/// database. The pattern is split so this query's own text does not match it.
+const STATUS_READS: &str = "
+SELECT CAST(SUM(qs.total_logical_reads) AS bigint) AS reads,
+       CAST(SUM(qs.execution_count) AS bigint) AS executions
+FROM sys.dm_exec_query_stats AS qs
+CROSS APPLY sys.dm_exec_sql_text(qs.sql_handle) AS st
+CROSS APPLY sys.dm_exec_plan_attributes(qs.plan_handle) AS pa
+WHERE st.text LIKE N'%qoe' + N':status%'
+  AND pa.attribute = N'dbid' AND CONVERT(int, pa.value) = DB_ID();";
+
+/// Six ordered seeks that stop after at most 5 rows each: a few pages per seek, whatever
+/// the size of the table. A scan of a million rows would read thousands of pages.
+const MAX_STATUS_READS_PER_EXECUTION: i64 = 100;
+
+#[tokio::test]
+#[ignore = "needs SQL Server: docker compose up -d mssql"]
+async fn the_status_query_stays_index_seeks_over_a_million_rows() {
+    let database = TestDatabase::migrated().await;
+    let mut admin = database.admin().await;
+    run(&mut admin, MILLION_ROWS).await.expect("a million rows");
+    assert_eq!(count_rows(&mut admin).await, 1_000_000);
+    let store = SqlServerStore::new(&database.settings(None).database).expect("store");
+
+    for _ in 0..10 {
+        let entries = store.status_entries().await.expect("status");
+        assert_eq!(
+            entries.len(),
+            4 * 5 + 2,
+            "5 of each outcome and both starts"
+        );
+    }
+    let row = admin
+        .simple_query(STATUS_READS)
+        .await
+        .expect("query stats")
+        .into_row()
+        .await
+        .expect("row")
+        .expect("the status plan is in the plan cache");
+    let reads: i64 = row.get("reads").expect("reads");
+    let executions: i64 = row.get("executions").expect("executions");
+
+    assert!(executions >= 10, "{executions} executions recorded");
+    assert!(
+        reads / executions <= MAX_STATUS_READS_PER_EXECUTION,
+        "{} logical reads per status query over a million rows: no longer index seeks",
+        reads / executions
+    );
+    database.drop_database().await;
+}

@@ -18,7 +18,7 @@ pub struct LogEntry {
 }
 
 /// Which entries to read: the newest `top`, of one category or of all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LogQuery {
     top: u16,
     category: Option<LogCategory>,

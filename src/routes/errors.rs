@@ -40,6 +40,8 @@ pub enum ApiError {
     BadRequest(&'static str),
     #[error("missing or invalid API key")]
     Unauthorized,
+    #[error("internal error while rendering the response")]
+    Rendering(#[source] serde_json::Error),
 }
 
 impl ResponseError for ApiError {
@@ -48,6 +50,7 @@ impl ResponseError for ApiError {
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InvalidQuery(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Rendering(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -62,7 +65,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, API_KEY_CHALLENGE));
             }
-            ApiError::InvalidQuery(_) | ApiError::BadRequest(_) => {}
+            ApiError::InvalidQuery(_) | ApiError::BadRequest(_) | ApiError::Rendering(_) => {}
         }
         response.json(ErrorBody::new(self.to_string()))
     }

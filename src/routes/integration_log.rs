@@ -1,5 +1,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::conditional::{self, Tagged};
 use super::{ApiError, AppState};
 use crate::domain::{LogEntryDocument, LogQuery};
 
@@ -17,7 +18,12 @@ pub async fn get_log(
     let entries = state.store.log_entries(query).await?;
     let zone = state.integration_log.time_zone;
     let documents: Vec<LogEntryDocument> = entries.iter().map(|e| e.render(zone)).collect();
-    Ok(HttpResponse::Ok().json(documents))
+    let body = serde_json::to_vec(&documents).map_err(ApiError::Rendering)?;
+    Ok(conditional::json_with_etag(
+        &request,
+        Tagged::new(body),
+        state.cache_settings.ttl,
+    ))
 }
 
 /// Parsed by hand so that every refusal is a message of ours naming the parameter.

@@ -1,8 +1,11 @@
 mod api_keys;
 mod cache;
+mod conditional;
 mod errors;
 mod health;
 mod integration_log;
+mod metrics;
+mod state;
 mod status;
 mod status_page;
 
@@ -11,10 +14,14 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
-use crate::configuration::IntegrationLogSettings;
+use crate::cache::CachingStore;
+use crate::configuration::{CacheSettings, IntegrationLogSettings};
+use crate::domain::CategoryTime;
+use crate::metrics::Metrics;
 use crate::store::IntegrationLogStore;
 
 pub use api_keys::{require_api_key, ApiKeyGate, API_KEY_HEADER};
+pub use conditional::RenderedBody;
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.
@@ -22,12 +29,11 @@ pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 pub struct AppState {
     pub store: Arc<dyn IntegrationLogStore>,
     pub integration_log: IntegrationLogSettings,
-}
-
-impl AppState {
-    /// Empties every cache the service keeps. It keeps none yet, so this does nothing; a cache
-    /// added later is emptied here, and `POST /QoEDataService/ClearCache` already calls it.
-    pub fn clear_cache(&self) {}
+    // Caching and metrics: built by `AppState::new` (state.rs); `store` reads through them.
+    pub cache: Arc<CachingStore>,
+    pub cache_settings: CacheSettings,
+    pub metrics: Arc<Metrics>,
+    pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
 }
 
 /// The path of the CQD "Get Last Integration Data" operation.
@@ -42,10 +48,12 @@ pub const HEALTHZ_PATH: &str = "/healthz";
 pub const READYZ_PATH: &str = "/readyz";
 /// The OpenAPI 3 description of every endpoint.
 pub const OPENAPI_PATH: &str = "/openapi.json";
+/// Prometheus scrape endpoint.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// The one list of operations: the route table registers exactly these, and the OpenAPI
 /// tests compare their methods and paths with the document.
-fn endpoints() -> [(Method, &'static str, Route); 7] {
+fn endpoints() -> [(Method, &'static str, Route); 8] {
     [
         (
             Method::GET,
@@ -70,6 +78,11 @@ fn endpoints() -> [(Method, &'static str, Route); 7] {
         (Method::GET, HEALTHZ_PATH, web::route().to(health::healthz)),
         (Method::GET, READYZ_PATH, web::route().to(health::readyz)),
         (Method::GET, OPENAPI_PATH, web::route().to(openapi)),
+        (
+            Method::GET,
+            METRICS_PATH,
+            web::route().to(metrics::get_metrics),
+        ),
     ]
 }
 

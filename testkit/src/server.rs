@@ -46,6 +46,7 @@ struct Counters {
     open: AtomicU64,
     logins_ok: AtomicU64,
     requests: AtomicU64,
+    read_only_logins: AtomicU64,
 }
 
 struct Shared {
@@ -198,6 +199,7 @@ impl TdsTestServer {
             connections_open: c.open.load(Ordering::SeqCst),
             logins_ok: c.logins_ok.load(Ordering::SeqCst),
             requests: c.requests.load(Ordering::SeqCst),
+            read_only_logins: c.read_only_logins.load(Ordering::SeqCst),
         }
     }
 
@@ -390,6 +392,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
     wire::done(&mut out, wire::TOKEN_DONE, wire::DONE_FINAL, 0);
     wire::write_message(&mut s, wire::PKT_REPLY, &out, INITIAL_PACKET_SIZE, true).await?;
     shared.counters.logins_ok.fetch_add(1, Ordering::SeqCst);
+    if login.read_only_intent {
+        shared
+            .counters
+            .read_only_logins
+            .fetch_add(1, Ordering::SeqCst);
+    }
 
     // Requests
     while let Some(msg) = wire::read_message(&mut s).await? {

@@ -260,4 +260,6 @@ pub struct Stats {
     pub logins_ok: u64,
     /// Batches and RPCs received.
     pub requests: u64,
+    /// Successful logins whose LOGIN7 declared `ApplicationIntent=ReadOnly`.
+    pub read_only_logins: u64,
 }

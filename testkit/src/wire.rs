@@ -247,7 +247,13 @@ pub(crate) struct Login {
     pub user: String,
     pub database: String,
     pub packet_size: u32,
+    /// TypeFlags bit 5 (fReadOnlyIntent): the client asked for a readable secondary.
+    pub read_only_intent: bool,
 }
+
+/// Offset of the TypeFlags byte in LOGIN7, and its read-only intent bit.
+const LOGIN7_TYPE_FLAGS: usize = 26;
+const READ_ONLY_INTENT: u8 = 1 << 5;
 
 /// Decodes a LOGIN7 message (MS-TDS 2.2.6.4).
 pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
@@ -269,6 +275,9 @@ pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
         user: field(1)?,
         database: field(8)?,
         packet_size,
+        read_only_intent: payload
+            .get(LOGIN7_TYPE_FLAGS)
+            .is_some_and(|flags| flags & READ_ONLY_INTENT != 0),
     })
 }
 

@@ -1,5 +1,7 @@
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use std::net::SocketAddr;
 
@@ -9,7 +11,9 @@ use actix_web::{test, web};
 use async_trait::async_trait;
 use chrono::{NaiveDateTime, TimeDelta};
 use chrono_tz::Tz;
-use qoe_data_service::configuration::{HttpSettings, IntegrationLogSettings};
+use qoe_data_service::configuration::{
+    CacheSettings, HttpSettings, IntegrationLogSettings, Settings,
+};
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
 use qoe_data_service::routes::{ApiKeyGate, AppState};
 use qoe_data_service::startup::app;
@@ -104,7 +108,7 @@ pub fn disabled() -> IntegrationLogSettings {
     }
 }
 
-/// The app as production wires it, in-process, with no CORS and no API keys.
+/// The app as production wires it, in-process, with no CORS, no API keys and the cache off.
 pub async fn spawn_app(
     store: Arc<FakeStore>,
     integration_log: IntegrationLogSettings,
@@ -113,7 +117,22 @@ pub async fn spawn_app(
     Response = ServiceResponse<impl MessageBody>,
     Error = actix_web::Error,
 > {
-    spawn_app_with(store, integration_log, open_http()).await
+    spawn_app_with_cache(store, integration_log, Duration::ZERO).await
+}
+
+/// As [`spawn_app`], caching database answers for `ttl`.
+pub async fn spawn_app_with_cache(
+    store: Arc<dyn IntegrationLogStore>,
+    integration_log: IntegrationLogSettings,
+    ttl: Duration,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let http = open_http();
+    let gate = web::Data::new(ApiKeyGate::new(&http.api_keys));
+    spawn(store, integration_log, http, gate, ttl).await
 }
 
 /// The app as production wires it, middleware included, with the given HTTP settings.
@@ -164,10 +183,21 @@ pub async fn spawn_app_with_gate(
     Response = ServiceResponse<impl MessageBody>,
     Error = actix_web::Error,
 > {
-    let state = AppState {
-        store,
-        integration_log,
-    };
+    spawn(store, integration_log, http, gate, Duration::ZERO).await
+}
+
+async fn spawn(
+    store: Arc<dyn IntegrationLogStore>,
+    integration_log: IntegrationLogSettings,
+    http: HttpSettings,
+    gate: web::Data<ApiKeyGate>,
+    ttl: Duration,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = AppState::new(store, integration_log, CacheSettings { ttl }, None);
     test::init_service(app(state, gate, &http)).await
 }
 
@@ -326,4 +356,78 @@ pub fn assert_is_documentation_sample(body: &[u8]) {
         positions.is_sorted(),
         "members out of contract order: {text}"
     );
+}
+
+/// A store whose every read takes `delay` of (virtual) time: concurrent requests overlap.
+pub struct SlowStore {
+    inner: Arc<FakeStore>,
+    delay: Duration,
+}
+
+impl SlowStore {
+    pub fn new(inner: Arc<FakeStore>, delay: Duration) -> Arc<Self> {
+        Arc::new(SlowStore { inner, delay })
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for SlowStore {
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.status_entries().await
+    }
+
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.log_entries(query).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+impl FakeStore {
+    /// From now on, answer (`None`) or fail with `kind`.
+    pub fn set_failure(&self, kind: Option<Unavailability>) {
+        *self.failure.lock().expect("not poisoned") =
+            kind.map(|kind| StoreError::new(kind, DriverSaysTooMuch));
+    }
+}
+
+pub fn get(uri: &str) -> test::TestRequest {
+    test::TestRequest::get().uri(uri)
+}
+
+pub fn header_of<B>(response: &ServiceResponse<B>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Settings as the binary would load them from `QOE_…` variables, with a connection string.
+pub fn settings_with(connection_string: &str, pairs: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.insert(
+        "QOE_DATABASE__CONNECTION_STRING".into(),
+        connection_string.into(),
+    );
+    Settings::load_from(None, env).unwrap_or_else(|e| panic!("test settings rejected: {e}"))
+}
+
+/// Polls `condition` every 5 ms until it holds; fails the test after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -1,12 +1,19 @@
 //! Black-box HTTP tests through the production route table.
 mod api_keys;
+mod cache;
 mod clear_cache;
+mod conditional_get;
 mod configuration;
 mod cors;
 mod health;
 mod helpers;
+mod https;
 mod integration_log;
+mod metrics;
 mod openapi;
+mod request_id;
+mod shutdown;
 mod status;
 mod status_page;
 mod tds;
+mod tds_read_scale;

@@ -165,6 +165,7 @@ fn the_log_documents_top_and_category_and_nothing_else() {
         .as_array()
         .expect("parameters")
         .iter()
+        .filter(|p| p["in"] == "query")
         .filter_map(|p| p["name"].as_str())
         .collect();
 

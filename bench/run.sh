@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The benchmark of BENCHMARKS.md, from one run: builds in release, starts the TDS test server
+# with realistic data (bench-server), then the service, loads it with wrk, prints one table.
+#
+#   bench/run.sh            # 2 threads, 50 connections, 10 s per case, 3000 log rows
+#   bench/run.sh --smoke    # 2 s per case, 10 connections, 300 rows: proves the script works
+#
+# Needs wrk (Debian: apt-get install -y wrk) and curl. Ports: BENCH_PORT (default 18080) and
+# the next two. RUST_LOG for the service defaults to `info`, as in production; its log goes to
+# a file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=10s CONNECTIONS=50 THREADS=2 ROWS=3000
+if [ "${1:-}" = "--smoke" ]; then DURATION=2s CONNECTIONS=10 ROWS=300; fi
+PORT=${BENCH_PORT:-18080}
+CONTROL_PORT=$((PORT + 2))
+SERVICE_LOG=${RUST_LOG:-info}
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool (apt-get install -y $tool)" >&2; exit 1; }
+done
+
+cargo build --release --locked -p qoe-data-service -p qoe-bench >&2
+BIN=target/release
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Waits up to 10 s for a command to succeed.
+wait_for() {
+  local deadline=$((SECONDS + 10))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+
+"$BIN/bench-server" --rows "$ROWS" --port "$CONTROL_PORT" >"$WORK/bench-server.out" 2>"$WORK/bench-server.err" &
+BENCH_SERVER_PID=$!
+PIDS+=("$BENCH_SERVER_PID")
+wait_for grep -q tds_port "$WORK/bench-server.out"
+TDS_PORT=$(sed -n 's/.*"tds_port":\([0-9]*\).*/\1/p' "$WORK/bench-server.out")
+CONTROL="http://127.0.0.1:$CONTROL_PORT"
+CONNECTION_STRING="Server=tcp:127.0.0.1,$TDS_PORT;Database=QoEArchive;User Id=qoe_reader;Password=test-password;Encrypt=DANGER_PLAINTEXT"
+
+tds_requests() { curl -fsS "$CONTROL/stats" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p'; }
+
+SERVICE_PID=
+start_service() { # ttl_ms port
+  QOE_DATABASE__CONNECTION_STRING="$CONNECTION_STRING" QOE_INTEGRATION_LOG__ENABLED=true \
+    QOE_CACHE__TTL_MS="$1" QOE_HTTP__LISTEN="127.0.0.1:$2" RUST_LOG="$SERVICE_LOG" \
+    "$BIN/qoe-data-service" serve 2>>"$WORK/service.log" &
+  SERVICE_PID=$!
+  PIDS+=("$SERVICE_PID")
+  wait_for curl -fsS "http://127.0.0.1:$2/healthz"
+}
+stop_service() { kill "$SERVICE_PID"; wait "$SERVICE_PID" 2>/dev/null || true; }
+peak_rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$SERVICE_PID/status"; }
+# CPU time (user + system, clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+ROWS_OUT=()
+# Runs wrk on a URL and appends a table row: label, req/s, p50, p99, server CPU per request,
+# round trips, RSS.
+measure() { # label url measure_db(yes|no) key server_pid
+  local before=0 after=0 trips="—" rss="—" cpu_before cpu_after
+  curl -fsS -o /dev/null "$2" # warm: pool connection, cache
+  [ "$3" = yes ] && before=$(tds_requests)
+  cpu_before=$(cpu_ticks "$5")
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2" >"$WORK/wrk.out"
+  cpu_after=$(cpu_ticks "$5")
+  [ "$3" = yes ] && after=$(tds_requests)
+  if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "errors during $1:" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
+  local rps p50 p99 total
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk.out")
+  p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")
+  p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")
+  total=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+  if [ "$3" = yes ]; then
+    trips=$(awk -v d=$((after - before)) -v n="$total" 'BEGIN {printf "%.2f", d / n}')
+    echo "$1: $((after - before)) database requests for $total answered HTTP requests" >>"$WORK/notes"
+    rss="$(( $(peak_rss_kb) / 1024 )) MB"
+  fi
+  local cpu
+  cpu=$(awk -v t=$(((cpu_after - cpu_before) * TICK_US)) -v n="$total" 'BEGIN {printf "%.1f µs", t / n}')
+  ROWS_OUT+=("| $1 | ${rps%.*} | $p50 | $p99 | $cpu | $trips | $rss |")
+  echo "${rps%.*}" >"$WORK/rps-$4"
+}
+
+STATUS=/QoEDataService/IntegrationLog/Status
+start_service 5000 "$PORT"
+STATUS_BYTES=$(curl -fsS "http://127.0.0.1:$PORT$STATUS" | wc -c)
+BARE_BYTES=$(curl -fsS "$CONTROL/bare" | wc -c)
+measure "(a) Status, cache on (ttl 5 s)" "http://127.0.0.1:$PORT$STATUS" yes a "$SERVICE_PID"
+RSS_A=$(peak_rss_kb)
+stop_service
+
+# Right after (a), so both see the same background load on a shared machine.
+measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c "$BENCH_SERVER_PID"
+
+start_service 0 "$PORT"
+measure "(b) Status, cache.ttl_ms = 0" "http://127.0.0.1:$PORT$STATUS" yes b "$SERVICE_PID"
+RSS_B=$(peak_rss_kb)
+stop_service
+
+# 200 concurrent misses: a cold service, every database answer held for 1 s so that the 200
+# connections' first requests all wait on the cache at once.
+start_service 60000 "$((PORT + 1))"
+curl -fsS -X POST "$CONTROL/stall?ms=1000"
+before=$(tds_requests)
+wrk -t"$THREADS" -c200 -d3s "http://127.0.0.1:$((PORT + 1))$STATUS" >"$WORK/wrk-misses.out"
+MISS_QUERIES=$(( $(tds_requests) - before ))
+RSS_MISSES=$(peak_rss_kb)
+stop_service
+
+echo
+echo "| case | req/s | p50 | p99 | server CPU / request | DB round trips / request | service peak RSS |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${ROWS_OUT[0]}" "${ROWS_OUT[2]}" "${ROWS_OUT[1]}"
+echo
+awk -v a="$(cat "$WORK/rps-a")" -v c="$(cat "$WORK/rps-c")" 'BEGIN {printf "(a) / (c) = %.2f\n", a / c}'
+echo "200 concurrent misses on a cold cache -> $MISS_QUERIES database queries"
+cat "$WORK/notes"
+echo "(wrk counts only answered requests; up to $CONNECTIONS more were in flight when it stopped)"
+echo "Status body $STATUS_BYTES bytes, bare body $BARE_BYTES bytes"
+echo "peak RSS (VmHWM): a $((RSS_A / 1024)) MB, b $((RSS_B / 1024)) MB, 200 misses $((RSS_MISSES / 1024)) MB"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROWS log rows, RUST_LOG=$SERVICE_LOG; $(nproc) CPUs: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"

@@ -1,0 +1,137 @@
+//! `bench-server`: what `bench/run.sh` needs besides the service itself.
+//!
+//! Starts the TDS test server loaded with `--rows` integration-log rows (one run of each job
+//! every few minutes, going back in time), plus a control server on `--port`:
+//! - `GET /bare`: the Status body the service gives for these rows, from a bare actix-web
+//!   handler (the ceiling the service is compared with);
+//! - `GET /stats`: `{"requests": n}`, batches and RPCs the TDS server has received;
+//! - `POST /stall?ms=N`: holds every database answer for N ms (to line up concurrent misses).
+//!
+//! Prints one JSON line with the ports, then serves until killed.
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use chrono::{NaiveDateTime, TimeDelta};
+use qoe_data_service::domain::{CategoryTime, IntegrationStatus, LogCategory};
+use testkit::integration_log::{IntegrationLogDb, LogRow};
+use testkit::{Fault, TdsTestServer};
+
+struct Control {
+    tds: TdsTestServer,
+    bare_body: Vec<u8>,
+}
+
+fn main() -> std::io::Result<()> {
+    let mut rows = 3000usize;
+    let mut port = 0u16;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next().unwrap_or_default();
+        match arg.as_str() {
+            "--rows" => rows = value.parse().map_err(invalid_argument)?,
+            "--port" => port = value.parse().map_err(invalid_argument)?,
+            other => return Err(invalid_argument(format!("unknown argument {other}"))),
+        }
+    }
+    actix_web::rt::System::new().block_on(serve(rows, port))
+}
+
+fn invalid_argument(problem: impl ToString) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, problem.to_string())
+}
+
+async fn serve(rows: usize, port: u16) -> std::io::Result<()> {
+    let log = realistic_rows(rows);
+    let bare_body = status_body(&log)?;
+    let db = IntegrationLogDb::new();
+    db.set_rows(log);
+    let tds = TdsTestServer::start(db).await?;
+    let tds_port = tds.port();
+    let control = web::Data::new(Control { tds, bare_body });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(control.clone())
+            .route("/bare", web::get().to(bare))
+            .route("/stats", web::get().to(stats))
+            .route("/stall", web::post().to(stall))
+    })
+    .bind(("127.0.0.1", port))?;
+    let control_port = server.addrs().first().map(|a| a.port()).unwrap_or(port);
+    println!(
+        "{}",
+        serde_json::json!({ "tds_port": tds_port, "control_port": control_port, "rows": rows })
+    );
+    server.run().await
+}
+
+async fn bare(control: web::Data<Control>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(control.bare_body.clone())
+}
+
+async fn stats(control: web::Data<Control>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "requests": control.tds.stats().requests }))
+}
+
+async fn stall(control: web::Data<Control>, query: web::Query<StallFor>) -> HttpResponse {
+    control.tds.set_fault(Fault::Stall);
+    let control = Arc::clone(&control.into_inner());
+    let ms = query.ms;
+    actix_web::rt::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        control.tds.set_fault(Fault::None);
+    });
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(serde::Deserialize)]
+struct StallFor {
+    ms: u64,
+}
+
+/// Every 15 minutes a data integration (start, then success or, one in 20, failure) and a
+/// cube processing likewise, going back from 2015-01-18 10:30.
+fn realistic_rows(count: usize) -> Vec<LogRow> {
+    let newest = NaiveDateTime::parse_from_str("2015-01-18 10:30:00", "%Y-%m-%d %H:%M:%S")
+        .unwrap_or_default();
+    let jobs = [
+        (
+            "DataIntegrationStarted",
+            "DataIntegrationSucceeded",
+            "DataIntegrationFailed",
+        ),
+        (
+            "CubeProcessingStarted",
+            "CubeProcessingSucceeded",
+            "CubeProcessingFailed",
+        ),
+    ];
+    (0..count)
+        .map(|i| {
+            let run = i / 4;
+            let (started, succeeded, failed) = jobs[(i / 2) % 2];
+            let time = newest - TimeDelta::minutes(15 * run as i64)
+                + TimeDelta::seconds((i % 4) as i64 * 40);
+            let category = match (i % 2, run % 20) {
+                (0, _) => started,
+                (_, 7) => failed,
+                _ => succeeded,
+            };
+            LogRow::new(category, time, None::<String>)
+        })
+        .collect()
+}
+
+/// The body the service renders for `rows` (UTC), byte for byte.
+fn status_body(rows: &[LogRow]) -> std::io::Result<Vec<u8>> {
+    let entries = rows.iter().filter_map(|row| {
+        Some(CategoryTime {
+            category: row.category.parse::<LogCategory>().ok()?,
+            time: row.time.and_utc(),
+        })
+    });
+    let document = IntegrationStatus::from_entries(entries).render(chrono_tz::Tz::UTC);
+    serde_json::to_vec(&document).map_err(std::io::Error::other)
+}

@@ -1,0 +1,459 @@
+//! Keeps database answers for `cache.ttl`, with one query in flight per key (single-flight).
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use tokio::time::Instant;
+
+use crate::domain::{CategoryTime, LogEntry, LogQuery};
+use crate::store::{IntegrationLogStore, StoreError, Unavailability};
+
+/// Past this many keys, expired entries are dropped when a new load starts, so caching
+/// queries keyed by their parameters cannot grow without bound.
+const PRUNE_ABOVE: usize = 256;
+
+type Load<V> = Shared<BoxFuture<'static, Result<V, StoreError>>>;
+
+enum Entry<V> {
+    Fresh { value: V, expires: Instant },
+    Loading { load: Load<V>, generation: u64 },
+}
+
+/// How a cache has answered so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Answered from a fresh entry.
+    pub hits: u64,
+    /// Started a database query.
+    pub misses: u64,
+    /// Waited for a query another request had started.
+    pub coalesced: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    coalesced: AtomicU64,
+}
+
+/// A TTL cache whose concurrent misses on one key share a single load. A failed load is
+/// handed to everyone who waited for it and then forgotten, so the next request retries.
+///
+/// A load runs as a task of its own and settles the entry itself: if every request waiting
+/// for it goes away (clients disconnect), it still completes within the command timeout
+/// instead of lying half-done until the next request resumes it with its timer expired.
+pub struct SingleFlightCache<K, V> {
+    ttl: Duration,
+    entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
+    next_generation: AtomicU64,
+    counters: Counters,
+}
+
+impl<K, V> SingleFlightCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A zero `ttl` turns caching (and sharing) off: every call loads.
+    pub fn new(ttl: Duration) -> Self {
+        SingleFlightCache {
+            ttl,
+            entries: Arc::new(Mutex::new(HashMap::new())),
+            next_generation: AtomicU64::new(0),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The cached value of `key`, or the result of the load already running for it, or of
+    /// `load()` started now.
+    pub async fn get_or_load(
+        &self,
+        key: K,
+        load: impl FnOnce() -> BoxFuture<'static, Result<V, StoreError>>,
+    ) -> Result<V, StoreError> {
+        if self.ttl.is_zero() {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return load().await;
+        }
+        let shared = {
+            let mut entries = lock(&self.entries);
+            match entries.get(&key) {
+                Some(Entry::Fresh { value, expires }) if Instant::now() < *expires => {
+                    self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(value.clone());
+                }
+                Some(Entry::Loading { load, .. }) => {
+                    self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                    load.clone()
+                }
+                _ => {
+                    self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    if entries.len() > PRUNE_ABOVE {
+                        let now = Instant::now();
+                        entries.retain(|_, entry| match entry {
+                            Entry::Fresh { expires, .. } => now < *expires,
+                            Entry::Loading { .. } => true,
+                        });
+                    }
+                    let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+                    let shared = self.spawn_load(key.clone(), generation, load());
+                    entries.insert(
+                        key,
+                        Entry::Loading {
+                            load: shared.clone(),
+                            generation,
+                        },
+                    );
+                    shared
+                }
+            }
+        };
+        shared.await
+    }
+
+    fn spawn_load(
+        &self,
+        key: K,
+        generation: u64,
+        load: BoxFuture<'static, Result<V, StoreError>>,
+    ) -> Load<V> {
+        let entries = Arc::clone(&self.entries);
+        let ttl = self.ttl;
+        let task = tokio::spawn(async move {
+            let result = load.await;
+            settle(&entries, key, generation, &result, ttl);
+            result
+        });
+        async move {
+            task.await
+                .unwrap_or_else(|failed| Err(StoreError::new(Unavailability::QueryFailed, failed)))
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// Forgets every entry; loads already running finish for their waiters but are not kept.
+    pub fn clear(&self) {
+        lock(&self.entries).clear();
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.counters.hits.load(Ordering::Relaxed),
+            misses: self.counters.misses.load(Ordering::Relaxed),
+            coalesced: self.counters.coalesced.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Only the load still registered for the key settles it: after `clear` it is not.
+fn settle<K: Hash + Eq, V: Clone>(
+    entries: &Mutex<HashMap<K, Entry<V>>>,
+    key: K,
+    generation: u64,
+    result: &Result<V, StoreError>,
+    ttl: Duration,
+) {
+    let mut entries = lock(entries);
+    let current = matches!(
+        entries.get(&key),
+        Some(Entry::Loading { generation: g, .. }) if *g == generation
+    );
+    if !current {
+        return;
+    }
+    match result {
+        Ok(value) => {
+            let expires = Instant::now() + ttl;
+            entries.insert(
+                key,
+                Entry::Fresh {
+                    value: value.clone(),
+                    expires,
+                },
+            );
+        }
+        Err(_) => {
+            entries.remove(&key);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Never held across an await and every update is a single insert or remove.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An [`IntegrationLogStore`] that answers reads from a [`SingleFlightCache`] per method.
+/// To cache another read, add a cache field keyed by its parameters and route it through
+/// `get_or_load` as `status_entries` does.
+pub struct CachingStore {
+    inner: Arc<dyn IntegrationLogStore>,
+    status: SingleFlightCache<(), Arc<Vec<CategoryTime>>>,
+    log: SingleFlightCache<LogQuery, Arc<Vec<LogEntry>>>,
+}
+
+impl CachingStore {
+    pub fn new(inner: Arc<dyn IntegrationLogStore>, ttl: Duration) -> Self {
+        CachingStore {
+            inner,
+            status: SingleFlightCache::new(ttl),
+            log: SingleFlightCache::new(ttl),
+        }
+    }
+
+    /// Empties every cache (`POST /QoEDataService/ClearCache`).
+    pub fn clear(&self) {
+        self.status.clear();
+        self.log.clear();
+    }
+
+    /// Each cache's name and counters, for `/metrics`.
+    pub fn stats(&self) -> Vec<(&'static str, CacheStats)> {
+        vec![
+            ("status", self.status.stats()),
+            ("integration_log", self.log.stats()),
+        ]
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for CachingStore {
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        let inner = self.inner.clone();
+        let entries = self
+            .status
+            .get_or_load((), move || {
+                async move { inner.status_entries().await.map(Arc::new) }.boxed()
+            })
+            .await?;
+        Ok(entries.as_ref().clone())
+    }
+
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        let inner = self.inner.clone();
+        let entries = self
+            .log
+            .get_or_load(query, move || {
+                async move { inner.log_entries(query).await.map(Arc::new) }.boxed()
+            })
+            .await?;
+        Ok(entries.as_ref().clone())
+    }
+
+    /// Readiness always asks the database.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use futures_util::future::join_all;
+
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(5);
+    const QUERY_TIME: Duration = Duration::from_millis(100);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the test database is down")]
+    struct Down;
+
+    /// Takes `QUERY_TIME` (virtual) per call, counts calls, and fails while told to.
+    #[derive(Default)]
+    struct SlowStore {
+        calls: AtomicUsize,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl SlowStore {
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+
+        fn fail(&self, failing: bool) {
+            self.failing.store(failing, Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl IntegrationLogStore for SlowStore {
+        async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(QUERY_TIME).await;
+            if self.failing.load(Ordering::SeqCst) {
+                Err(StoreError::new(Unavailability::Unreachable, Down))
+            } else {
+                Ok(Vec::new())
+            }
+        }
+
+        async fn log_entries(&self, _query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(QUERY_TIME).await;
+            Ok(Vec::new())
+        }
+
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn log_reads_are_cached_per_query_and_cleared_with_the_rest() {
+        let (store, cache) = cached(TTL);
+        let newest_ten = LogQuery::from_pairs([("top", "10")]).expect("valid query");
+
+        join_all((0..50).map(|_| cache.log_entries(newest_ten))).await;
+        cache.log_entries(LogQuery::default()).await.expect("read");
+        let before_clear = store.calls();
+        cache.clear();
+        cache.log_entries(newest_ten).await.expect("read");
+
+        assert_eq!(before_clear, 2, "one query per distinct LogQuery");
+        assert_eq!(store.calls(), 3, "ClearCache forgets log reads too");
+    }
+
+    fn cached(ttl: Duration) -> (Arc<SlowStore>, CachingStore) {
+        let store = Arc::new(SlowStore::default());
+        let caching = CachingStore::new(store.clone(), ttl);
+        (store, caching)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_hundred_concurrent_misses_make_one_query() {
+        let (store, cache) = cached(TTL);
+
+        let results = join_all((0..200).map(|_| cache.status_entries())).await;
+
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(store.calls(), 1);
+        assert_eq!(
+            cache.stats()[0].1,
+            CacheStats {
+                hits: 0,
+                misses: 1,
+                coalesced: 199
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_is_reused_until_the_ttl_passes() {
+        let (store, cache) = cached(TTL);
+        cache.status_entries().await.expect("first");
+
+        tokio::time::advance(TTL - Duration::from_millis(1)).await;
+        cache.status_entries().await.expect("within the ttl");
+        assert_eq!(store.calls(), 1, "asked the database within the ttl");
+
+        tokio::time::advance(Duration::from_millis(1)).await;
+        cache.status_entries().await.expect("after the ttl");
+        assert_eq!(store.calls(), 2, "did not refresh after the ttl");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_is_not_cached_and_the_next_request_retries() {
+        let (store, cache) = cached(TTL);
+        store.fail(true);
+
+        let concurrent = join_all((0..10).map(|_| cache.status_entries())).await;
+        assert!(
+            concurrent.iter().all(Result::is_err),
+            "waiters share the failure"
+        );
+        assert_eq!(store.calls(), 1);
+
+        store.fail(false);
+        cache.status_entries().await.expect("the retry succeeds");
+        assert_eq!(store.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_load_whose_waiters_went_away_still_completes_and_is_kept() {
+        let (store, cache) = cached(TTL);
+        let abandoned = tokio::time::timeout(QUERY_TIME / 2, cache.status_entries()).await;
+        assert!(
+            abandoned.is_err(),
+            "the first request gave up before the answer"
+        );
+
+        tokio::time::sleep(QUERY_TIME).await;
+        cache
+            .status_entries()
+            .await
+            .expect("answered from the cache");
+
+        assert_eq!(store.calls(), 1);
+        let stats = cache.stats()[0].1;
+        assert_eq!(
+            (stats.hits, stats.coalesced),
+            (1, 0),
+            "the abandoned load was left for the next request to finish"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clear_empties_the_cache() {
+        let (store, cache) = cached(TTL);
+        cache.status_entries().await.expect("first");
+
+        cache.clear();
+        cache.status_entries().await.expect("after clear");
+
+        assert_eq!(store.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_load_running_during_clear_is_not_kept() {
+        let (store, cache) = cached(TTL);
+
+        let (during, ()) = tokio::join!(cache.status_entries(), async {
+            tokio::task::yield_now().await;
+            cache.clear();
+        });
+        during.expect("the running load still answers its waiter");
+        cache.status_entries().await.expect("after clear");
+
+        assert_eq!(store.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_ttl_asks_the_database_every_time() {
+        let (store, cache) = cached(Duration::ZERO);
+
+        join_all((0..3).map(|_| cache.status_entries())).await;
+
+        assert_eq!(store.calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_are_cached_separately() {
+        let cache: SingleFlightCache<u32, u32> = SingleFlightCache::new(TTL);
+        let loads = Arc::new(AtomicUsize::new(0));
+        let load = |value: u32| {
+            let loads = loads.clone();
+            move || {
+                async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    Ok(value)
+                }
+                .boxed()
+            }
+        };
+
+        assert_eq!(cache.get_or_load(1, load(10)).await.expect("1"), 10);
+        assert_eq!(cache.get_or_load(2, load(20)).await.expect("2"), 20);
+        assert_eq!(cache.get_or_load(1, load(99)).await.expect("1 again"), 10);
+
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+}

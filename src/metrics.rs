@@ -1,0 +1,421 @@
+//! Counters and histograms for `GET /metrics`, written in the Prometheus text format.
+//!
+//! Hand-written rather than a metrics crate: a dozen series do not justify a registry, and the
+//! exposition format is a few lines of text.
+use std::fmt::Write;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::cache::CacheStats;
+use crate::db::PoolStatus;
+use crate::domain::{CategoryTime, IntegrationStatus, LogEntry, LogQuery};
+use crate::store::{IntegrationLogStore, StoreError};
+
+/// Upper bounds (seconds) of the latency buckets: 0.5 ms to 10 s.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(self.buckets.iter_mut()) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, count) in BUCKETS.iter().zip(self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+/// A histogram family keyed by its label values (in label order). A handful of series, so
+/// a linear search that allocates only for a new series beats a map keyed by owned strings.
+struct Family<const N: usize> {
+    label_names: [&'static str; N],
+    series: Mutex<Vec<([String; N], Histogram)>>,
+}
+
+impl<const N: usize> Family<N> {
+    fn new(label_names: [&'static str; N]) -> Self {
+        Family {
+            label_names,
+            series: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn observe(&self, label_values: [&str; N], elapsed: Duration) {
+        let mut series = lock(&self.series);
+        let found = series
+            .iter_mut()
+            .find(|(values, _)| values.iter().zip(label_values).all(|(a, b)| a == b));
+        match found {
+            Some((_, histogram)) => histogram.observe(elapsed),
+            None => {
+                let mut histogram = Histogram::default();
+                histogram.observe(elapsed);
+                series.push((label_values.map(str::to_owned), histogram));
+                series.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+    }
+
+    fn labels(&self, values: &[String; N]) -> String {
+        self.label_names
+            .iter()
+            .zip(values)
+            .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn render_histogram(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (values, histogram) in lock(&self.series).iter() {
+            histogram.render(out, name, &self.labels(values));
+        }
+    }
+
+    fn render_counts(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (values, histogram) in lock(&self.series).iter() {
+            let _ = writeln!(out, "{name}{{{}}} {}", self.labels(values), histogram.count);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only counters behind it; a panic mid-update loses at most one observation.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Reads the pool's state at scrape time.
+pub type PoolGauge = Arc<dyn Fn() -> PoolStatus + Send + Sync>;
+
+/// Everything `/metrics` reports that the process measures itself.
+pub struct Metrics {
+    http: Family<3>,
+    db: Family<2>,
+    pool: Option<PoolGauge>,
+}
+
+impl Metrics {
+    pub fn new(pool: Option<PoolGauge>) -> Self {
+        Metrics {
+            http: Family::new(["route", "method", "status"]),
+            db: Family::new(["command", "outcome"]),
+            pool,
+        }
+    }
+
+    /// One answered HTTP request; `route` is the matched pattern, never the raw path, so
+    /// the number of series stays bounded.
+    pub fn observe_http(&self, route: &str, method: &str, status: &str, elapsed: Duration) {
+        self.http.observe([route, method, status], elapsed);
+    }
+
+    pub fn observe_db(&self, command: &str, succeeded: bool, elapsed: Duration) {
+        let outcome = if succeeded { "ok" } else { "error" };
+        self.db.observe([command, outcome], elapsed);
+    }
+
+    /// The text exposition, with cache counters and job freshness passed in by the caller.
+    pub fn render(&self, caches: &[(&'static str, CacheStats)], freshness: &Freshness) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        self.http.render_counts(
+            &mut out,
+            "qoe_http_requests_total",
+            "HTTP requests answered, by route pattern, method and status.",
+        );
+        self.http.render_histogram(
+            &mut out,
+            "qoe_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+        );
+        self.db.render_histogram(
+            &mut out,
+            "qoe_db_command_duration_seconds",
+            "Time for a database read, including the wait for a pooled connection.",
+        );
+        if let Some(pool) = &self.pool {
+            let status = pool();
+            let in_use = status.connections.saturating_sub(status.idle);
+            gauge(
+                &mut out,
+                "qoe_db_pool_connections_in_use",
+                "Pooled connections running a command.",
+                in_use,
+            );
+            gauge(
+                &mut out,
+                "qoe_db_pool_connections_idle",
+                "Pooled connections waiting for work.",
+                status.idle,
+            );
+            gauge(
+                &mut out,
+                "qoe_db_pool_connections_max",
+                "Most connections the pool opens.",
+                status.max,
+            );
+        }
+        for (name, help, pick) in [
+            (
+                "qoe_cache_hits_total",
+                "Reads answered from the cache.",
+                (|s: &CacheStats| s.hits) as fn(&CacheStats) -> u64,
+            ),
+            (
+                "qoe_cache_misses_total",
+                "Reads that started a database query.",
+                |s| s.misses,
+            ),
+            (
+                "qoe_cache_coalesced_total",
+                "Reads that waited for a query another request started.",
+                |s| s.coalesced,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (cache, stats) in caches {
+                let _ = writeln!(out, "{name}{{cache=\"{cache}\"}} {}", pick(stats));
+            }
+        }
+        freshness.render(&mut out);
+        out
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+}
+
+/// How fresh the two jobs are, from the same data as the Status operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Freshness {
+    /// The Status operation is disabled: nothing is read, nothing reported.
+    NotRead,
+    /// The database could not answer.
+    Unavailable,
+    Known {
+        now: DateTime<Utc>,
+        status: IntegrationStatus,
+    },
+}
+
+impl Freshness {
+    pub fn from_entries(entries: Vec<CategoryTime>, now: DateTime<Utc>) -> Self {
+        Freshness::Known {
+            now,
+            status: IntegrationStatus::from_entries(entries),
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let up = "1 if the integration log could be read.";
+        let (now, status) = match self {
+            Freshness::NotRead => return,
+            Freshness::Unavailable => return gauge(out, "qoe_status_up", up, 0),
+            Freshness::Known { now, status } => (now, status),
+        };
+        gauge(out, "qoe_status_up", up, 1);
+        let jobs = [
+            (
+                "data_integration",
+                &status.last_success_integrations,
+                &status.last_failed_integrations,
+            ),
+            (
+                "cube_processing",
+                &status.last_success_cube_processings,
+                &status.last_failed_cube_processings,
+            ),
+        ];
+        let name = "qoe_last_success_age_seconds";
+        let _ = writeln!(out, "# HELP {name} Seconds since the job last succeeded (absent if it never did).\n# TYPE {name} gauge");
+        for (job, successes, _) in &jobs {
+            if let Some(newest) = successes.first() {
+                let age = (*now - *newest).num_milliseconds() as f64 / 1000.0;
+                let _ = writeln!(out, "{name}{{job=\"{job}\"}} {age}");
+            }
+        }
+        let name = "qoe_last_failure_timestamp_seconds";
+        let _ = writeln!(out, "# HELP {name} Unix time of the job's newest failure (absent if none).\n# TYPE {name} gauge");
+        for (job, _, failures) in &jobs {
+            if let Some(newest) = failures.first() {
+                let _ = writeln!(out, "{name}{{job=\"{job}\"}} {}", newest.timestamp());
+            }
+        }
+    }
+}
+
+/// Times every read of the store it wraps (`qoe_db_command_duration_seconds`).
+pub struct MeteredStore {
+    inner: Arc<dyn IntegrationLogStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredStore {
+    pub fn new(inner: Arc<dyn IntegrationLogStore>, metrics: Arc<Metrics>) -> Self {
+        MeteredStore { inner, metrics }
+    }
+
+    fn record<T>(&self, command: &str, started: Instant, result: &Result<T, StoreError>) {
+        self.metrics
+            .observe_db(command, result.is_ok(), started.elapsed());
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for MeteredStore {
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.status_entries().await;
+        self.record("status", started, &result);
+        result
+    }
+
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.log_entries(query).await;
+        self.record("integration_log", started, &result);
+        result
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.inner.ping().await;
+        self.record("ping", started, &result);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::LogCategory;
+
+    fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2015, 1, 18, hour, minute, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    fn rendered(freshness: &Freshness) -> String {
+        Metrics::new(None).render(&[], freshness)
+    }
+
+    #[test]
+    fn the_age_of_the_newest_success_is_reported_per_job() {
+        let entries = vec![
+            CategoryTime {
+                category: LogCategory::DataIntegrationSucceeded,
+                time: at(10, 0),
+            },
+            CategoryTime {
+                category: LogCategory::DataIntegrationSucceeded,
+                time: at(9, 0),
+            },
+            CategoryTime {
+                category: LogCategory::CubeProcessingFailed,
+                time: at(9, 30),
+            },
+        ];
+
+        let text = rendered(&Freshness::from_entries(entries, at(10, 5)));
+
+        assert!(text.contains("qoe_status_up 1\n"), "{text}");
+        assert!(
+            text.contains("qoe_last_success_age_seconds{job=\"data_integration\"} 300\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("qoe_last_success_age_seconds{job=\"cube_processing\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "qoe_last_failure_timestamp_seconds{{job=\"cube_processing\"}} {}\n",
+                at(9, 30).timestamp()
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unavailable_database_is_status_up_zero_without_ages() {
+        let text = rendered(&Freshness::Unavailable);
+
+        assert!(text.contains("qoe_status_up 0\n"), "{text}");
+        assert!(!text.contains("qoe_last_success_age_seconds{"), "{text}");
+    }
+
+    #[test]
+    fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
+        let metrics = Metrics::new(None);
+        metrics.observe_http("/healthz", "GET", "200", Duration::from_millis(3));
+
+        let text = metrics.render(&[], &Freshness::NotRead);
+
+        let labels = "route=\"/healthz\",method=\"GET\",status=\"200\"";
+        assert!(
+            text.contains(&format!("qoe_http_requests_total{{{labels}}} 1\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "qoe_http_request_duration_seconds_bucket{{{labels},le=\"0.0025\"}} 0\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "qoe_http_request_duration_seconds_bucket{{{labels},le=\"0.005\"}} 1\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "qoe_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 1\n"
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("qoe_status_up"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,133 @@
+//! One span per request, carrying a request id that is also returned to the client, and the
+//! request's entry in the HTTP metrics.
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::web;
+use tracing::Instrument;
+
+use crate::routes::AppState;
+
+/// Taken from the request when valid, otherwise generated; always on the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest request id accepted from a client.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// `App::wrap(from_fn(request_context))`.
+pub async fn request_context(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| is_valid_request_id(id))
+        .map(str::to_owned)
+        .unwrap_or_else(generate_request_id);
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let method = method_label(request.method());
+    // Only the id is a span field: the text/JSON layers format span fields on every
+    // request, and each field (or later `record`) cost measurable throughput. The
+    // `answered` line carries method, path, route and status.
+    let span = tracing::info_span!("http_request", request_id = %request_id);
+    let path = request.path().to_owned();
+    let started = Instant::now();
+    let result = next.call(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let (status, route) = match &result {
+        Ok(response) => (response.status(), response.request().match_pattern()),
+        Err(error) => (error.as_response_error().status_code(), None),
+    };
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    span.in_scope(|| log_answer(method, &path, &route, status, elapsed));
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_http(&route, method, status.as_str(), elapsed);
+    }
+    let mut response = result?;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// Server errors at `warn`; everything else at `debug`: a line per request at `info` would
+/// be a synchronous write to stderr on every request (it cut cached Status throughput by half).
+fn log_answer(method: &str, path: &str, route: &str, status: StatusCode, elapsed: Duration) {
+    let status = status.as_u16();
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(method, path, route, status, elapsed_ms, "answered");
+    } else {
+        tracing::debug!(method, path, route, status, elapsed_ms, "answered");
+    }
+}
+
+/// Printable ASCII without spaces, 1 to 128 characters: safe to log and to echo back.
+pub fn is_valid_request_id(id: &str) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// 32 hex digits, unique within the process and unpredictable across processes.
+fn generate_request_id() -> String {
+    static SEED: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let sequence = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}{sequence:016x}", SEED.hash_one(sequence))
+}
+
+/// Metric label for the method; unknown methods share one label so series stay bounded.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_must_be_short_printable_ascii() {
+        let too_long = "a".repeat(MAX_REQUEST_ID_LEN + 1);
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        for (id, valid) in [
+            ("4bf92f3577b34da6a3ce929d0e0e4736", true),
+            ("req-1/2:3", true),
+            (longest.as_str(), true),
+            ("", false),
+            ("has space", false),
+            ("tab\there", false),
+            ("ünïcode", false),
+            (too_long.as_str(), false),
+        ] {
+            assert_eq!(is_valid_request_id(id), valid, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_distinct() {
+        let (a, b) = (generate_request_id(), generate_request_id());
+
+        assert!(is_valid_request_id(&a), "{a}");
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,24 @@
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+
+use super::AppState;
+use crate::metrics::Freshness;
+
+/// `GET /metrics`: Prometheus text. Job freshness comes from the (cached) status read, and
+/// only while the Status operation is enabled.
+pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
+    let freshness = if !state.integration_log.enabled {
+        Freshness::NotRead
+    } else {
+        match state.store.status_entries().await {
+            Ok(entries) => Freshness::from_entries(entries, Utc::now()),
+            Err(error) => {
+                tracing::warn!(error = ?error, "metrics: the integration log could not be read");
+                Freshness::Unavailable
+            }
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.cache.stats(), &freshness))
+}

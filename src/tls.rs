@@ -1,0 +1,62 @@
+use std::fs::File;
+use std::io::BufReader;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+
+use crate::configuration::{invalid, SettingsError, TlsSettings};
+
+/// The rustls configuration for `http.tls.cert_path` and `http.tls.key_path`. Errors name the
+/// setting whose file is wrong. The crypto provider is given explicitly (aws-lc-rs, the one
+/// tiberius already links), so rustls never has to guess one at run time.
+pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, SettingsError> {
+    let certificates = read_certificates(settings)?;
+    let key = read_key(settings)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("http.tls.cert_path", format!("no usable TLS version: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certificates, key)
+        .map_err(|e| {
+            invalid(
+                "http.tls.key_path",
+                format!("does not match the certificate in http.tls.cert_path: {e}"),
+            )
+        })
+}
+
+fn read_certificates(
+    settings: &TlsSettings,
+) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+    let setting = "http.tls.cert_path";
+    let path = &settings.cert_path;
+    let file = File::open(path)
+        .map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))?;
+    let certificates = rustls_pemfile::certs(&mut BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(setting, format!("{} is not PEM: {e}", path.display())))?;
+    if certificates.is_empty() {
+        return Err(invalid(
+            setting,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(certificates)
+}
+
+fn read_key(settings: &TlsSettings) -> Result<PrivateKeyDer<'static>, SettingsError> {
+    let setting = "http.tls.key_path";
+    let path = &settings.key_path;
+    let file = File::open(path)
+        .map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))?;
+    rustls_pemfile::private_key(&mut BufReader::new(file))
+        .map_err(|e| invalid(setting, format!("{} is not PEM: {e}", path.display())))?
+        .ok_or_else(|| {
+            invalid(
+                setting,
+                format!("{} holds no PEM private key", path.display()),
+            )
+        })
+}

@@ -1,0 +1,126 @@
+use actix_web::http::StatusCode;
+use actix_web::test;
+use chrono_tz::Tz;
+use qoe_data_service::routes::{METRICS_PATH, STATUS_PATH};
+use qoe_data_service::store::Unavailability;
+
+use crate::helpers::*;
+
+async fn scrape(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+) -> String {
+    let response = test::call_service(app, get(METRICS_PATH).to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        header_of(&response, "content-type").as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    String::from_utf8_lossy(&test::read_body(response).await).into_owned()
+}
+
+fn assert_has(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "no line `{line}` in:\n{text}"
+    );
+}
+
+#[actix_web::test]
+async fn requests_are_counted_by_route_pattern_and_status() {
+    let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
+    test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    test::call_service(&app, get("/no/such/path/123").to_request()).await;
+
+    let text = scrape(&app).await;
+
+    assert_has(
+        &text,
+        &format!(
+            "qoe_http_requests_total{{route=\"{STATUS_PATH}\",method=\"GET\",status=\"200\"}} 2"
+        ),
+    );
+    assert_has(
+        &text,
+        "qoe_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+    );
+    assert_has(&text, &format!("qoe_http_request_duration_seconds_count{{route=\"{STATUS_PATH}\",method=\"GET\",status=\"200\"}} 2"));
+}
+
+#[actix_web::test]
+async fn database_reads_and_cache_counters_are_reported() {
+    let store = FakeStore::with_entries(documentation_sample());
+    let app =
+        spawn_app_with_cache(store, enabled(Tz::UTC), std::time::Duration::from_secs(60)).await;
+    test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    test::call_service(&app, get(STATUS_PATH).to_request()).await;
+
+    let text = scrape(&app).await;
+
+    assert_has(
+        &text,
+        "qoe_db_command_duration_seconds_count{command=\"status\",outcome=\"ok\"} 1",
+    );
+    assert_has(&text, "qoe_cache_misses_total{cache=\"status\"} 1");
+    // The second request and the scrape's own freshness read.
+    assert_has(&text, "qoe_cache_hits_total{cache=\"status\"} 2");
+}
+
+#[actix_web::test]
+async fn job_freshness_comes_from_the_status_data() {
+    let app = spawn_app(
+        FakeStore::with_entries(documentation_sample()),
+        enabled(Tz::UTC),
+    )
+    .await;
+
+    let text = scrape(&app).await;
+
+    assert_has(&text, "qoe_status_up 1");
+    assert!(
+        text.contains("qoe_last_success_age_seconds{job=\"data_integration\"} "),
+        "{text}"
+    );
+    assert!(
+        text.contains("qoe_last_success_age_seconds{job=\"cube_processing\"} "),
+        "{text}"
+    );
+    // 01/18/2015 10:30:58 UTC, the newest cube processing failure of the sample.
+    assert_has(
+        &text,
+        "qoe_last_failure_timestamp_seconds{job=\"cube_processing\"} 1421577058",
+    );
+    assert!(
+        !text.contains("qoe_last_failure_timestamp_seconds{job=\"data_integration\"}"),
+        "{text}"
+    );
+}
+
+#[actix_web::test]
+async fn an_unavailable_database_is_status_up_zero_and_the_scrape_still_succeeds() {
+    let app = spawn_app(
+        FakeStore::failing(Unavailability::Unreachable),
+        enabled(Tz::UTC),
+    )
+    .await;
+
+    let text = scrape(&app).await;
+
+    assert_has(&text, "qoe_status_up 0");
+    assert!(!text.contains("qoe_last_success_age_seconds{"), "{text}");
+}
+
+#[actix_web::test]
+async fn with_the_status_disabled_metrics_read_nothing() {
+    let store = FakeStore::with_entries(documentation_sample());
+    let app = spawn_app(store.clone(), disabled()).await;
+
+    let text = scrape(&app).await;
+
+    assert!(!text.contains("qoe_status_up"), "{text}");
+    assert_eq!(store.calls(), 0);
+}

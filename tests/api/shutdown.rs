@@ -1,0 +1,162 @@
+//! The binary on SIGTERM: stops accepting, finishes in-flight requests within
+//! `http.shutdown_timeout_s`, exits 0.
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use testkit::integration_log::IntegrationLogDb;
+use testkit::{Fault, TdsTestServer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::helpers::*;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+struct Service {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Service {
+    /// Starts `qoe-data-service serve` on a free port and waits for its "serving" line.
+    async fn start(server: &TdsTestServer, shutdown_timeout_s: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
+            .arg("serve")
+            .env_clear()
+            .env(
+                "QOE_DATABASE__CONNECTION_STRING",
+                server.ado_connection_string(),
+            )
+            .env("QOE_INTEGRATION_LOG__ENABLED", "true")
+            .env("QOE_HTTP__LISTEN", "127.0.0.1:0")
+            .env("QOE_HTTP__SHUTDOWN_TIMEOUT_S", shutdown_timeout_s)
+            .env("QOE_LOG__FORMAT", "json")
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let port = tokio::time::timeout(LIMIT, async {
+            while let Some(line) = lines.next_line().await.expect("stderr") {
+                log.lock().expect("log").push_str(&line);
+                let json: serde_json::Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+                if let Some(port) = json["port"].as_u64() {
+                    return u16::try_from(port).expect("a port");
+                }
+            }
+            panic!("exited before serving: {}", log.lock().expect("log"));
+        })
+        .await
+        .expect("the service announces its port");
+        let drained = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                drained.lock().expect("log").push_str(&line);
+            }
+        });
+        Service { child, port, log }
+    }
+
+    async fn send_status_request(&self) -> TcpStream {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        stream
+            .write_all(
+                b"GET /QoEDataService/IntegrationLog/Status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .expect("send");
+        stream
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().expect("still running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    async fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("still running after {limit:?}: {}", self.log()))
+            .expect("wait");
+        status.code()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+}
+
+async fn stalled_server() -> TdsTestServer {
+    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("the TDS test server starts");
+    server.set_fault(Fault::Stall);
+    server
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let server = stalled_server().await;
+    let mut service = Service::start(&server, "10").await;
+    let mut in_flight = service.send_status_request().await;
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    service.terminate();
+    let port = service.port;
+    let deadline = Instant::now() + LIMIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.set_fault(Fault::None);
+
+    let mut answer = String::new();
+    in_flight.read_to_string(&mut answer).await.expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        service.exit_code_within(LIMIT).await,
+        Some(0),
+        "{}",
+        service.log()
+    );
+}
+
+#[tokio::test]
+async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
+    let server = stalled_server().await;
+    let mut service = Service::start(&server, "1").await;
+    let _stuck = service.send_status_request().await;
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    let terminated = Instant::now();
+    service.terminate();
+
+    assert_eq!(
+        service.exit_code_within(LIMIT).await,
+        Some(0),
+        "{}",
+        service.log()
+    );
+    assert!(
+        terminated.elapsed() < Duration::from_secs(3),
+        "took {:?} with a 1 s shutdown timeout",
+        terminated.elapsed()
+    );
+}
