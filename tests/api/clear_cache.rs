@@ -1,7 +1,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::test;
 use chrono_tz::Tz;
-use qoe_data_service::routes::CLEAR_CACHE_PATH;
+use qoe_data_service::routes::{CLEAR_CACHE_PATH, LOG_PATH, STATUS_PATH};
 
 use crate::helpers::*;
 
@@ -49,4 +49,31 @@ async fn clear_cache_only_accepts_post() {
         response.headers().get(header::ALLOW).map(|v| v.as_bytes()),
         Some(&b"POST"[..])
     );
+}
+
+#[actix_web::test]
+async fn clear_cache_makes_the_next_status_and_log_reads_go_to_the_database() {
+    let store = FakeStore::with_entries(documentation_sample());
+    let app = spawn_app_with_cache(
+        store.clone(),
+        enabled(Tz::UTC),
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    for path in [STATUS_PATH, LOG_PATH, STATUS_PATH, LOG_PATH] {
+        test::call_service(&app, get(path).to_request()).await;
+    }
+    let cached_calls = store.calls();
+
+    test::call_service(
+        &app,
+        test::TestRequest::post().uri(CLEAR_CACHE_PATH).to_request(),
+    )
+    .await;
+    for path in [STATUS_PATH, LOG_PATH] {
+        test::call_service(&app, get(path).to_request()).await;
+    }
+
+    assert_eq!(cached_calls, 2, "one read each before ClearCache");
+    assert_eq!(store.calls(), 4, "one read each after ClearCache");
 }

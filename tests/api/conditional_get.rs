@@ -3,7 +3,7 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use actix_web::test;
 use chrono_tz::Tz;
-use qoe_data_service::routes::STATUS_PATH;
+use qoe_data_service::routes::{LOG_PATH, STATUS_PATH};
 
 use crate::helpers::*;
 
@@ -103,4 +103,31 @@ async fn with_the_cache_off_clients_must_revalidate() {
         header_of(&response, "cache-control").as_deref(),
         Some("no-cache")
     );
+}
+
+#[actix_web::test]
+async fn the_integration_log_is_tagged_and_revalidated_like_the_status() {
+    let app = spawn_app_with_cache(
+        FakeStore::with_entries(documentation_sample()),
+        enabled(Tz::UTC),
+        Duration::from_secs(5),
+    )
+    .await;
+    let first = test::call_service(&app, get(LOG_PATH).to_request()).await;
+    let etag = header_of(&first, "etag").expect("an ETag");
+
+    let again = test::call_service(
+        &app,
+        get(LOG_PATH)
+            .insert_header((header::IF_NONE_MATCH, etag.as_str()))
+            .to_request(),
+    )
+    .await;
+
+    assert_eq!(
+        header_of(&first, "cache-control").as_deref(),
+        Some("max-age=5")
+    );
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(test::read_body(again).await.is_empty());
 }
