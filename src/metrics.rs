@@ -146,7 +146,7 @@ impl Metrics {
     }
 
     /// The text exposition, with cache counters and job freshness passed in by the caller.
-    pub fn render(&self, caches: &[(&'static str, CacheStats)], freshness: &Freshness) -> String {
+    pub fn render(&self, caches: &[(&'static str, CacheStats)], freshness: &JobScrape) -> String {
         let mut out = String::with_capacity(8 * 1024);
         self.http.render_counts(
             &mut out,
@@ -219,9 +219,9 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
     );
 }
 
-/// How fresh the two jobs are, from the same data as the Status operation.
+/// What a scrape learned of the two jobs, from the same data as the Status operation.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Freshness {
+pub enum JobScrape {
     /// The Status operation is disabled: nothing is read, nothing reported.
     NotRead,
     /// The database could not answer.
@@ -232,9 +232,9 @@ pub enum Freshness {
     },
 }
 
-impl Freshness {
+impl JobScrape {
     pub fn from_entries(entries: Vec<CategoryTime>, now: DateTime<Utc>) -> Self {
-        Freshness::Known {
+        JobScrape::Known {
             now,
             status: IntegrationStatus::from_entries(entries),
         }
@@ -243,9 +243,9 @@ impl Freshness {
     fn render(&self, out: &mut String) {
         let up = "1 if the integration log could be read.";
         let (now, status) = match self {
-            Freshness::NotRead => return,
-            Freshness::Unavailable => return gauge(out, "qoe_status_up", up, 0),
-            Freshness::Known { now, status } => (now, status),
+            JobScrape::NotRead => return,
+            JobScrape::Unavailable => return gauge(out, "qoe_status_up", up, 0),
+            JobScrape::Known { now, status } => (now, status),
         };
         gauge(out, "qoe_status_up", up, 1);
         let jobs = [
@@ -332,7 +332,7 @@ mod tests {
             .expect("valid time")
     }
 
-    fn rendered(freshness: &Freshness) -> String {
+    fn rendered(freshness: &JobScrape) -> String {
         Metrics::new(None).render(&[], freshness)
     }
 
@@ -353,7 +353,7 @@ mod tests {
             },
         ];
 
-        let text = rendered(&Freshness::from_entries(entries, at(10, 5)));
+        let text = rendered(&JobScrape::from_entries(entries, at(10, 5)));
 
         assert!(text.contains("qoe_status_up 1\n"), "{text}");
         assert!(
@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn an_unavailable_database_is_status_up_zero_without_ages() {
-        let text = rendered(&Freshness::Unavailable);
+        let text = rendered(&JobScrape::Unavailable);
 
         assert!(text.contains("qoe_status_up 0\n"), "{text}");
         assert!(!text.contains("qoe_last_success_age_seconds{"), "{text}");
@@ -386,7 +386,7 @@ mod tests {
         let metrics = Metrics::new(None);
         metrics.observe_http("/healthz", "GET", "200", Duration::from_millis(3));
 
-        let text = metrics.render(&[], &Freshness::NotRead);
+        let text = metrics.render(&[], &JobScrape::NotRead);
 
         let labels = "route=\"/healthz\",method=\"GET\",status=\"200\"";
         assert!(

@@ -2,19 +2,19 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
 use super::AppState;
-use crate::metrics::Freshness;
+use crate::metrics::JobScrape;
 
 /// `GET /metrics`: Prometheus text. Job freshness comes from the (cached) status read, and
 /// only while the Status operation is enabled.
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     let freshness = if !state.integration_log.enabled {
-        Freshness::NotRead
+        JobScrape::NotRead
     } else {
         match state.store.status_entries().await {
-            Ok(entries) => Freshness::from_entries(entries, Utc::now()),
+            Ok(entries) => JobScrape::from_entries(entries, Utc::now()),
             Err(error) => {
                 tracing::warn!(error = ?error, "metrics: the integration log could not be read");
-                Freshness::Unavailable
+                JobScrape::Unavailable
             }
         }
     };
