@@ -188,7 +188,7 @@ fn clear_cache_operation() -> Value {
         "operationId": "clearCache",
         "summary": "Clear Cache",
         "description": "Empties every cache the service keeps, so the next read goes to the \
-            database. The service keeps none yet: a no-op that answers 200.",
+            database: the cached Status and Integration Log answers.",
         "security": keyed(),
         "responses": with_key_responses(json!({
             "200": { "description": "Done; empty body." }
