@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use qoe_data_service::configuration::Settings;
-use qoe_data_service::routes::STATUS_PATH;
+use qoe_data_service::routes::{
+    HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH,
+};
 use qoe_data_service::startup::Application;
 use qoe_data_service::telemetry;
 use testkit::integration_log::IntegrationLogDb;
@@ -42,9 +44,12 @@ async fn run() -> anyhow::Result<()> {
     println!("QoE Data Service DEMO: the database is a TDS test server holding the CQD documentation sample,");
     println!("not SQL Server. For trying the API and portal front-end work; the real thing is `docker compose up --build`.");
     println!();
-    println!("  Status   {base}{STATUS_PATH}");
-    println!("  Health   {base}/healthz");
-    println!("  Ready    {base}/readyz");
+    println!("  Status        {base}{STATUS_PATH}");
+    println!("  Log           {base}{LOG_PATH}?top=10");
+    println!("  Status page   {base}{STATUS_PAGE_PATH}");
+    println!("  OpenAPI       {base}{OPENAPI_PATH}");
+    println!("  Metrics       {base}{METRICS_PATH}");
+    println!("  Health        {base}{HEALTHZ_PATH}   Ready {base}{READYZ_PATH}");
     println!();
     println!("Ctrl-C stops the demo.");
     application.run_until_stopped().await?;
