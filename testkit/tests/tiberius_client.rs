@@ -23,6 +23,24 @@ async fn within<T>(f: impl Future<Output = T>) -> T {
         .expect("test body exceeded its deadline")
 }
 
+/// `SELECT 1` as a batch, read to its one value.
+async fn select_one(client: &mut TestClient) -> Option<i32> {
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("batch runs")
+        .into_row()
+        .await
+        .expect("row decodes")
+        .expect("one row")
+        .get(0)
+}
+
+/// A plaintext test server answering from `db`.
+async fn serving(db: IntegrationLogDb) -> TdsTestServer {
+    TdsTestServer::start(db).await.expect("server starts")
+}
+
 async fn connect_str(conn: &str, tweak: impl FnOnce(&mut Config)) -> tiberius::Result<TestClient> {
     let mut config = Config::from_ado_string(conn)?;
     config.handshake_timeout(Some(Duration::from_secs(3)));
@@ -62,22 +80,12 @@ fn server_code(err: &tiberius::error::Error) -> Option<u32> {
 #[tokio::test]
 async fn plaintext_login_and_select_one() {
     within(async {
-        let server = TdsTestServer::start(IntegrationLogDb::new())
-            .await
-            .expect("server starts");
+        let server = serving(IntegrationLogDb::new()).await;
         assert!(server
             .ado_connection_string()
             .ends_with("Encrypt=DANGER_PLAINTEXT"));
         let mut client = connect(&server).await.expect("login succeeds");
-        let row = client
-            .simple_query("SELECT 1")
-            .await
-            .expect("batch runs")
-            .into_row()
-            .await
-            .expect("rows decode")
-            .expect("one row");
-        assert_eq!(row.get::<i32, _>(0), Some(1));
+        assert_eq!(select_one(&mut client).await, Some(1));
 
         // tiberius `query` sends sp_executesql even without parameters.
         let row = client
@@ -359,9 +367,7 @@ async fn status_emulation_returns_the_documentation_sample() {
 #[tokio::test]
 async fn log_emulation_filters_and_limits() {
     within(async {
-        let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
-            .await
-            .expect("server starts");
+        let server = serving(IntegrationLogDb::documentation_sample()).await;
         let mut client = connect(&server).await.expect("login succeeds");
         let rows = client
             .query(LOG_SQL, &[&3i32, &Option::<&str>::None])
@@ -463,9 +469,7 @@ async fn error_responses_surface_as_server_errors() {
 #[tokio::test]
 async fn connection_and_login_faults() {
     within(async {
-        let server = TdsTestServer::start(IntegrationLogDb::new())
-            .await
-            .expect("server starts");
+        let server = serving(IntegrationLogDb::new()).await;
 
         server.set_fault(Fault::RefuseConnections);
         let started = Instant::now();
@@ -498,9 +502,7 @@ async fn connection_and_login_faults() {
 #[tokio::test]
 async fn request_faults_close_mid_result_and_stall() {
     within(async {
-        let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
-            .await
-            .expect("server starts");
+        let server = serving(IntegrationLogDb::documentation_sample()).await;
         let mut client = connect(&server).await.expect("login succeeds");
         server.set_fault(Fault::CloseMidResult);
         let outcome = async {
@@ -556,9 +558,7 @@ async fn request_faults_close_mid_result_and_stall() {
 #[tokio::test]
 async fn stop_and_restart_on_the_same_port() {
     within(async {
-        let server = TdsTestServer::start(IntegrationLogDb::new())
-            .await
-            .expect("server starts");
+        let server = serving(IntegrationLogDb::new()).await;
         let addr = server.addr();
         let mut client = connect(&server).await.expect("login succeeds");
         wait_until("the connection to be open", || {
@@ -577,15 +577,7 @@ async fn stop_and_restart_on_the_same_port() {
         server.restart().await.expect("restarts");
         assert_eq!(server.addr(), addr);
         let mut client = connect(&server).await.expect("login after restart");
-        let row = client
-            .simple_query("SELECT 1")
-            .await
-            .expect("batch runs")
-            .into_row()
-            .await
-            .expect("row decodes")
-            .expect("one row");
-        assert_eq!(row.get::<i32, _>(0), Some(1));
+        assert_eq!(select_one(&mut client).await, Some(1));
     })
     .await;
 }
@@ -616,9 +608,7 @@ async fn fixed_port_option_is_honoured() {
 #[tokio::test]
 async fn plaintext_server_rejects_clients_that_want_tls() {
     within(async {
-        let server = TdsTestServer::start(IntegrationLogDb::new())
-            .await
-            .expect("server starts");
+        let server = serving(IntegrationLogDb::new()).await;
         let base = server
             .ado_connection_string()
             .replace(";Encrypt=DANGER_PLAINTEXT", "");
