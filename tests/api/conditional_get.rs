@@ -14,13 +14,13 @@ async fn status_carries_a_strong_etag_and_max_age_equal_to_the_ttl() {
 
     let response = test::call_service(&app, get(STATUS_PATH).to_request()).await;
 
-    let etag = header_of(&response, "etag").expect("an ETag");
+    let etag = header_text(&response, "etag").expect("an ETag");
     assert!(
         etag.starts_with('"') && etag.ends_with('"'),
         "not strong: {etag}"
     );
     assert_eq!(
-        header_of(&response, "cache-control").as_deref(),
+        header_text(&response, "cache-control").as_deref(),
         Some("max-age=5")
     );
 }
@@ -33,7 +33,7 @@ async fn a_current_tag_in_if_none_match_is_304_without_a_body() {
     )
     .await;
     let first = test::call_service(&app, get(STATUS_PATH).to_request()).await;
-    let etag = header_of(&first, "etag").expect("an ETag");
+    let etag = header_text(&first, "etag").expect("an ETag");
 
     for if_none_match in [
         etag.clone(),
@@ -54,7 +54,10 @@ async fn a_current_tag_in_if_none_match_is_304_without_a_body() {
             StatusCode::NOT_MODIFIED,
             "{if_none_match}"
         );
-        assert_eq!(header_of(&response, "etag").as_deref(), Some(etag.as_str()));
+        assert_eq!(
+            header_text(&response, "etag").as_deref(),
+            Some(etag.as_str())
+        );
         assert!(
             test::read_body(response).await.is_empty(),
             "{if_none_match}"
@@ -90,7 +93,7 @@ async fn the_tag_changes_when_the_status_changes() {
     let empty_app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
     let empty = test::call_service(&empty_app, get(STATUS_PATH).to_request()).await;
 
-    assert_ne!(header_of(&sample, "etag"), header_of(&empty, "etag"));
+    assert_ne!(header_text(&sample, "etag"), header_text(&empty, "etag"));
 }
 
 #[actix_web::test]
@@ -100,7 +103,7 @@ async fn with_the_cache_off_clients_must_revalidate() {
     let response = test::call_service(&app, get(STATUS_PATH).to_request()).await;
 
     assert_eq!(
-        header_of(&response, "cache-control").as_deref(),
+        header_text(&response, "cache-control").as_deref(),
         Some("no-cache")
     );
 }
@@ -114,7 +117,7 @@ async fn the_integration_log_is_tagged_and_revalidated_like_the_status() {
     )
     .await;
     let first = test::call_service(&app, get(LOG_PATH).to_request()).await;
-    let etag = header_of(&first, "etag").expect("an ETag");
+    let etag = header_text(&first, "etag").expect("an ETag");
 
     let again = test::call_service(
         &app,
@@ -125,7 +128,7 @@ async fn the_integration_log_is_tagged_and_revalidated_like_the_status() {
     .await;
 
     assert_eq!(
-        header_of(&first, "cache-control").as_deref(),
+        header_text(&first, "cache-control").as_deref(),
         Some("max-age=5")
     );
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);

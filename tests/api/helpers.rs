@@ -110,7 +110,7 @@ pub fn disabled() -> IntegrationLogSettings {
 
 /// The app as production wires it, in-process, with no CORS, no API keys and the cache off.
 pub async fn spawn_app(
-    store: Arc<FakeStore>,
+    store: Arc<dyn IntegrationLogStore>,
     integration_log: IntegrationLogSettings,
 ) -> impl Service<
     actix_http::Request,
@@ -147,18 +147,6 @@ pub async fn spawn_app_with(
 > {
     let gate = web::Data::new(ApiKeyGate::new(&http.api_keys));
     spawn_app_with_gate(store, integration_log, http, gate).await
-}
-
-/// The app as production wires it, over any store (the TDS tests pass the real one).
-pub async fn spawn_app_with_store(
-    store: Arc<dyn IntegrationLogStore>,
-    integration_log: IntegrationLogSettings,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    spawn_app_with(store, integration_log, open_http()).await
 }
 
 /// An enabled app over an empty store, with the given HTTP settings.
@@ -204,7 +192,7 @@ async fn spawn(
 /// A response header as text, if present and printable.
 pub fn header_text<B>(
     response: &ServiceResponse<B>,
-    name: actix_web::http::header::HeaderName,
+    name: impl actix_web::http::header::AsHeaderName,
 ) -> Option<String> {
     response
         .headers()
@@ -397,14 +385,6 @@ impl FakeStore {
 
 pub fn get(uri: &str) -> test::TestRequest {
     test::TestRequest::get().uri(uri)
-}
-
-pub fn header_of<B>(response: &ServiceResponse<B>, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Settings as the binary would load them from `QOE_…` variables, with a connection string.

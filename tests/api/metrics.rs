@@ -16,7 +16,7 @@ async fn scrape(
     let response = test::call_service(app, get(METRICS_PATH).to_request()).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        header_of(&response, "content-type").as_deref(),
+        header_text(&response, "content-type").as_deref(),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     String::from_utf8_lossy(&test::read_body(response).await).into_owned()

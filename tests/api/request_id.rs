@@ -17,7 +17,7 @@ async fn a_valid_request_id_is_returned_as_given() {
     .await;
 
     assert_eq!(
-        header_of(&response, "x-request-id").as_deref(),
+        header_text(&response, "x-request-id").as_deref(),
         Some("portal-7f3a/42")
     );
 }
@@ -29,8 +29,8 @@ async fn without_a_request_id_one_is_generated_for_every_answer() {
     let first = test::call_service(&app, get("/healthz").to_request()).await;
     let unknown = test::call_service(&app, get("/nowhere").to_request()).await;
 
-    let first = header_of(&first, "x-request-id").expect("generated on 200");
-    let unknown = header_of(&unknown, "x-request-id").expect("generated on 404");
+    let first = header_text(&first, "x-request-id").expect("generated on 200");
+    let unknown = header_text(&unknown, "x-request-id").expect("generated on 404");
     assert_eq!(first.len(), 32, "{first}");
     assert_ne!(first, unknown);
 }
@@ -49,7 +49,7 @@ async fn an_invalid_request_id_is_replaced() {
         )
         .await;
 
-        let returned = header_of(&response, "x-request-id").expect("a request id");
+        let returned = header_text(&response, "x-request-id").expect("a request id");
         assert_ne!(returned, given);
         assert_eq!(returned.len(), 32, "{returned}");
     }

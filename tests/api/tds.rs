@@ -65,7 +65,7 @@ impl Harness {
         Response = actix_web::dev::ServiceResponse<impl MessageBody>,
         Error = actix_web::Error,
     > {
-        spawn_app_with_store(self.store.clone(), enabled(chrono_tz::Tz::UTC)).await
+        spawn_app(self.store.clone(), enabled(chrono_tz::Tz::UTC)).await
     }
 }
 
@@ -399,7 +399,7 @@ async fn strict_tls_store(
 async fn strict_tls_with_the_configured_ca_reads_the_status() {
     let certificates = TestCertificates::generate_localhost().expect("certificates");
     let (_server, store) = strict_tls_store(&certificates, &certificates, "trusted-ca").await;
-    let app = spawn_app_with_store(store, enabled(chrono_tz::Tz::UTC)).await;
+    let app = spawn_app(store, enabled(chrono_tz::Tz::UTC)).await;
 
     let (status, _, body, _) = get(&app, STATUS_PATH).await;
 
@@ -412,7 +412,7 @@ async fn strict_tls_with_an_unknown_ca_fails_readiness_as_a_certificate_problem(
     let served = TestCertificates::generate_localhost().expect("certificates");
     let other = TestCertificates::generate_localhost().expect("another CA");
     let (_server, store) = strict_tls_store(&served, &other, "unknown-ca").await;
-    let app = spawn_app_with_store(store.clone(), enabled(chrono_tz::Tz::UTC)).await;
+    let app = spawn_app(store.clone(), enabled(chrono_tz::Tz::UTC)).await;
 
     let (status, _, body, _) = get(&app, "/readyz").await;
     let error = store
