@@ -47,22 +47,27 @@ impl SqlServerConnectionManager {
             connect_failures,
         }
     }
+}
 
-    async fn open(&self) -> Result<SqlConnection, DbError> {
-        let tcp = TcpStream::connect(self.config.get_addr())
+/// Connects and logs in within `timeout`. Also returns a second handle on the socket, which
+/// the pool uses to see whether the server hung up; other callers may drop it.
+pub(super) async fn open_client(
+    config: &tiberius::Config,
+    timeout: Duration,
+) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+    let open = async {
+        let tcp = TcpStream::connect(config.get_addr())
             .await
             .map_err(|e| DbError::Tcp(Arc::new(e)))?;
         let (tcp, socket_probe) = with_probe(tcp).map_err(|e| DbError::Tcp(Arc::new(e)))?;
-        let client = Client::connect(self.config.clone(), tcp.compat_write())
+        let client = Client::connect(config.clone(), tcp.compat_write())
             .await
             .map_err(DbError::Login)?;
-        Ok(SqlConnection {
-            client,
-            socket_probe,
-            broken: false,
-            idle_since: Instant::now(),
-        })
-    }
+        Ok((client, socket_probe))
+    };
+    tokio::time::timeout(timeout, open)
+        .await
+        .unwrap_or(Err(DbError::ConnectTimedOut(timeout)))
 }
 
 fn with_probe(tcp: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
@@ -77,9 +82,15 @@ impl bb8::ManageConnection for SqlServerConnectionManager {
     type Error = DbError;
 
     async fn connect(&self) -> Result<SqlConnection, DbError> {
-        let opened = tokio::time::timeout(self.connect_timeout, self.open())
-            .await
-            .unwrap_or(Err(DbError::ConnectTimedOut(self.connect_timeout)));
+        let opened =
+            open_client(&self.config, self.connect_timeout)
+                .await
+                .map(|(client, socket_probe)| SqlConnection {
+                    client,
+                    socket_probe,
+                    broken: false,
+                    idle_since: Instant::now(),
+                });
         if let Err(failure) = &opened {
             // Nobody listening is fine: no request is waiting for a connection.
             let _ = self.connect_failures.send(failure.clone());

@@ -1,10 +1,5 @@
 //! `qoe-data-service migrate`: applies `migrations/` with refinery, once each.
-use std::sync::Arc;
-
-use tiberius::Client;
-use tokio::net::TcpStream;
-use tokio_util::compat::TokioAsyncWriteCompatExt;
-
+use super::connection::open_client;
 use super::DbError;
 use crate::configuration::{DatabaseSettings, SettingsError};
 
@@ -32,19 +27,8 @@ pub async fn run(settings: &DatabaseSettings) -> Result<MigrationReport, Migrate
     let mut config = settings.tiberius_config()?;
     // Building an index on a large existing log may take longer than a query ever should.
     config.command_timeout(None);
-    let connect = async {
-        let tcp = TcpStream::connect(config.get_addr())
-            .await
-            .map_err(|e| DbError::Tcp(Arc::new(e)))?;
-        tcp.set_nodelay(true)
-            .map_err(|e| DbError::Tcp(Arc::new(e)))?;
-        Client::connect(config.clone(), tcp.compat_write())
-            .await
-            .map_err(DbError::Login)
-    };
-    let mut client = tokio::time::timeout(settings.connect_timeout, connect)
+    let (mut client, _) = open_client(&config, settings.connect_timeout)
         .await
-        .unwrap_or(Err(DbError::ConnectTimedOut(settings.connect_timeout)))
         .map_err(MigrateError::Connect)?;
     let report = migrations::runner()
         .run_async(&mut client)
