@@ -15,6 +15,8 @@ pub mod db;
 pub mod domain;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
+/// Rate limits for log lines clients or outages can repeat.
+pub mod log_limit;
 /// Counters and histograms behind `GET /metrics`.
 pub mod metrics;
 /// The OpenAPI 3 description of the HTTP API.

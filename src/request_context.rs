@@ -14,6 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use tracing::Instrument;
 
+use crate::log_limit::RateLimit;
 use crate::routes::AppState;
 
 /// Taken from the request when valid, otherwise generated; always on the response.
@@ -68,7 +69,11 @@ fn log_answer(method: &str, path: &str, route: &str, status: StatusCode, elapsed
     let status = status.as_u16();
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     if status >= 500 {
-        tracing::warn!(method, path, route, status, elapsed_ms, "answered");
+        // An outage answers every request with 503: one line per route and status per window.
+        static SERVER_ERRORS: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+        if let Some(held_back) = SERVER_ERRORS.admit((route, status)) {
+            tracing::warn!(method, path, route, status, elapsed_ms, held_back, "answered");
+        }
     } else {
         tracing::debug!(method, path, route, status, elapsed_ms, "answered");
     }
