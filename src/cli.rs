@@ -25,16 +25,21 @@ pub enum Command {
     Serve,
     /// Apply the database migrations (use a login that may create tables and roles).
     Migrate,
-    /// Exit 0 if the server at `http.listen` answers `GET /healthz` (for container healthchecks).
+    /// Exit 0 if the server at `http.listen` answers `GET /healthz`, over HTTPS when `http.tls`
+    /// is set (for container healthchecks). Reads only the `http.*` settings.
     Healthcheck,
 }
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
+        if let Command::Healthcheck = self.command {
+            let http = Settings::load_http(self.config.as_deref())?;
+            return healthcheck::check(&http).await;
+        }
         let settings = Settings::load(self.config.as_deref())?;
         telemetry::init(settings.log.format);
         match self.command {
-            Command::Healthcheck => healthcheck::check(settings.http.listen).await?,
+            Command::Healthcheck => {}
             Command::Serve => {
                 let application = Application::build(settings.clone())?;
                 tracing::info!(

@@ -251,24 +251,7 @@ impl Settings {
         file: Option<&Path>,
         environment: HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
-        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
-        if let Some(path) = file {
-            let text = crate::settings_errors::read_toml(path)?;
-            builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
-        }
-        let (lists, environment) = split_list_variables(environment);
-        for (setting, entries) in lists {
-            builder = builder.set_override(setting, entries)?;
-        }
-        let merged: config::Value = builder
-            .add_source(
-                Environment::with_prefix(ENV_PREFIX)
-                    .prefix_separator("_")
-                    .separator("__")
-                    .source(Some(environment.clone())),
-            )
-            .build()?
-            .try_deserialize()?;
+        let (merged, environment) = merged(file, environment)?;
         let mut unknown = Vec::new();
         let raw = serde_ignored::deserialize(merged, |path| unknown.push(path.to_string()));
         if !unknown.is_empty() {
@@ -283,6 +266,53 @@ impl Settings {
         let raw: RawSettings = raw.map_err(SettingsError::from)?;
         raw.validate()
     }
+
+    /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
+    /// other sections not read.
+    pub fn load_http(file: Option<&Path>) -> Result<HttpSettings, SettingsError> {
+        Self::load_http_from(file, std::env::vars().collect())
+    }
+
+    /// As [`Settings::load_http`], with the environment given explicitly (tests use this).
+    pub fn load_http_from(
+        file: Option<&Path>,
+        environment: HashMap<String, String>,
+    ) -> Result<HttpSettings, SettingsError> {
+        #[derive(Deserialize)]
+        struct RawHttpOnly {
+            http: RawHttp,
+        }
+        let (merged, _) = merged(file, environment)?;
+        let raw: RawHttpOnly = merged.try_deserialize()?;
+        raw.http.validate()
+    }
+}
+
+/// Defaults, then the file, then the `QOE_…` variables, merged; and the environment without
+/// the list variables (to name the variable an unknown key came from).
+fn merged(
+    file: Option<&Path>,
+    environment: HashMap<String, String>,
+) -> Result<(config::Value, HashMap<String, String>), SettingsError> {
+    let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+    if let Some(path) = file {
+        let text = crate::settings_errors::read_toml(path)?;
+        builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+    }
+    let (lists, environment) = split_list_variables(environment);
+    for (setting, entries) in lists {
+        builder = builder.set_override(setting, entries)?;
+    }
+    let merged = builder
+        .add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(environment.clone())),
+        )
+        .build()?
+        .try_deserialize()?;
+    Ok((merged, environment))
 }
 
 /// "unknown setting `http.api_key` (variable QOE_HTTP__API_KEY); did you mean `http.api_keys`?"
