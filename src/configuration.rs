@@ -44,6 +44,10 @@ pub struct HttpSettings {
     pub shutdown_timeout: Duration,
     /// Serve HTTPS (and HTTP/2) with this certificate; `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Longest HTTP/1 request head (request line and headers) a connection may send.
+    pub max_request_head_bytes: usize,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl HttpSettings {
@@ -55,6 +59,8 @@ impl HttpSettings {
             api_keys: ApiKeys::default(),
             shutdown_timeout: Duration::from_secs(10),
             tls: None,
+            max_request_head_bytes: 16 * 1024,
+            max_connections: 1024,
         }
     }
 }
@@ -190,6 +196,8 @@ struct RawHttp {
     shutdown_timeout_s: u64,
     #[serde(default)]
     tls: RawTls,
+    max_request_head_bytes: u64,
+    max_connections: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -227,6 +235,8 @@ command_timeout_ms = 10000
 [http]
 listen = "127.0.0.1:8080"
 shutdown_timeout_s = 10
+max_request_head_bytes = 16384
+max_connections = 1024
 
 [integration_log]
 enabled = false
@@ -424,6 +434,12 @@ impl RawHttp {
             api_keys: ApiKeys::new(self.api_keys)?,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
             tls: self.tls.validate()?,
+            max_request_head_bytes: within(
+                "http.max_request_head_bytes",
+                self.max_request_head_bytes,
+                1024..=1024 * 1024,
+            )?,
+            max_connections: within("http.max_connections", self.max_connections, 1..=100_000)?,
         })
     }
 }
@@ -594,6 +610,21 @@ impl RawDatabase {
         };
         settings.tiberius_config()?;
         Ok(settings)
+    }
+}
+
+fn within(
+    setting: &'static str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<usize, SettingsError> {
+    if range.contains(&value) {
+        Ok(value as usize)
+    } else {
+        Err(invalid(
+            setting,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
     }
 }
 

@@ -15,6 +15,8 @@ pub mod db;
 pub mod domain;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
+/// The HTTP(S) server: capped request heads and connections, explicit backlog.
+pub mod listener;
 /// Rate limits for log lines clients or outages can repeat.
 pub mod log_limit;
 /// Counters and histograms behind `GET /metrics`.

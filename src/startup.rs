@@ -1,4 +1,3 @@
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -6,10 +5,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::configuration::{HttpSettings, Settings};
 use crate::db::SqlServerStore;
+use crate::listener::Limits;
 use crate::metrics::PoolGauge;
 use crate::request_context::request_context;
 use crate::routes::{configure, require_api_key, ApiKeyGate, AppState, API_KEY_HEADER};
@@ -55,7 +55,7 @@ impl Application {
             .as_ref()
             .map(tls::server_config)
             .transpose()?;
-        let listener = TcpListener::bind(settings.http.listen).map_err(|e| {
+        let listener = crate::listener::bind(settings.http.listen).map_err(|e| {
             anyhow::anyhow!(
                 "invalid setting `http.listen`: cannot listen on {}: {e}",
                 settings.http.listen
@@ -65,16 +65,15 @@ impl Application {
         let state = AppState::new(store, settings.integration_log, settings.cache, pool);
         let gate = web::Data::new(ApiKeyGate::new(&settings.http.api_keys));
         let http = settings.http.clone();
-        let server = HttpServer::new(move || app(state.clone(), gate.clone(), &http))
-            .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
-        let server = match tls {
-            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
-            None => server.listen(listener)?,
+        let limits = Limits {
+            max_request_head: settings.http.max_request_head_bytes,
+            max_connections: settings.http.max_connections,
+            shutdown_timeout_s: settings.http.shutdown_timeout.as_secs(),
         };
-        Ok(Application {
-            port,
-            server: server.run(),
-        })
+        let server = crate::listener::serve(listener, tls, limits, move || {
+            app(state.clone(), gate.clone(), &http)
+        })?;
+        Ok(Application { port, server })
     }
 
     pub fn port(&self) -> u16 {

@@ -147,6 +147,14 @@ async fn text_logs_into_a_pipe_carry_no_colour_codes() {
     .await
     .expect("the service logs its start");
 
+    let port: u16 = serving
+        .split("port=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {serving}"));
+    assert_eq!(http_get(port, "/healthz").await.status, 200);
+
     assert!(!serving.contains('\u{1b}'), "{serving:?}");
     assert!(serving.contains("API keys OFF"), "{serving}");
     assert_eq!(terminate(child).await, Some(0));

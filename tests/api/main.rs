@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod https;
 mod integration_log;
+mod limits;
 mod logging;
 mod metrics;
 mod openapi;
