@@ -114,6 +114,8 @@ pub struct TlsSettings {
 pub struct CacheSettings {
     /// How long a database answer is reused; zero turns the cache off.
     pub ttl: Duration,
+    /// Most distinct `IntegrationLog` queries kept at once.
+    pub log_max_entries: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +211,7 @@ struct RawTls {
 #[derive(Deserialize)]
 struct RawCache {
     ttl_ms: u64,
+    log_max_entries: u64,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +248,7 @@ stale_after_minutes = 30
 
 [cache]
 ttl_ms = 5000
+log_max_entries = 256
 
 [log]
 format = "text"
@@ -557,6 +561,7 @@ impl RawCache {
         }
         Ok(CacheSettings {
             ttl: Duration::from_millis(self.ttl_ms),
+            log_max_entries: within("cache.log_max_entries", self.log_max_entries, 1..=100_000)?,
         })
     }
 }

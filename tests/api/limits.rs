@@ -130,9 +130,8 @@ fn the_caps_have_sane_defaults_and_bounds() {
             ),
         ]
         .into();
-        let error = qoe_data_service::configuration::Settings::load_from(None, env)
-            .err()
-            .expect("refused");
+        let error =
+            qoe_data_service::configuration::Settings::load_from(None, env).expect_err("refused");
         assert!(
             error
                 .to_string()
