@@ -31,6 +31,9 @@ pub struct DatabaseSettings {
     pub pool_max_size: u32,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// One budget for a whole read: the wait for a pooled connection, connecting and the
+    /// command together.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +189,7 @@ struct RawDatabase {
     pool_max_size: u32,
     connect_timeout_ms: u64,
     command_timeout_ms: u64,
+    request_timeout_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +238,7 @@ const DEFAULTS: &str = r#"
 pool_max_size = 10
 connect_timeout_ms = 5000
 command_timeout_ms = 10000
+request_timeout_ms = 10000
 
 [http]
 listen = "127.0.0.1:8080"
@@ -602,6 +607,7 @@ impl RawDatabase {
         }
         let connect_timeout = timeout("database.connect_timeout_ms", self.connect_timeout_ms)?;
         let command_timeout = timeout("database.command_timeout_ms", self.command_timeout_ms)?;
+        let request_timeout = timeout("database.request_timeout_ms", self.request_timeout_ms)?;
         crate::connection_string::validate(connection_string.expose_secret())?;
         if let Some(path) = &self.ca_certificate_path {
             crate::connection_string::check_ca_certificate(path)?;
@@ -612,6 +618,7 @@ impl RawDatabase {
             pool_max_size: self.pool_max_size,
             connect_timeout,
             command_timeout,
+            request_timeout,
         };
         settings.tiberius_config()?;
         Ok(settings)
@@ -883,6 +890,8 @@ mod tests {
         assert_eq!(settings.database.pool_max_size, 10);
         assert_eq!(settings.database.connect_timeout, Duration::from_secs(5));
         assert_eq!(settings.database.command_timeout, Duration::from_secs(10));
+        assert_eq!(settings.database.request_timeout, Duration::from_secs(10));
+        assert!(settings.http.shutdown_timeout >= settings.database.request_timeout);
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
         assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));

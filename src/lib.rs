@@ -31,6 +31,8 @@ pub mod routes;
 pub mod settings_errors;
 /// Which settings exist (read off the `Raw*` structs) and "did you mean".
 pub mod settings_keys;
+/// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.
+pub mod signals;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::log_limit::RateLimit;
 use crate::routes::AppState;
+use crate::signals::InFlight;
 
 /// Taken from the request when valid, otherwise generated; always on the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -43,7 +44,9 @@ pub async fn request_context(
     let span = tracing::info_span!("http_request", request_id = %request_id);
     let path = request.path().to_owned();
     let started = Instant::now();
+    let in_flight = InFlight::enter();
     let result = next.call(request).instrument(span.clone()).await;
+    in_flight.finish();
     let elapsed = started.elapsed();
     let (status, route) = match &result {
         Ok(response) => (response.status(), response.request().match_pattern()),

@@ -13,6 +13,7 @@ use crate::listener::Limits;
 use crate::metrics::PoolGauge;
 use crate::request_context::request_context;
 use crate::routes::{configure, require_api_key, ApiKeyGate, AppState, API_KEY_HEADER};
+use crate::signals;
 use crate::store::IntegrationLogStore;
 use crate::tls;
 
@@ -82,9 +83,34 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then stops accepting, lets in-flight requests finish
     /// within `http.shutdown_timeout_s`, and drops the workers' state, which closes the pool.
+    /// SIGHUP is logged and serving goes on. The last line says how many requests the
+    /// shutdown cut off.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        tracing::info!("stopped: in-flight requests finished and database connections closed");
+        signals::keep_serving_on_sighup()?;
+        let server = self.server;
+        let mut stopping = std::pin::pin!(signals::stop_requested());
+        let mut running = std::pin::pin!(server);
+        let unfinished_at_stop = tokio::select! {
+            result = &mut running => {
+                result?;
+                None
+            }
+            () = &mut stopping => {
+                let in_flight = signals::in_flight();
+                tracing::info!(in_flight, "stopping: no new connections; letting in-flight requests finish");
+                Some(signals::unfinished() - in_flight)
+            }
+        };
+        if unfinished_at_stop.is_some() {
+            running.await?;
+        }
+        let cut_off =
+            unfinished_at_stop.map_or(0, |before| signals::unfinished().saturating_sub(before));
+        tracing::info!(
+            cut_off,
+            "stopped: {cut_off} in-flight request(s) cut off by the shutdown timeout; \
+             database connections closed"
+        );
         Ok(())
     }
 }
