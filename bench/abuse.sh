@@ -18,29 +18,9 @@ PORT=${BENCH_PORT:-18090}
 CONTROL_PORT=$((PORT + 1))
 ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cargo build --release --locked -p qoe-data-service -p qoe-bench >&2
-BIN=${CARGO_TARGET_DIR:-target}/release
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() {
-  local deadline=$((SECONDS + 10))
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; exit 1; }
-    sleep 0.05
-  done
-}
-
-"$BIN/bench-server" --rows "$ROWS" --port "$CONTROL_PORT" >"$WORK/bench-server.out" 2>"$WORK/bench-server.err" &
-PIDS+=("$!")
-wait_for grep -q tds_port "$WORK/bench-server.out"
-TDS_PORT=$(sed -n 's/.*"tds_port":\([0-9]*\).*/\1/p' "$WORK/bench-server.out")
+# shellcheck source=bench/common.sh
+. bench/common.sh
+start_bench_server
 
 QOE_DATABASE__CONNECTION_STRING="Server=tcp:127.0.0.1,$TDS_PORT;Database=QoEArchive;User Id=qoe_service;Password=test-password;Encrypt=DANGER_PLAINTEXT" \
   QOE_INTEGRATION_LOG__ENABLED=true QOE_HTTP__LISTEN="127.0.0.1:$PORT" RUST_LOG=info \

@@ -1,9 +1,10 @@
 //! The binary itself: a wrong setting stops it before it binds, naming the setting.
 use std::process::Command;
 
-fn run_serve(env: &[(&str, &str)]) -> (bool, String) {
+/// Runs the binary with `args` and only `env`; whether it succeeded, and its stderr.
+fn run(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
-        .arg("serve")
+        .args(args)
         .env_clear()
         .envs(env.iter().copied())
         .output()
@@ -12,6 +13,10 @@ fn run_serve(env: &[(&str, &str)]) -> (bool, String) {
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+fn run_serve(env: &[(&str, &str)]) -> (bool, String) {
+    run(&["serve".as_ref()], env)
 }
 
 #[test]
@@ -42,17 +47,9 @@ fn serve_with_file(toml: &str, env: &[(&str, &str)]) -> (bool, String) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join(format!("{:x}.toml", toml.len() * 31 + env.len()));
     std::fs::write(&file, toml).expect("write settings");
-    let output = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
-        .arg("--config")
-        .arg(&file)
-        .arg("serve")
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .expect("the binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
+    run(
+        &["--config".as_ref(), file.as_os_str(), "serve".as_ref()],
+        env,
     )
 }
 

@@ -15,22 +15,7 @@ async fn start(
     rust_log: &str,
     extra: &[(&str, &str)],
 ) -> (Child, u16, Lines<BufReader<ChildStderr>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
-        .arg("serve")
-        .env_clear()
-        .env(
-            "QOE_DATABASE__CONNECTION_STRING",
-            "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=unused",
-        )
-        .env("QOE_HTTP__LISTEN", "127.0.0.1:0")
-        .env("QOE_LOG__FORMAT", "json")
-        .env("RUST_LOG", rust_log)
-        .envs(extra.iter().copied())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (child, mut lines) = spawn("json", rust_log, extra);
     let port = tokio::time::timeout(LIMIT, async {
         while let Some(line) = lines.next_line().await.expect("stderr") {
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
@@ -44,6 +29,31 @@ async fn start(
     .await
     .expect("the service announces its port");
     (child, port, lines)
+}
+
+/// `serve` with `format` logs at `rust_log`, stderr piped.
+fn spawn(
+    format: &str,
+    rust_log: &str,
+    extra: &[(&str, &str)],
+) -> (Child, Lines<BufReader<ChildStderr>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
+        .arg("serve")
+        .env_clear()
+        .env(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=unused",
+        )
+        .env("QOE_HTTP__LISTEN", "127.0.0.1:0")
+        .env("QOE_LOG__FORMAT", format)
+        .env("RUST_LOG", rust_log)
+        .envs(extra.iter().copied())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, lines)
 }
 
 async fn dropped_lines(port: u16) -> u64 {
@@ -122,20 +132,7 @@ async fn a_flood_of_refused_keys_writes_one_warning_per_window() {
 
 #[tokio::test]
 async fn text_logs_into_a_pipe_carry_no_colour_codes() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
-        .arg("serve")
-        .env_clear()
-        .env(
-            "QOE_DATABASE__CONNECTION_STRING",
-            "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=unused",
-        )
-        .env("QOE_HTTP__LISTEN", "127.0.0.1:0")
-        .env("QOE_LOG__FORMAT", "text")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (child, mut lines) = spawn("text", "info", &[]);
     let serving = tokio::time::timeout(LIMIT, async {
         while let Some(line) = lines.next_line().await.expect("stderr") {
             if line.contains("serving the QoE Data Service") {

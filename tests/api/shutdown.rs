@@ -76,9 +76,13 @@ impl Service {
     }
 
     fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("still running");
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([signal, &pid.to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
@@ -171,12 +175,7 @@ async fn sighup_is_logged_and_serving_goes_on() {
     let mut service = Service::start(&server, "10").await;
     assert_eq!(http_get(service.port, "/healthz").await.status, 200);
 
-    let pid = service.child.id().expect("still running");
-    let sent = std::process::Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
+    service.signal("-HUP");
     let port = service.port;
     wait_until("the SIGHUP line", LIMIT, || {
         service.log().contains("SIGHUP")

@@ -6,18 +6,10 @@
 //!               [--queries 7000] [--seconds 120]
 use std::time::{Duration, Instant};
 
+use qoe_data_service::domain::LogCategory;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-
-const CATEGORIES: [&str; 6] = [
-    "DataIntegrationStarted",
-    "DataIntegrationSucceeded",
-    "DataIntegrationFailed",
-    "CubeProcessingStarted",
-    "CubeProcessingSucceeded",
-    "CubeProcessingFailed",
-];
 
 struct Args {
     port: u16,
@@ -155,7 +147,7 @@ async fn main() {
                 0 => format!("/QoEDataService/IntegrationLog?top={top}"),
                 n => format!(
                     "/QoEDataService/IntegrationLog?top={top}&category={}",
-                    CATEGORIES[(n - 1) % CATEGORIES.len()]
+                    LogCategory::ALL[(n - 1) % LogCategory::ALL.len()].as_str()
                 ),
             }
         })
