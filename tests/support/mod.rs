@@ -115,18 +115,33 @@ pub fn compose_default(variable: &str) -> String {
 
 /// The ```sql blocks of the README section whose heading is `heading`, in order.
 pub fn readme_sql_blocks(heading: &str) -> Vec<String> {
+    readme_blocks(heading, "sql")
+}
+
+/// The fenced blocks in `language` of the README section whose heading is `heading`, in order.
+pub fn readme_blocks(heading: &str, language: &str) -> Vec<String> {
+    let opening = format!("```{language}");
     let readme = read("README.md");
     let start = readme
         .find(&format!("\n{heading}\n"))
         .unwrap_or_else(|| panic!("README.md has no heading `{heading}`"));
     let section = &readme[start + heading.len() + 2..];
-    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let level = heading.split(' ').next().unwrap_or("##");
+    let end = section
+        .match_indices("\n#")
+        .find(|(i, _)| {
+            let next = &section[i + 1..];
+            let hashes = next.chars().take_while(|&c| c == '#').count();
+            hashes <= level.len() && next[hashes..].starts_with(' ')
+        })
+        .map_or(section.len(), |(i, _)| i);
+    let section = &section[..end];
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in section.lines() {
         let fence = line.trim();
         match &mut current {
-            None if fence == "```sql" => current = Some(String::new()),
+            None if fence == opening => current = Some(String::new()),
             Some(block) if fence == "```" => {
                 blocks.push(std::mem::take(block));
                 current = None;
