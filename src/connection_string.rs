@@ -278,4 +278,41 @@ mod tests {
         assert!(message.contains("unclosed quote"), "{message}");
         assert!(!message.contains("S3cret"), "{message}");
     }
+
+    fn ca_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("qoe-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate_that_parses() {
+        let certificates =
+            testkit::TestCertificates::generate(&["localhost"]).expect("test certificates");
+        check_ca_certificate(&ca_file("good.pem", certificates.ca_pem.as_bytes()))
+            .expect("a real CA certificate");
+        let der = CertificateDer::from_pem_slice(certificates.ca_pem.as_bytes()).expect("PEM");
+        check_ca_certificate(&ca_file("good.der", der.as_ref())).expect("the same CA as DER");
+
+        for (name, contents) in [
+            ("not-pem.pem", &b"just some text"[..]),
+            ("empty.pem", &b""[..]),
+            (
+                "bad-block.crt",
+                &b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"[..],
+            ),
+            ("garbage.der", &b"\x30\x03\x01\x02\x03"[..]),
+            ("ca.txt", certificates.ca_pem.as_bytes()),
+        ] {
+            let error = check_ca_certificate(&ca_file(name, contents))
+                .expect_err(name)
+                .to_string();
+            assert!(
+                error.contains("database.ca_certificate_path"),
+                "{name}: {error}"
+            );
+        }
+    }
 }
