@@ -2,9 +2,7 @@
 //! a full stderr (the log reader stalled) never blocks a request and a closed one (the reader
 //! exited: EPIPE) never panics. Lines that cannot be written are dropped and counted
 //! (`qoe_log_lines_dropped_total` in `/metrics`).
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
@@ -33,7 +31,7 @@ pub fn dropped_lines() -> u64 {
 /// JSON lines carry the current request's span fields (`request_id`, `route`, …).
 /// Text carries ANSI colour only when stderr is a terminal.
 pub fn init(format: LogFormat) {
-    plug_closed_stderr();
+    note_discarded_stderr();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -64,25 +62,15 @@ pub fn write_line(line: &str) {
     enqueue(format!("{line}\n").into_bytes());
 }
 
-/// Started with stderr closed (`2>&-`), the process would hand descriptor 2 to the next file
-/// or socket it opens, and log lines would be written into it: a client's connection. Holding
-/// `/dev/null` open on every free descriptor up to 2 prevents that; the lines are counted as
-/// dropped.
-fn plug_closed_stderr() {
-    static PLUGS: OnceLock<Vec<File>> = OnceLock::new();
-    PLUGS.get_or_init(|| {
-        let mut plugs = Vec::new();
-        while let Ok(file) = File::open("/dev/null") {
-            if file.as_raw_fd() > 2 {
-                break;
-            }
-            if file.as_raw_fd() == 2 {
-                STDERR_CLOSED.store(true, Ordering::Relaxed);
-            }
-            plugs.push(file);
-        }
-        plugs
-    });
+/// Started with stderr closed (`2>&-`), the Rust runtime points descriptor 2 at `/dev/null`
+/// before `main` (so it never becomes a socket); lines sent there are lost, so they are
+/// counted as dropped instead of being written.
+fn note_discarded_stderr() {
+    let discarded = std::fs::read_link("/proc/self/fd/2")
+        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
+    if discarded {
+        STDERR_CLOSED.store(true, Ordering::Relaxed);
+    }
 }
 
 fn enqueue(line: Vec<u8>) {

@@ -156,3 +156,40 @@ async fn text_logs_into_a_pipe_carry_no_colour_codes() {
     assert!(serving.contains("API keys OFF"), "{serving}");
     assert_eq!(terminate(child).await, Some(0));
 }
+
+#[tokio::test]
+async fn started_with_stderr_closed_it_serves_counts_the_lost_lines_and_exits_0() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            r#"exec "$0" serve 2>&-"#,
+            env!("CARGO_BIN_EXE_qoe-data-service"),
+        ])
+        .env_clear()
+        .env(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=unused",
+        )
+        .env("QOE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + LIMIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "never started listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_eq!(http_get(port, "/healthz").await.status, 200);
+    assert!(
+        dropped_lines(port).await > 0,
+        "the start line was not counted"
+    );
+    assert_eq!(terminate(child).await, Some(0));
+}
