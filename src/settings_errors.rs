@@ -114,9 +114,10 @@ fn scrub(message: &str) -> String {
         };
         let inner = &after[..end];
         let name_like = quote == '`'
-            && inner
+            && (inner
                 .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.'));
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.'))
+                || (inner.chars().count() <= 2 && inner.chars().all(|c| c.is_ascii_punctuation())));
         out.push(quote);
         out.push_str(if name_like { inner } else { "…" });
         out.push(quote);
@@ -138,5 +139,6 @@ mod tests {
         );
         assert_eq!(scrub("unknown variant `Hunter2!`"), "unknown variant `…`");
         assert_eq!(scrub("unclosed 'S3cret"), "unclosed '…");
+        assert_eq!(scrub("expected `\"`, `]`"), "expected `\"`, `]`");
     }
 }
