@@ -20,31 +20,9 @@ for tool in wrk curl; do
   command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool (apt-get install -y $tool)" >&2; exit 1; }
 done
 
-cargo build --release --locked -p qoe-data-service -p qoe-bench >&2
-BIN=target/release
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# Waits up to 10 s for a command to succeed.
-wait_for() {
-  local deadline=$((SECONDS + 10))
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; exit 1; }
-    sleep 0.05
-  done
-}
-
-"$BIN/bench-server" --rows "$ROWS" --port "$CONTROL_PORT" >"$WORK/bench-server.out" 2>"$WORK/bench-server.err" &
-BENCH_SERVER_PID=$!
-PIDS+=("$BENCH_SERVER_PID")
-wait_for grep -q tds_port "$WORK/bench-server.out"
-TDS_PORT=$(sed -n 's/.*"tds_port":\([0-9]*\).*/\1/p' "$WORK/bench-server.out")
+# shellcheck source=bench/common.sh
+. bench/common.sh
+start_bench_server
 CONTROL="http://127.0.0.1:$CONTROL_PORT"
 CONNECTION_STRING="Server=tcp:127.0.0.1,$TDS_PORT;Database=QoEArchive;User Id=qoe_reader;Password=test-password;Encrypt=DANGER_PLAINTEXT"
 

@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,6 +10,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use crate::domain::{CategoryTime, LogEntry, LogQuery};
+use crate::routes::Tagged;
 use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// Past this many keys, expired entries are dropped when a new load starts, so caching
@@ -49,6 +50,8 @@ struct Counters {
 /// instead of lying half-done until the next request resumes it with its timer expired.
 pub struct SingleFlightCache<K, V> {
     ttl: Duration,
+    /// Most keys kept; past it the entry closest to expiry goes first.
+    max_entries: usize,
     entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
     next_generation: AtomicU64,
     counters: Counters,
@@ -61,8 +64,14 @@ where
 {
     /// A zero `ttl` turns caching (and sharing) off: every call loads.
     pub fn new(ttl: Duration) -> Self {
+        Self::bounded(ttl, usize::MAX)
+    }
+
+    /// As [`SingleFlightCache::new`], keeping at most `max_entries` keys (at least one).
+    pub fn bounded(ttl: Duration, max_entries: usize) -> Self {
         SingleFlightCache {
             ttl,
+            max_entries: max_entries.max(1),
             entries: Arc::new(Mutex::new(HashMap::new())),
             next_generation: AtomicU64::new(0),
             counters: Counters::default(),
@@ -93,13 +102,14 @@ where
                 }
                 _ => {
                     self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                    if entries.len() > PRUNE_ABOVE {
+                    if entries.len() > PRUNE_ABOVE || entries.len() >= self.max_entries {
                         let now = Instant::now();
                         entries.retain(|_, entry| match entry {
                             Entry::Fresh { expires, .. } => now < *expires,
                             Entry::Loading { .. } => true,
                         });
                     }
+                    evict_down_to(&mut entries, self.max_entries - 1);
                     let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
                     let shared = self.spawn_load(key.clone(), generation, load());
                     entries.insert(
@@ -151,6 +161,27 @@ where
     }
 }
 
+/// Drops the fresh entries closest to expiry until at most `keep` remain. Loads in flight
+/// stay: their number is bounded by the requests being served.
+fn evict_down_to<K: Hash + Eq + Clone, V>(entries: &mut HashMap<K, Entry<V>>, keep: usize) {
+    while entries.len() > keep {
+        let oldest = entries
+            .iter()
+            .filter_map(|(key, entry)| match entry {
+                Entry::Fresh { expires, .. } => Some((*expires, key)),
+                Entry::Loading { .. } => None,
+            })
+            .min_by_key(|(expires, _)| *expires)
+            .map(|(_, key)| key.clone());
+        match oldest {
+            Some(key) => {
+                entries.remove(&key);
+            }
+            None => break,
+        }
+    }
+}
+
 /// Only the load still registered for the key settles it: after `clear` it is not.
 fn settle<K: Hash + Eq, V: Clone>(
     entries: &Mutex<HashMap<K, Entry<V>>>,
@@ -195,16 +226,72 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct CachingStore {
     inner: Arc<dyn IntegrationLogStore>,
     status: SingleFlightCache<(), Arc<Vec<CategoryTime>>>,
-    log: SingleFlightCache<LogQuery, Arc<Vec<LogEntry>>>,
+    log: SingleFlightCache<LogQuery, Arc<LogAnswer>>,
+}
+
+/// Default of `cache.log_max_entries`: distinct log queries kept at once.
+pub const DEFAULT_LOG_MAX_ENTRIES: usize = 256;
+
+/// A cached log answer and its JSON body, rendered by the first request that needs it and
+/// reused by every later hit (a `top=1000` answer is about 100 KB of JSON).
+pub struct LogAnswer {
+    pub entries: Vec<LogEntry>,
+    body: OnceLock<Tagged>,
+}
+
+impl LogAnswer {
+    fn new(entries: Vec<LogEntry>) -> Self {
+        LogAnswer {
+            entries,
+            body: OnceLock::new(),
+        }
+    }
+
+    /// The rendered body, rendering it on first use.
+    pub fn body_or_render<E>(
+        &self,
+        render: impl FnOnce(&[LogEntry]) -> Result<Vec<u8>, E>,
+    ) -> Result<Tagged, E> {
+        if let Some(body) = self.body.get() {
+            return Ok(body.clone());
+        }
+        let body = Tagged::new(render(&self.entries)?);
+        Ok(self.body.get_or_init(|| body).clone())
+    }
 }
 
 impl CachingStore {
     pub fn new(inner: Arc<dyn IntegrationLogStore>, ttl: Duration) -> Self {
+        Self::with_log_limit(inner, ttl, DEFAULT_LOG_MAX_ENTRIES)
+    }
+
+    /// As [`CachingStore::new`], keeping at most `log_max_entries` distinct log queries.
+    pub fn with_log_limit(
+        inner: Arc<dyn IntegrationLogStore>,
+        ttl: Duration,
+        log_max_entries: usize,
+    ) -> Self {
         CachingStore {
             inner,
             status: SingleFlightCache::new(ttl),
-            log: SingleFlightCache::new(ttl),
+            log: SingleFlightCache::bounded(ttl, log_max_entries),
         }
+    }
+
+    /// The (cached) answer to `query`, with its memoized body.
+    pub async fn log_answer(&self, query: LogQuery) -> Result<Arc<LogAnswer>, StoreError> {
+        let inner = self.inner.clone();
+        self.log
+            .get_or_load(query, move || {
+                async move {
+                    inner
+                        .log_entries(query)
+                        .await
+                        .map(|entries| Arc::new(LogAnswer::new(entries)))
+                }
+                .boxed()
+            })
+            .await
     }
 
     /// Empties every cache (`POST /QoEDataService/ClearCache`).
@@ -236,14 +323,7 @@ impl IntegrationLogStore for CachingStore {
     }
 
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
-        let inner = self.inner.clone();
-        let entries = self
-            .log
-            .get_or_load(query, move || {
-                async move { inner.log_entries(query).await.map(Arc::new) }.boxed()
-            })
-            .await?;
-        Ok(entries.as_ref().clone())
+        Ok(self.log_answer(query).await?.entries.clone())
     }
 
     /// Readiness always asks the database.
@@ -433,6 +513,37 @@ mod tests {
         join_all((0..3).map(|_| cache.status_entries())).await;
 
         assert_eq!(store.calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_log_cache_keeps_at_most_its_bound_of_distinct_queries() {
+        let store = Arc::new(SlowStore::default());
+        let cache = CachingStore::with_log_limit(store.clone(), TTL, 10);
+
+        for top in 1..=7000u16 {
+            let query = LogQuery::from_pairs([("top", (top % 1000 + 1).to_string().as_str())])
+                .expect("valid query");
+            cache.log_answer(query).await.expect("read");
+        }
+
+        assert!(lock(&cache.log.entries).len() <= 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cached_log_answer_is_rendered_once() {
+        let (_store, cache) = cached(TTL);
+        let renders = AtomicUsize::new(0);
+        let render = |_: &[LogEntry]| {
+            renders.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(b"[]".to_vec())
+        };
+
+        for _ in 0..5 {
+            let answer = cache.log_answer(LogQuery::default()).await.expect("read");
+            answer.body_or_render(render).expect("rendered");
+        }
+
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -25,16 +25,21 @@ pub enum Command {
     Serve,
     /// Apply the database migrations (use a login that may create tables and roles).
     Migrate,
-    /// Exit 0 if the server at `http.listen` answers `GET /healthz` (for container healthchecks).
+    /// Exit 0 if the server at `http.listen` answers `GET /healthz`, over HTTPS when `http.tls`
+    /// is set (for container healthchecks). Reads only the `http.*` settings.
     Healthcheck,
 }
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
+        if let Command::Healthcheck = self.command {
+            let http = Settings::load_http(self.config.as_deref())?;
+            return healthcheck::check(&http).await;
+        }
         let settings = Settings::load(self.config.as_deref())?;
         telemetry::init(settings.log.format);
         match self.command {
-            Command::Healthcheck => healthcheck::check(settings.http.listen).await?,
+            Command::Healthcheck => {}
             Command::Serve => {
                 let application = Application::build(settings.clone())?;
                 tracing::info!(
@@ -44,7 +49,11 @@ impl Cli {
                     time_zone = %settings.integration_log.time_zone,
                     cache_ttl_ms = settings.cache.ttl.as_millis() as u64,
                     https = settings.http.tls.is_some(),
-                    "serving the QoE Data Service"
+                    api_keys = if settings.http.api_keys.is_empty() { "off (open)" } else { "on" },
+                    cors_origins = %cors_origins(&settings.http.cors_trusted_origins),
+                    source = "SQL Server",
+                    "serving the QoE Data Service: {}",
+                    posture(&settings)
                 );
                 application.run_until_stopped().await?;
             }
@@ -59,5 +68,76 @@ impl Cli {
             }
         }
         Ok(())
+    }
+}
+
+fn cors_origins(origins: &[String]) -> String {
+    if origins.is_empty() {
+        "none".to_owned()
+    } else {
+        origins.join(",")
+    }
+}
+
+/// One sentence an operator can check at a glance: who may call, from where, over what.
+pub fn posture(settings: &Settings) -> String {
+    let http = &settings.http;
+    format!(
+        "API keys {}, CORS origins {}, TLS {}, source SQL Server, IntegrationLog operations {}",
+        if http.api_keys.is_empty() {
+            "OFF (anyone who reaches the port may call)".to_owned()
+        } else {
+            format!("on ({} keys)", http.api_keys.keys().len())
+        },
+        cors_origins(&http.cors_trusted_origins),
+        if http.tls.is_some() { "on" } else { "off" },
+        if settings.integration_log.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert(
+            "QOE_DATABASE__CONNECTION_STRING".into(),
+            "Server=tcp:db,1433;User Id=qoe_service;Password=x".into(),
+        );
+        Settings::load_from(None, env).expect("valid")
+    }
+
+    #[test]
+    fn the_start_line_says_plainly_that_an_unkeyed_service_is_open() {
+        let line = posture(&settings(&[]));
+
+        assert!(line.contains("API keys OFF"), "{line}");
+        assert!(line.contains("CORS origins none"), "{line}");
+        assert!(line.contains("TLS off"), "{line}");
+        assert!(line.contains("operations disabled"), "{line}");
+    }
+
+    #[test]
+    fn the_start_line_counts_keys_and_lists_origins_without_printing_a_key() {
+        let line = posture(&settings(&[
+            ("QOE_HTTP__API_KEYS", "Key-0ne,Key-Tw0"),
+            ("QOE_HTTP__CORS_TRUSTED_ORIGINS", "https://cqd.example.org"),
+            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
+        ]));
+
+        assert!(line.contains("API keys on (2 keys)"), "{line}");
+        assert!(line.contains("https://cqd.example.org"), "{line}");
+        assert!(line.contains("operations enabled"), "{line}");
+        assert!(!line.contains("Key-0ne"), "{line}");
     }
 }

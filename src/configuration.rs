@@ -31,6 +31,9 @@ pub struct DatabaseSettings {
     pub pool_max_size: u32,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// One budget for a whole read: the wait for a pooled connection, connecting and the
+    /// command together.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +47,10 @@ pub struct HttpSettings {
     pub shutdown_timeout: Duration,
     /// Serve HTTPS (and HTTP/2) with this certificate; `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Longest HTTP/1 request head (request line and headers) a connection may send.
+    pub max_request_head_bytes: usize,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl HttpSettings {
@@ -55,6 +62,8 @@ impl HttpSettings {
             api_keys: ApiKeys::default(),
             shutdown_timeout: Duration::from_secs(10),
             tls: None,
+            max_request_head_bytes: 16 * 1024,
+            max_connections: 1024,
         }
     }
 }
@@ -108,6 +117,8 @@ pub struct TlsSettings {
 pub struct CacheSettings {
     /// How long a database answer is reused; zero turns the cache off.
     pub ttl: Duration,
+    /// Most distinct `IntegrationLog` queries kept at once.
+    pub log_max_entries: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,11 +152,17 @@ pub enum SettingsError {
     },
     #[error("invalid settings: {0}")]
     Source(String),
+    /// The settings file cannot be read or is not TOML; never quotes the file's content.
+    #[error("settings file {path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    /// Settings nobody reads, each with where it came from and what it probably meant.
+    #[error("{}", .0.join("; "))]
+    Unknown(Vec<String>),
 }
 
 impl From<config::ConfigError> for SettingsError {
     fn from(error: config::ConfigError) -> Self {
-        SettingsError::Source(error.to_string())
+        SettingsError::Source(crate::settings_errors::describe(error))
     }
 }
 
@@ -172,6 +189,7 @@ struct RawDatabase {
     pool_max_size: u32,
     connect_timeout_ms: u64,
     command_timeout_ms: u64,
+    request_timeout_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +202,8 @@ struct RawHttp {
     shutdown_timeout_s: u64,
     #[serde(default)]
     tls: RawTls,
+    max_request_head_bytes: u64,
+    max_connections: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -195,6 +215,7 @@ struct RawTls {
 #[derive(Deserialize)]
 struct RawCache {
     ttl_ms: u64,
+    log_max_entries: u64,
 }
 
 #[derive(Deserialize)]
@@ -217,10 +238,13 @@ const DEFAULTS: &str = r#"
 pool_max_size = 10
 connect_timeout_ms = 5000
 command_timeout_ms = 10000
+request_timeout_ms = 10000
 
 [http]
 listen = "127.0.0.1:8080"
 shutdown_timeout_s = 10
+max_request_head_bytes = 16384
+max_connections = 1024
 
 [integration_log]
 enabled = false
@@ -229,6 +253,7 @@ stale_after_minutes = 30
 
 [cache]
 ttl_ms = 5000
+log_max_entries = 256
 
 [log]
 format = "text"
@@ -245,25 +270,97 @@ impl Settings {
         file: Option<&Path>,
         environment: HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
-        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
-        if let Some(path) = file {
-            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        let (merged, environment) = merged(file, environment)?;
+        let mut unknown = Vec::new();
+        let raw = serde_ignored::deserialize(merged, |path| unknown.push(path.to_string()));
+        if !unknown.is_empty() {
+            let known = crate::settings_keys::known_keys::<RawSettings>();
+            return Err(SettingsError::Unknown(
+                unknown
+                    .iter()
+                    .map(|key| unknown_setting(key, &known, file, &environment))
+                    .collect(),
+            ));
         }
-        let (lists, environment) = split_list_variables(environment);
-        for (setting, entries) in lists {
-            builder = builder.set_override(setting, entries)?;
-        }
-        let raw: RawSettings = builder
-            .add_source(
-                Environment::with_prefix(ENV_PREFIX)
-                    .prefix_separator("_")
-                    .separator("__")
-                    .source(Some(environment)),
-            )
-            .build()?
-            .try_deserialize()?;
+        let raw: RawSettings = raw.map_err(SettingsError::from)?;
         raw.validate()
     }
+
+    /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
+    /// other sections not read.
+    pub fn load_http(file: Option<&Path>) -> Result<HttpSettings, SettingsError> {
+        Self::load_http_from(file, std::env::vars().collect())
+    }
+
+    /// As [`Settings::load_http`], with the environment given explicitly (tests use this).
+    pub fn load_http_from(
+        file: Option<&Path>,
+        environment: HashMap<String, String>,
+    ) -> Result<HttpSettings, SettingsError> {
+        #[derive(Deserialize)]
+        struct RawHttpOnly {
+            http: RawHttp,
+        }
+        let (merged, _) = merged(file, environment)?;
+        let raw: RawHttpOnly = merged.try_deserialize()?;
+        raw.http.validate()
+    }
+}
+
+/// Defaults, then the file, then the `QOE_…` variables, merged; and the environment without
+/// the list variables (to name the variable an unknown key came from).
+fn merged(
+    file: Option<&Path>,
+    environment: HashMap<String, String>,
+) -> Result<(config::Value, HashMap<String, String>), SettingsError> {
+    let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+    if let Some(path) = file {
+        let text = crate::settings_errors::read_toml(path)?;
+        builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+    }
+    let (lists, environment) = split_list_variables(environment);
+    for (setting, entries) in lists {
+        builder = builder.set_override(setting, entries)?;
+    }
+    let merged = builder
+        .add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(environment.clone())),
+        )
+        .build()?
+        .try_deserialize()?;
+    Ok((merged, environment))
+}
+
+/// "unknown setting `http.api_key` (variable QOE_HTTP__API_KEY); did you mean `http.api_keys`?"
+fn unknown_setting(
+    key: &str,
+    known: &[String],
+    file: Option<&Path>,
+    environment: &HashMap<String, String>,
+) -> String {
+    let variable = format!("{ENV_PREFIX}_{}", key.replace('.', "__")).to_uppercase();
+    let below = format!("{variable}__");
+    let mut variables: Vec<&String> = environment
+        .keys()
+        .filter(|name| {
+            let name = name.to_ascii_uppercase();
+            name == variable || name.starts_with(&below)
+        })
+        .collect();
+    variables.sort();
+    let origin = match (variables.first(), file) {
+        (Some(name), _) => format!("variable {name}"),
+        (None, Some(path)) => format!("in {}", path.display()),
+        (None, None) => "in the environment".to_owned(),
+    };
+    let hint = match crate::settings_keys::closest(key, known) {
+        Some(meant) => format!("; did you mean `{meant}`?"),
+        None => String::new(),
+    };
+    format!("unknown setting `{key}` ({origin}){hint}")
 }
 
 /// A list setting's name and its entries, as read from one environment variable.
@@ -346,6 +443,12 @@ impl RawHttp {
             api_keys: ApiKeys::new(self.api_keys)?,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
             tls: self.tls.validate()?,
+            max_request_head_bytes: within(
+                "http.max_request_head_bytes",
+                self.max_request_head_bytes,
+                1024..=1024 * 1024,
+            )?,
+            max_connections: within("http.max_connections", self.max_connections, 1..=100_000)?,
         })
     }
 }
@@ -463,6 +566,7 @@ impl RawCache {
         }
         Ok(CacheSettings {
             ttl: Duration::from_millis(self.ttl_ms),
+            log_max_entries: within("cache.log_max_entries", self.log_max_entries, 1..=100_000)?,
         })
     }
 }
@@ -503,13 +607,10 @@ impl RawDatabase {
         }
         let connect_timeout = timeout("database.connect_timeout_ms", self.connect_timeout_ms)?;
         let command_timeout = timeout("database.command_timeout_ms", self.command_timeout_ms)?;
+        let request_timeout = timeout("database.request_timeout_ms", self.request_timeout_ms)?;
+        crate::connection_string::validate(connection_string.expose_secret())?;
         if let Some(path) = &self.ca_certificate_path {
-            std::fs::metadata(path).map_err(|e| {
-                invalid(
-                    "database.ca_certificate_path",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
+            crate::connection_string::check_ca_certificate(path)?;
         }
         let settings = DatabaseSettings {
             connection_string,
@@ -517,9 +618,25 @@ impl RawDatabase {
             pool_max_size: self.pool_max_size,
             connect_timeout,
             command_timeout,
+            request_timeout,
         };
         settings.tiberius_config()?;
         Ok(settings)
+    }
+}
+
+fn within(
+    setting: &'static str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<usize, SettingsError> {
+    if range.contains(&value) {
+        Ok(value as usize)
+    } else {
+        Err(invalid(
+            setting,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
     }
 }
 
@@ -538,18 +655,19 @@ impl DatabaseSettings {
     /// The one place the password is exposed: building the driver's configuration.
     pub fn tiberius_config(&self) -> Result<tiberius::Config, SettingsError> {
         let text = self.connection_string.expose_secret();
+        let pairs = crate::connection_string::parse(text)?;
         let mut config = tiberius::Config::from_ado_string(text).map_err(|e| {
             invalid(
                 "database.connection_string",
                 format!(
                     "not a valid ADO.NET connection string: {}",
-                    redact_password(&e.to_string(), text)
+                    redact_passwords(&e.to_string(), &pairs)
                 ),
             )
         })?;
         if let Some(ca) = &self.ca_certificate_path {
-            if ado_flag(text, "trustservercertificate")
-                || ado_value(text, "trustservercertificateca").is_some()
+            if crate::connection_string::flag(&pairs, "trustservercertificate")
+                || pairs.contains_key("trustservercertificateca")
             {
                 return Err(invalid(
                     "database.ca_certificate_path",
@@ -561,40 +679,21 @@ impl DatabaseSettings {
         }
         config.handshake_timeout(Some(self.connect_timeout));
         config.command_timeout(Some(self.command_timeout));
-        if ado_value(text, "application name").is_none()
-            && ado_value(text, "applicationname").is_none()
-        {
+        if !pairs.contains_key("application name") && !pairs.contains_key("applicationname") {
             config.application_name(env!("CARGO_PKG_NAME"));
         }
         Ok(config)
     }
 }
 
-/// The value of `key` (lower case) in an ADO.NET connection string, unquoted values only.
-fn ado_value<'a>(connection_string: &'a str, key: &str) -> Option<&'a str> {
-    connection_string.split(';').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        name.trim().eq_ignore_ascii_case(key).then(|| value.trim())
-    })
-}
-
-fn ado_flag(connection_string: &str, key: &str) -> bool {
-    matches!(
-        ado_value(connection_string, key)
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("true" | "yes")
-    )
-}
-
 /// Driver messages are not known to echo values, but a password must never reach a log.
-fn redact_password(message: &str, connection_string: &str) -> String {
+fn redact_passwords(message: &str, pairs: &connection_string::AdoNetString) -> String {
     ["password", "pwd"]
         .into_iter()
-        .filter_map(|key| ado_value(connection_string, key))
+        .filter_map(|key| pairs.get(key))
         .filter(|password| !password.is_empty())
         .fold(message.to_owned(), |message, password| {
-            message.replace(password, "***")
+            message.replace(password.as_str(), "***")
         })
 }
 
@@ -624,6 +723,160 @@ mod tests {
         }
     }
 
+    const SECRET: &str = "S3cret-Pa55";
+
+    fn load_file(toml: &str, pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "qoe-file-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("settings.toml");
+        std::fs::write(&file, toml).expect("write settings");
+        Settings::load_from(Some(&file), environment(pairs))
+    }
+
+    fn file_error(toml: &str) -> String {
+        match load_file(toml, &[]) {
+            Ok(_) => panic!("settings file {toml:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_toml_syntax_error_names_the_line_and_key_but_never_quotes_the_password() {
+        let message = file_error(&format!(
+            "[database]\npool_max_size = 3\nconnection_string = \"Server=db;Password={SECRET}\n"
+        ));
+
+        assert!(message.contains("line 3"), "{message}");
+        assert!(message.contains("connection_string"), "{message}");
+        assert!(!message.contains(SECRET), "{message}");
+    }
+
+    #[test]
+    fn an_api_key_given_as_text_instead_of_a_list_is_named_but_never_echoed() {
+        let message = file_error(&format!("[http]\napi_keys = \"{SECRET}\"\n"));
+
+        assert!(message.contains("http.api_keys"), "{message}");
+        assert!(message.contains("sequence"), "{message}");
+        assert!(!message.contains(SECRET), "{message}");
+    }
+
+    #[test]
+    fn no_error_path_echoes_a_secret() {
+        let files = [
+            format!("[database]\nconnection_string = \"Password={SECRET}\n"),
+            format!("[database]\nconnection_string = '{SECRET}\n"),
+            format!("[database]\nconnection_string = {SECRET}\n"),
+            format!("[database]\nconnection_string = [\"{SECRET}\"]\n"),
+            format!("[database]\nconnection_string = {{ x = \"{SECRET}\" }}\n"),
+            format!("[database]\nconnection_string = \"Password={SECRET}\"\nconnection_string = \"{SECRET}\"\n"),
+            format!("[http]\napi_keys = \"{SECRET}\"\n"),
+            format!("[http]\napi_keys = [\"{SECRET}\", 5]\n"),
+            format!("[http]\napi_keys = [\"{SECRET}\",\n"),
+            format!("[http]\napi_keys = [\"has space {SECRET}\"]\n"),
+            format!("[http]\napi_key = [\"{SECRET}\"]\n"),
+            format!("{SECRET}\n"),
+            format!("[http.api_keys]\nx = \"{SECRET}\"\n"),
+            format!("[database]\nconnection_string = \"Server=db;Password={{{SECRET}\"\n"),
+            format!("[database]\nconnection_string = \"Server=db;Pasword={SECRET}\"\n"),
+            format!("[database]\nconnection_string = \"Password={SECRET}\"\n"),
+            format!("[database]\nconnection_string = \"Server=db;Password={SECRET};Encrypt={SECRET}\"\n"),
+        ];
+        for toml in &files {
+            let message = file_error(toml);
+            assert!(!message.contains(SECRET), "{toml:?} gave `{message}`");
+        }
+        let variables: &[&[(&str, &str)]] = &[
+            &[("QOE_HTTP__API_KEY", SECRET)],
+            &[("QOE_HTTP__API_KEYS", &format!("ok,{SECRET} x"))],
+            &[(
+                "QOE_DATABASE__CONNECTION_STRING",
+                &format!("Password={SECRET}"),
+            )],
+            &[(
+                "QOE_DATABASE__CONNECTION_STRING",
+                &format!("Server=db;Password='{SECRET}"),
+            )],
+            &[(
+                "QOE_DATABASE__CONNECTION_STRING",
+                &format!("Server=db;Pwd={SECRET};Encrypt=maybe"),
+            )],
+            &[("QOE_DATABASE", SECRET)],
+            &[("QOE_HTTP__TLS", SECRET)],
+        ];
+        for pairs in variables {
+            match Settings::load_from(None, environment(pairs)) {
+                Ok(_) => panic!("{pairs:?} was accepted"),
+                Err(e) => assert!(!e.to_string().contains(SECRET), "{pairs:?} gave `{e}`"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_variable_is_refused_naming_it_and_the_setting_it_probably_meant() {
+        let message = error_of(&[("QOE_HTTP__API_KEY", "k-1")]);
+
+        assert!(message.contains("QOE_HTTP__API_KEY"), "{message}");
+        assert!(
+            message.contains("did you mean `http.api_keys`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused_with_a_suggestion() {
+        let message = match load_file(
+            "[integration_log]\nenabeld = true\n[http]\napi_key = [\"k-1\"]\n",
+            &[("QOE_DATABASE__CONNECTION_STRING", CONNECTION_STRING)],
+        ) {
+            Ok(_) => panic!("misspelt keys were accepted"),
+            Err(e) => e.to_string(),
+        };
+
+        assert!(
+            message.contains("`integration_log.enabeld`")
+                && message.contains("did you mean `integration_log.enabled`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`http.api_key`") && message.contains("did you mean `http.api_keys`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_section_or_top_level_variable_is_refused() {
+        for (variable, key) in [
+            ("QOE_TEST_CHROMIUM", "test_chromium"),
+            ("QOE_HTTPS__LISTEN", "https"),
+            ("QOE_HTTP__TLS__CERT", "http.tls.cert"),
+        ] {
+            let message = error_of(&[(variable, "x")]);
+            assert!(message.contains(&format!("`{key}`")), "{message}");
+            assert!(message.contains(variable), "{message}");
+        }
+    }
+
+    #[test]
+    fn every_setting_of_the_raw_structs_is_known() {
+        let known = crate::settings_keys::known_keys::<RawSettings>();
+
+        for key in [
+            "database.connection_string",
+            "http.api_keys",
+            "http.tls.cert_path",
+            "integration_log.enabled",
+            "cache.ttl_ms",
+            "log.format",
+        ] {
+            assert!(known.iter().any(|k| k == key), "{key} not in {known:?}");
+        }
+    }
+
     #[test]
     fn defaults_apply_when_only_the_connection_string_is_given() {
         let settings = load(&[]).expect("valid");
@@ -637,6 +890,8 @@ mod tests {
         assert_eq!(settings.database.pool_max_size, 10);
         assert_eq!(settings.database.connect_timeout, Duration::from_secs(5));
         assert_eq!(settings.database.command_timeout, Duration::from_secs(10));
+        assert_eq!(settings.database.request_timeout, Duration::from_secs(10));
+        assert!(settings.http.shutdown_timeout >= settings.database.request_timeout);
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
         assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));

@@ -7,12 +7,18 @@ pub mod cache;
 pub mod cli;
 /// Settings: defaults, TOML file and `QOE_…` environment, validated at start.
 pub mod configuration;
+/// `database.connection_string` validated with a real ADO.NET parser; the allowed keys.
+pub mod connection_string;
 /// SQL Server access: connection pool, queries, row mapping and migrations.
 pub mod db;
 /// The integration log and the status document, free of I/O.
 pub mod domain;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
+/// The HTTP(S) server: capped request heads and connections, explicit backlog.
+pub mod listener;
+/// Rate limits for log lines clients or outages can repeat.
+pub mod log_limit;
 /// Counters and histograms behind `GET /metrics`.
 pub mod metrics;
 /// The OpenAPI 3 description of the HTTP API.
@@ -21,6 +27,12 @@ pub mod openapi;
 pub mod request_context;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
+/// Settings errors that name the setting and line, never a value.
+pub mod settings_errors;
+/// Which settings exist (read off the `Raw*` structs) and "did you mean".
+pub mod settings_keys;
+/// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.
+pub mod signals;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.

@@ -208,6 +208,12 @@ impl Metrics {
             }
         }
         freshness.render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP qoe_log_lines_dropped_total Log lines lost because stderr was closed, failing or full.\n\
+             # TYPE qoe_log_lines_dropped_total counter\nqoe_log_lines_dropped_total {}",
+            crate::telemetry::dropped_lines()
+        );
         out
     }
 }

@@ -14,7 +14,9 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use tracing::Instrument;
 
+use crate::log_limit::RateLimit;
 use crate::routes::AppState;
+use crate::signals::InFlight;
 
 /// Taken from the request when valid, otherwise generated; always on the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -42,7 +44,9 @@ pub async fn request_context(
     let span = tracing::info_span!("http_request", request_id = %request_id);
     let path = request.path().to_owned();
     let started = Instant::now();
+    let in_flight = InFlight::enter();
     let result = next.call(request).instrument(span.clone()).await;
+    in_flight.finish();
     let elapsed = started.elapsed();
     let (status, route) = match &result {
         Ok(response) => (response.status(), response.request().match_pattern()),
@@ -68,7 +72,11 @@ fn log_answer(method: &str, path: &str, route: &str, status: StatusCode, elapsed
     let status = status.as_u16();
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     if status >= 500 {
-        tracing::warn!(method, path, route, status, elapsed_ms, "answered");
+        // An outage answers every request with 503: one line per route and status per window.
+        static SERVER_ERRORS: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+        if let Some(held_back) = SERVER_ERRORS.admit((route, status)) {
+            tracing::warn!(method, path, route, status, elapsed_ms, held_back, "answered");
+        }
     } else {
         tracing::debug!(method, path, route, status, elapsed_ms, "answered");
     }

@@ -1,4 +1,3 @@
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -6,13 +5,15 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::configuration::{HttpSettings, Settings};
 use crate::db::SqlServerStore;
+use crate::listener::Limits;
 use crate::metrics::PoolGauge;
 use crate::request_context::request_context;
 use crate::routes::{configure, require_api_key, ApiKeyGate, AppState, API_KEY_HEADER};
+use crate::signals;
 use crate::store::IntegrationLogStore;
 use crate::tls;
 
@@ -55,7 +56,7 @@ impl Application {
             .as_ref()
             .map(tls::server_config)
             .transpose()?;
-        let listener = TcpListener::bind(settings.http.listen).map_err(|e| {
+        let listener = crate::listener::bind(settings.http.listen).map_err(|e| {
             anyhow::anyhow!(
                 "invalid setting `http.listen`: cannot listen on {}: {e}",
                 settings.http.listen
@@ -65,16 +66,15 @@ impl Application {
         let state = AppState::new(store, settings.integration_log, settings.cache, pool);
         let gate = web::Data::new(ApiKeyGate::new(&settings.http.api_keys));
         let http = settings.http.clone();
-        let server = HttpServer::new(move || app(state.clone(), gate.clone(), &http))
-            .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
-        let server = match tls {
-            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
-            None => server.listen(listener)?,
+        let limits = Limits {
+            max_request_head: settings.http.max_request_head_bytes,
+            max_connections: settings.http.max_connections,
+            shutdown_timeout_s: settings.http.shutdown_timeout.as_secs(),
         };
-        Ok(Application {
-            port,
-            server: server.run(),
-        })
+        let server = crate::listener::serve(listener, tls, limits, move || {
+            app(state.clone(), gate.clone(), &http)
+        })?;
+        Ok(Application { port, server })
     }
 
     pub fn port(&self) -> u16 {
@@ -83,9 +83,34 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then stops accepting, lets in-flight requests finish
     /// within `http.shutdown_timeout_s`, and drops the workers' state, which closes the pool.
+    /// SIGHUP is logged and serving goes on. The last line says how many requests the
+    /// shutdown cut off.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        tracing::info!("stopped: in-flight requests finished and database connections closed");
+        signals::keep_serving_on_sighup()?;
+        let server = self.server;
+        let mut stopping = std::pin::pin!(signals::stop_requested());
+        let mut running = std::pin::pin!(server);
+        let unfinished_at_stop = tokio::select! {
+            result = &mut running => {
+                result?;
+                None
+            }
+            () = &mut stopping => {
+                let in_flight = signals::in_flight();
+                tracing::info!(in_flight, "stopping: no new connections; letting in-flight requests finish");
+                Some(signals::unfinished() - in_flight)
+            }
+        };
+        if unfinished_at_stop.is_some() {
+            running.await?;
+        }
+        let cut_off =
+            unfinished_at_stop.map_or(0, |before| signals::unfinished().saturating_sub(before));
+        tracing::info!(
+            cut_off,
+            "stopped: {cut_off} in-flight request(s) cut off by the shutdown timeout; \
+             database connections closed"
+        );
         Ok(())
     }
 }

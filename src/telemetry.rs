@@ -1,15 +1,42 @@
+//! Logging that never stops serving: lines go through a bounded queue to one writer thread, so
+//! a full stderr (the log reader stalled) never blocks a request and a closed one (the reader
+//! exited: EPIPE) never panics. Lines that cannot be written are dropped and counted
+//! (`qoe_log_lines_dropped_total` in `/metrics`).
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::configuration::LogFormat;
 
+/// Lines waiting for the writer thread; past this, new lines are dropped, not waited for.
+const QUEUE_LINES: usize = 1024;
+
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+static QUEUE: OnceLock<SyncSender<Vec<u8>>> = OnceLock::new();
+
+/// Log lines lost since start because stderr was closed, failing or not keeping up.
+pub fn dropped_lines() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
 /// JSON lines carry the current request's span fields (`request_id`, `route`, …).
+/// Text carries ANSI colour only when stderr is a terminal.
 pub fn init(format: LogFormat) {
+    note_discarded_stderr();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(QueuedStderr::start())
+        .with_ansi(io::stderr().is_terminal())
         .with_span_events(FmtSpan::NONE);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -20,4 +47,107 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .try_init(),
     };
+}
+
+/// Waits up to `limit` for queued lines to be written (call before the process exits).
+pub fn flush(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while PENDING.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Writes one message to stderr through the queue (for the binary's last words), or drops it.
+pub fn write_line(line: &str) {
+    enqueue(format!("{line}\n").into_bytes());
+}
+
+/// Started with stderr closed (`2>&-`), the Rust runtime points descriptor 2 at `/dev/null`
+/// before `main` (so it never becomes a socket); lines sent there are lost, so they are
+/// counted as dropped instead of being written.
+fn note_discarded_stderr() {
+    let discarded = std::fs::read_link("/proc/self/fd/2")
+        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
+    if discarded {
+        STDERR_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+fn enqueue(line: Vec<u8>) {
+    if STDERR_CLOSED.load(Ordering::Relaxed) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let Some(queue) = QUEUE.get() else {
+        // Before `init`: straight to stderr, errors ignored.
+        let _ = io::stderr().write_all(&line);
+        return;
+    };
+    PENDING.fetch_add(1, Ordering::AcqRel);
+    match queue.try_send(line) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            PENDING.fetch_sub(1, Ordering::AcqRel);
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The `MakeWriter` behind the subscriber: each event is one `write` of one whole line.
+#[derive(Clone, Copy)]
+struct QueuedStderr;
+
+impl QueuedStderr {
+    fn start() -> Self {
+        QUEUE.get_or_init(|| {
+            let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_LINES);
+            let spawned = std::thread::Builder::new()
+                .name("log-writer".into())
+                .spawn(move || {
+                    let mut stderr = io::stderr();
+                    for line in receiver {
+                        if stderr.write_all(&line).is_err() {
+                            DROPPED.fetch_add(1, Ordering::Relaxed);
+                        }
+                        PENDING.fetch_sub(1, Ordering::AcqRel);
+                    }
+                });
+            if spawned.is_err() {
+                // No thread, no logging: every line counts as dropped.
+                STDERR_CLOSED.store(true, Ordering::Relaxed);
+            }
+            sender
+        });
+        QueuedStderr
+    }
+}
+
+impl<'a> MakeWriter<'a> for QueuedStderr {
+    type Writer = LineWriter;
+
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter(Vec::new())
+    }
+}
+
+/// Collects one event's bytes and queues them as one line when dropped.
+pub struct LineWriter(Vec<u8>);
+
+impl Write for LineWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            enqueue(std::mem::take(&mut self.0));
+        }
+    }
 }

@@ -1,7 +1,7 @@
-use std::fs::File;
-use std::io::BufReader;
+use std::path::Path;
 use std::sync::Arc;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
@@ -32,11 +32,9 @@ fn read_certificates(
 ) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
     let setting = "http.tls.cert_path";
     let path = &settings.cert_path;
-    let file = File::open(path)
-        .map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))?;
-    let certificates = rustls_pemfile::certs(&mut BufReader::new(file))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(setting, format!("{} is not PEM: {e}", path.display())))?;
+    let certificates = CertificateDer::pem_file_iter(path)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(setting, pem_problem(path, &e, "certificate")))?;
     if certificates.is_empty() {
         return Err(invalid(
             setting,
@@ -49,14 +47,16 @@ fn read_certificates(
 fn read_key(settings: &TlsSettings) -> Result<PrivateKeyDer<'static>, SettingsError> {
     let setting = "http.tls.key_path";
     let path = &settings.key_path;
-    let file = File::open(path)
-        .map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))?;
-    rustls_pemfile::private_key(&mut BufReader::new(file))
-        .map_err(|e| invalid(setting, format!("{} is not PEM: {e}", path.display())))?
-        .ok_or_else(|| {
-            invalid(
-                setting,
-                format!("{} holds no PEM private key", path.display()),
-            )
-        })
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| invalid(setting, pem_problem(path, &e, "private key")))
+}
+
+/// What is wrong with a PEM file, without quoting it: some PEM errors carry a line of the
+/// file, and this one may be a private key.
+pub(crate) fn pem_problem(path: &Path, error: &pem::Error, what: &str) -> String {
+    match error {
+        pem::Error::Io(e) => format!("cannot read {}: {e}", path.display()),
+        pem::Error::NoItemsFound => format!("{} holds no PEM {what}", path.display()),
+        _ => format!("{} is not valid PEM", path.display()),
+    }
 }

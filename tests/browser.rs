@@ -2,7 +2,7 @@
 //! in-process TDS server, middleware, routes) serves the page, headless Chromium renders it,
 //! and the test reads the rendered DOM and keeps screenshots under `target/browser/`.
 //!
-//! Needs Debian's `chromium` (or `QOE_TEST_CHROMIUM=/path/to/chrome`). Without it the test
+//! Needs Debian's `chromium` (or `QOETEST_CHROMIUM=/path/to/chrome`). Without it the test
 //! fails when `CI` is set and is skipped, saying so, otherwise.
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,7 +26,7 @@ const DESKTOP: (u32, u32) = (1280, 900);
 
 /// Chromium, or why there is none.
 fn chromium() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("QOE_TEST_CHROMIUM") {
+    if let Some(path) = std::env::var_os("QOETEST_CHROMIUM") {
         return Ok(PathBuf::from(path));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -35,7 +35,7 @@ fn chromium() -> Result<PathBuf, String> {
         .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
         .find(|candidate| candidate.is_file())
         .ok_or_else(|| {
-            "no chromium on PATH: install it (apt-get install chromium) or set QOE_TEST_CHROMIUM"
+            "no chromium on PATH: install it (apt-get install chromium) or set QOETEST_CHROMIUM"
                 .to_owned()
         })
 }

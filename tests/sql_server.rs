@@ -1,6 +1,6 @@
 //! Against a real SQL Server (T-SQL semantics, permissions, the migrations themselves).
 //! Skipped by `cargo test`; run with `docker compose up -d mssql` and
-//! `QOE_TEST_DATABASE__CONNECTION_STRING='Server=tcp:localhost,1433;User Id=sa;Password=…;TrustServerCertificate=true' cargo test --test sql_server -- --ignored`.
+//! `QOETEST_DATABASE__CONNECTION_STRING='Server=tcp:localhost,1433;User Id=sa;Password=…;TrustServerCertificate=true' cargo test --test sql_server -- --ignored`.
 //! Each test creates and drops a database of its own, except the compose test, which runs exactly
 //! what `docker compose up` runs against the `QoEArchive` database and logins compose creates.
 mod support;
@@ -17,7 +17,7 @@ use tiberius::Client;
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-const NEEDS: &str = "QOE_TEST_DATABASE__CONNECTION_STRING";
+const NEEDS: &str = "QOETEST_DATABASE__CONNECTION_STRING";
 
 type AdminClient = Client<Compat<TcpStream>>;
 

@@ -81,3 +81,54 @@ async fn the_unfiltered_log_mixes_categories_and_keeps_missing_descriptions_null
     );
     assert_eq!(entries[1].description, None);
 }
+
+#[tokio::test]
+async fn one_deadline_bounds_the_pool_wait_connect_and_command_together() {
+    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("the TDS test server starts");
+    let settings = Settings::load_from(
+        None,
+        HashMap::from([
+            (
+                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+                server.ado_connection_string(),
+            ),
+            (
+                "QOE_DATABASE__CONNECT_TIMEOUT_MS".to_owned(),
+                "5000".to_owned(),
+            ),
+            (
+                "QOE_DATABASE__COMMAND_TIMEOUT_MS".to_owned(),
+                "5000".to_owned(),
+            ),
+            (
+                "QOE_DATABASE__REQUEST_TIMEOUT_MS".to_owned(),
+                "400".to_owned(),
+            ),
+        ]),
+    )
+    .expect("valid settings");
+    let store = SqlServerStore::new(&settings.database).expect("a store");
+    server.set_fault(testkit::Fault::Stall);
+
+    let started = std::time::Instant::now();
+    let error = store
+        .status_entries()
+        .await
+        .expect_err("the database never answers");
+
+    assert_eq!(
+        error.kind(),
+        qoe_data_service::store::Unavailability::TimedOut
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "took {:?} with a 400 ms request deadline and 5 s command timeout",
+        started.elapsed()
+    );
+    assert!(
+        format!("{error:?}").contains("database.request_timeout_ms"),
+        "{error:?}"
+    );
+}

@@ -27,6 +27,8 @@ pub enum DbError {
     },
     #[error("SQL Server did not complete the command within {0:?}")]
     CommandTimedOut(Duration),
+    #[error("the read (pool wait, connect and command) took longer than database.request_timeout_ms ({0:?})")]
+    RequestTimedOut(Duration),
     #[error("SQL Server closed an idle connection")]
     ClosedByServer,
     #[error("SQL Server sent data on an idle connection")]
@@ -48,7 +50,8 @@ impl DbError {
             }
             DbError::ConnectTimedOut(_)
             | DbError::NoConnection(_)
-            | DbError::CommandTimedOut(_) => Unavailability::TimedOut,
+            | DbError::CommandTimedOut(_)
+            | DbError::RequestTimedOut(_) => Unavailability::TimedOut,
             DbError::Login(e) => match e {
                 tiberius::error::Error::Server(token) if LOGIN_ERRORS.contains(&token.code()) => {
                     Unavailability::LoginFailed

@@ -33,6 +33,7 @@ pub struct SqlServerStore {
     connect_failures: broadcast::Sender<DbError>,
     connect_timeout: Duration,
     command_timeout: Duration,
+    request_timeout: Duration,
     max_size: u32,
 }
 
@@ -57,6 +58,7 @@ impl SqlServerStore {
             connect_failures,
             connect_timeout: settings.connect_timeout,
             command_timeout: settings.command_timeout,
+            request_timeout: settings.request_timeout,
             max_size: settings.pool_max_size,
         })
     }
@@ -83,20 +85,24 @@ impl SqlServerStore {
         }
     }
 
-    /// Runs `command` on a pooled connection within the command timeout.
+    /// Runs `command` on a pooled connection within the command timeout, and the whole read
+    /// (pool wait, connect, command) within `database.request_timeout_ms`. A command cut off
+    /// leaves its connection marked broken, so the pool drops it.
     async fn with_connection<T>(
         &self,
         command: impl AsyncFnOnce(&mut SqlConnection) -> Result<T, DbError>,
     ) -> Result<T, StoreError> {
-        let result = async {
+        let read = async {
             let mut connection = self.checkout().await?;
             let outcome = tokio::time::timeout(self.command_timeout, connection.guarded(command))
                 .await
                 .unwrap_or(Err(DbError::CommandTimedOut(self.command_timeout)));
             outcome
-        }
-        .await;
-        result.map_err(DbError::into_store_error)
+        };
+        tokio::time::timeout(self.request_timeout, read)
+            .await
+            .unwrap_or(Err(DbError::RequestTimedOut(self.request_timeout)))
+            .map_err(DbError::into_store_error)
     }
 }
 

@@ -1,4 +1,5 @@
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -11,6 +12,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use super::{ApiError, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
 use crate::configuration::ApiKeys;
+use crate::log_limit::RateLimit;
 
 /// Paths anyone may ask, keys or not: probes and the API description.
 const OPEN_PATHS: [&str; 3] = [HEALTHZ_PATH, READYZ_PATH, OPENAPI_PATH];
@@ -75,13 +77,19 @@ pub async fn require_api_key(
         let presented = presented_key(&request);
         if !presented.is_some_and(|key| gate.accepts(key)) {
             let rejections = gate.rejections.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(
-                rejections,
-                reason = if presented.is_some() { "wrong key" } else { "no key" },
-                method = %request.method(),
-                path = request.path(),
-                "refused a request without a valid API key"
-            );
+            static REFUSED: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+            if let Some(held_back) = REFUSED.admit("refused") {
+                tracing::warn!(
+                    rejections,
+                    held_back,
+                    reason = if presented.is_some() { "wrong key" } else { "no key" },
+                    method = %request.method(),
+                    path = request.path(),
+                    "refused a request without a valid API key (at most one such line per {:?}; \
+                     held_back counts the others)",
+                    crate::log_limit::WINDOW
+                );
+            }
             let response = ApiError::Unauthorized.error_response();
             return Ok(request.into_response(response).map_into_right_body());
         }

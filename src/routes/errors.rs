@@ -1,10 +1,12 @@
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::LogQueryError;
+use crate::log_limit::RateLimit;
 use crate::store::StoreError;
 
 /// How long a client should wait before asking again after a database failure.
@@ -73,7 +75,12 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        tracing::error!(error = ?error, "answering 503: the database is unavailable");
+        // Every waiter of a failed coalesced load holds the same error: one line per window.
+        static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+        let cause = format!("{error:?}");
+        if let Some(held_back) = UNAVAILABLE.admit(&cause) {
+            tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable");
+        }
         ApiError::DatabaseUnavailable(error)
     }
 }

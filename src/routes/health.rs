@@ -1,8 +1,11 @@
+use std::sync::LazyLock;
+
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::{AppState, RETRY_AFTER_SECONDS};
+use crate::log_limit::RateLimit;
 
 #[derive(Serialize)]
 struct Health {
@@ -28,7 +31,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             reason: None,
         }),
         Err(error) => {
-            tracing::warn!(error = ?error, "not ready");
+            static NOT_READY: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+            let cause = format!("{error:?}");
+            if let Some(held_back) = NOT_READY.admit(&cause) {
+                tracing::warn!(error = %cause, held_back, "not ready");
+            }
             HttpResponse::ServiceUnavailable()
                 .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
                 .json(Health {

@@ -1,6 +1,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::conditional::{self, Tagged};
+use super::conditional;
 use super::{ApiError, AppState};
 use crate::domain::{LogEntryDocument, LogQuery};
 
@@ -15,13 +15,15 @@ pub async fn get_log(
         return Ok(HttpResponse::Ok().finish());
     }
     let query = log_query(request.query_string())?;
-    let entries = state.store.log_entries(query).await?;
+    let answer = state.cache.log_answer(query).await?;
     let zone = state.integration_log.time_zone;
-    let documents: Vec<LogEntryDocument> = entries.iter().map(|e| e.render(zone)).collect();
-    let body = serde_json::to_vec(&documents).map_err(ApiError::Rendering)?;
+    let body = answer.body_or_render(|entries| {
+        let documents: Vec<LogEntryDocument> = entries.iter().map(|e| e.render(zone)).collect();
+        serde_json::to_vec(&documents).map_err(ApiError::Rendering)
+    })?;
     Ok(conditional::json_with_etag(
         &request,
-        Tagged::new(body),
+        body,
         state.cache_settings.ttl,
     ))
 }

@@ -1,7 +1,10 @@
+use std::sync::LazyLock;
+
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
 use super::AppState;
+use crate::log_limit::RateLimit;
 use crate::metrics::JobScrape;
 
 /// `GET /metrics`: Prometheus text. Job freshness comes from the (cached) status read, and
@@ -13,7 +16,15 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
         match state.store.status_entries().await {
             Ok(entries) => JobScrape::from_entries(entries, Utc::now()),
             Err(error) => {
-                tracing::warn!(error = ?error, "metrics: the integration log could not be read");
+                static UNREAD: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+                let cause = format!("{error:?}");
+                if let Some(held_back) = UNREAD.admit(&cause) {
+                    tracing::warn!(
+                        error = %cause,
+                        held_back,
+                        "metrics: the integration log could not be read"
+                    );
+                }
                 JobScrape::Unavailable
             }
         }

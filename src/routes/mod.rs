@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::store::IntegrationLogStore;
 
 pub use api_keys::{require_api_key, ApiKeyGate, API_KEY_HEADER};
-pub use conditional::RenderedBody;
+pub use conditional::{RenderedBody, Tagged};
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.

@@ -16,7 +16,11 @@ impl AppState {
     ) -> Self {
         let metrics = Arc::new(Metrics::new(pool));
         let metered = Arc::new(MeteredStore::new(database, metrics.clone()));
-        let caching = Arc::new(CachingStore::new(metered, cache.ttl));
+        let caching = Arc::new(CachingStore::with_log_limit(
+            metered,
+            cache.ttl,
+            cache.log_max_entries,
+        ));
         AppState {
             store: caching.clone(),
             integration_log,

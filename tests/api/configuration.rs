@@ -1,9 +1,10 @@
 //! The binary itself: a wrong setting stops it before it binds, naming the setting.
 use std::process::Command;
 
-fn run_serve(env: &[(&str, &str)]) -> (bool, String) {
+/// Runs the binary with `args` and only `env`; whether it succeeded, and its stderr.
+fn run(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
-        .arg("serve")
+        .args(args)
         .env_clear()
         .envs(env.iter().copied())
         .output()
@@ -12,6 +13,10 @@ fn run_serve(env: &[(&str, &str)]) -> (bool, String) {
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+fn run_serve(env: &[(&str, &str)]) -> (bool, String) {
+    run(&["serve".as_ref()], env)
 }
 
 #[test]
@@ -35,4 +40,62 @@ fn a_missing_connection_string_exits_non_zero_naming_it() {
 
     assert!(!succeeded);
     assert!(stderr.contains("database.connection_string"), "{stderr}");
+}
+
+fn serve_with_file(toml: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("qoe-bin-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(format!("{:x}.toml", toml.len() * 31 + env.len()));
+    std::fs::write(&file, toml).expect("write settings");
+    run(
+        &["--config".as_ref(), file.as_os_str(), "serve".as_ref()],
+        env,
+    )
+}
+
+#[test]
+fn broken_toml_or_a_wrong_type_around_a_secret_never_reaches_stderr() {
+    for toml in [
+        "[database]\nconnection_string = \"Server=db;Password=S3cret-Pa55\n",
+        "[http]\napi_keys = \"S3cret-Pa55\"\n",
+        "[http]\napi_keys = [\"S3cret-Pa55\",\n",
+    ] {
+        let (succeeded, stderr) = serve_with_file(toml, &[]);
+
+        assert!(!succeeded, "{toml:?} started");
+        assert!(
+            stderr.contains("line") || stderr.contains("http.api_keys"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("S3cret-Pa55"), "{toml:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_misspelt_api_key_variable_stops_the_start_instead_of_serving_open() {
+    let (succeeded, stderr) = run_serve(&[
+        (
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=tcp:127.0.0.1,1433;User Id=qoe_service;Password=S3cret-Pa55",
+        ),
+        ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
+        ("QOE_HTTP__API_KEY", "S3cret-Key"),
+    ]);
+
+    assert!(!succeeded);
+    assert!(stderr.contains("QOE_HTTP__API_KEY"), "{stderr}");
+    assert!(stderr.contains("did you mean `http.api_keys`"), "{stderr}");
+    assert!(!stderr.contains("S3cret"), "{stderr}");
+}
+
+#[test]
+fn a_connection_string_with_a_misspelt_password_key_stops_the_start() {
+    let (succeeded, stderr) = run_serve(&[(
+        "QOE_DATABASE__CONNECTION_STRING",
+        "Server=tcp:127.0.0.1,1433;User Id=qoe_service;Pasword=S3cret-Pa55",
+    )]);
+
+    assert!(!succeeded);
+    assert!(stderr.contains("did you mean `password`"), "{stderr}");
+    assert!(!stderr.contains("S3cret-Pa55"), "{stderr}");
 }

@@ -185,7 +185,11 @@ async fn spawn(
     Response = ServiceResponse<impl MessageBody>,
     Error = actix_web::Error,
 > {
-    let state = AppState::new(store, integration_log, CacheSettings { ttl }, None);
+    let cache = CacheSettings {
+        ttl,
+        log_max_entries: 256,
+    };
+    let state = AppState::new(store, integration_log, cache, None);
     test::init_service(app(state, gate, &http)).await
 }
 

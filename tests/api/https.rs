@@ -131,3 +131,124 @@ async fn a_key_of_another_certificate_stops_the_start_naming_the_setting() {
 
     assert!(error.to_string().contains("http.tls.key_path"), "{error}");
 }
+
+mod healthcheck {
+    use qoe_data_service::healthcheck;
+
+    use super::*;
+
+    /// Only `http.*` settings, as `qoe-data-service healthcheck` reads them: no connection string.
+    fn http_only(pairs: &[(&str, &str)]) -> qoe_data_service::configuration::HttpSettings {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_http_from(None, env).expect("http settings without a connection string")
+    }
+
+    #[actix_web::test]
+    async fn the_healthcheck_speaks_https_trusting_the_configured_certificate() {
+        let certificates = certificates();
+        let files = TlsFiles::write("health-tls", &certificates, &certificates.server_key_pem);
+        let application =
+            Application::build_with_store(files.settings(), FakeStore::with_entries(vec![]))
+                .expect("starts with TLS");
+        let port = application.port();
+        actix_web::rt::spawn(application.run_until_stopped());
+        let cert = files.dir.join("cert.pem");
+        let key = files.dir.join("key.pem");
+        let listen = format!("127.0.0.1:{port}");
+
+        let http = http_only(&[
+            ("QOE_HTTP__LISTEN", &listen),
+            ("QOE_HTTP__TLS__CERT_PATH", cert.to_str().expect("utf-8")),
+            ("QOE_HTTP__TLS__KEY_PATH", key.to_str().expect("utf-8")),
+        ]);
+        healthcheck::check(&http).await.expect("healthy over HTTPS");
+
+        let plain = http_only(&[("QOE_HTTP__LISTEN", &listen)]);
+        assert!(
+            healthcheck::check(&plain).await.is_err(),
+            "plain HTTP to an HTTPS port must not pass"
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_healthcheck_refuses_a_server_with_another_certificate() {
+        let served = certificates();
+        let files = TlsFiles::write("health-served", &served, &served.server_key_pem);
+        let application =
+            Application::build_with_store(files.settings(), FakeStore::with_entries(vec![]))
+                .expect("starts with TLS");
+        let port = application.port();
+        actix_web::rt::spawn(application.run_until_stopped());
+        let other = certificates();
+        let other_files = TlsFiles::write("health-other", &other, &other.server_key_pem);
+        let cert = other_files.dir.join("cert.pem");
+        let key = other_files.dir.join("key.pem");
+
+        let http = http_only(&[
+            ("QOE_HTTP__LISTEN", &format!("127.0.0.1:{port}")),
+            ("QOE_HTTP__TLS__CERT_PATH", cert.to_str().expect("utf-8")),
+            ("QOE_HTTP__TLS__KEY_PATH", key.to_str().expect("utf-8")),
+        ]);
+
+        let error = healthcheck::check(&http)
+            .await
+            .expect_err("not our certificate");
+        assert!(
+            format!("{error:#}").contains("http.tls.cert_path"),
+            "{error:#}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_healthcheck_speaks_plain_http_without_tls_and_fails_when_nothing_listens() {
+        let application = Application::build_with_store(
+            settings_with(CONNECTION_STRING, &[("QOE_HTTP__LISTEN", "127.0.0.1:0")]),
+            FakeStore::with_entries(vec![]),
+        )
+        .expect("starts");
+        let port = application.port();
+        actix_web::rt::spawn(application.run_until_stopped());
+
+        let listen = format!("127.0.0.1:{port}");
+        healthcheck::check(&http_only(&[("QOE_HTTP__LISTEN", &listen)]))
+            .await
+            .expect("healthy over HTTP");
+
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let closed = unused.local_addr().expect("addr").to_string();
+        drop(unused);
+        assert!(
+            healthcheck::check(&http_only(&[("QOE_HTTP__LISTEN", &closed)]))
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_binary_healthcheck_needs_no_connection_string() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listen = listener.local_addr().expect("addr").to_string();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\nconnection: close\r\n\r\n{\"status\":\"ok\"}",
+            );
+        });
+
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("QOE_HTTP__LISTEN", &listen)
+            .status()
+            .expect("the binary runs");
+
+        assert!(status.success());
+        server.join().expect("server thread");
+    }
+}

@@ -9,6 +9,8 @@ mod health;
 mod helpers;
 mod https;
 mod integration_log;
+mod limits;
+mod logging;
 mod metrics;
 mod openapi;
 mod request_id;

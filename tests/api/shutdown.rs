@@ -76,9 +76,13 @@ impl Service {
     }
 
     fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("still running");
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([signal, &pid.to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
@@ -158,5 +162,41 @@ async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
         terminated.elapsed() < Duration::from_secs(3),
         "took {:?} with a 1 s shutdown timeout",
         terminated.elapsed()
+    );
+    let log = service.log();
+    assert!(log.contains(r#""cut_off":1"#), "{log}");
+}
+
+#[tokio::test]
+async fn sighup_is_logged_and_serving_goes_on() {
+    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("the TDS test server starts");
+    let mut service = Service::start(&server, "10").await;
+    assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+
+    service.signal("-HUP");
+    let port = service.port;
+    wait_until("the SIGHUP line", LIMIT, || {
+        service.log().contains("SIGHUP")
+    })
+    .await;
+
+    assert_eq!(
+        http_get(port, "/healthz").await.status,
+        200,
+        "{}",
+        service.log()
+    );
+    assert!(
+        service.child.try_wait().expect("wait").is_none(),
+        "exited on SIGHUP"
+    );
+    service.terminate();
+    assert_eq!(
+        service.exit_code_within(LIMIT).await,
+        Some(0),
+        "{}",
+        service.log()
     );
 }

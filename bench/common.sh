@@ -1,0 +1,30 @@
+# Sourced by bench/run.sh and bench/abuse.sh: a release build, a work folder, the processes
+# started (stopped on exit), waiting for readiness and the TDS test server with $ROWS rows.
+cargo build --release --locked -p qoe-data-service -p qoe-bench >&2
+BIN=${CARGO_TARGET_DIR:-target}/release
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Waits up to 10 s for a command to succeed.
+wait_for() {
+  local deadline=$((SECONDS + 10))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+
+# Starts bench-server on $CONTROL_PORT; sets BENCH_SERVER_PID and TDS_PORT.
+start_bench_server() {
+  "$BIN/bench-server" --rows "$ROWS" --port "$CONTROL_PORT" >"$WORK/bench-server.out" 2>"$WORK/bench-server.err" &
+  BENCH_SERVER_PID=$!
+  PIDS+=("$BENCH_SERVER_PID")
+  wait_for grep -q tds_port "$WORK/bench-server.out"
+  TDS_PORT=$(sed -n 's/.*"tds_port":\([0-9]*\).*/\1/p' "$WORK/bench-server.out")
+}

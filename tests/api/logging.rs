@@ -1,0 +1,195 @@
+//! The binary keeps serving when its stderr is closed or full, counts the lost lines in
+//! `/metrics`, and exits 0 on SIGTERM; repeated client warnings are rate-limited.
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, Command};
+
+use crate::helpers::*;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Starts `serve` with JSON logs at `rust_log`; returns it, its port and its stderr lines.
+async fn start(
+    rust_log: &str,
+    extra: &[(&str, &str)],
+) -> (Child, u16, Lines<BufReader<ChildStderr>>) {
+    let (child, mut lines) = spawn("json", rust_log, extra);
+    let port = tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.expect("stderr") {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Some(port) = json["port"].as_u64() {
+                    return u16::try_from(port).expect("a port");
+                }
+            }
+        }
+        panic!("exited before serving");
+    })
+    .await
+    .expect("the service announces its port");
+    (child, port, lines)
+}
+
+/// `serve` with `format` logs at `rust_log`, stderr piped.
+fn spawn(
+    format: &str,
+    rust_log: &str,
+    extra: &[(&str, &str)],
+) -> (Child, Lines<BufReader<ChildStderr>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
+        .arg("serve")
+        .env_clear()
+        .env(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=unused",
+        )
+        .env("QOE_HTTP__LISTEN", "127.0.0.1:0")
+        .env("QOE_LOG__FORMAT", format)
+        .env("RUST_LOG", rust_log)
+        .envs(extra.iter().copied())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, lines)
+}
+
+async fn dropped_lines(port: u16) -> u64 {
+    let metrics = http_get(port, "/metrics").await;
+    metrics
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix("qoe_log_lines_dropped_total "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-lines counter in {}", metrics.body))
+}
+
+async fn terminate(mut child: Child) -> Option<i32> {
+    let pid = child.id().expect("still running");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("wait")
+        .code()
+}
+
+#[tokio::test]
+async fn a_closed_stderr_loses_lines_counts_them_and_the_service_keeps_answering() {
+    let (child, port, lines) = start("debug", &[]).await;
+    drop(lines);
+
+    for _ in 0..50 {
+        assert_eq!(http_get(port, "/healthz").await.status, 200);
+    }
+
+    assert!(dropped_lines(port).await > 0);
+    assert_eq!(terminate(child).await, Some(0));
+}
+
+#[tokio::test]
+async fn a_full_stderr_never_blocks_answers() {
+    // Nobody reads stderr: the pipe fills after a few hundred lines.
+    let (child, port, _unread) = start("debug", &[]).await;
+    let started = Instant::now();
+
+    for _ in 0..3000 {
+        assert_eq!(http_get(port, "/healthz").await.status, 200);
+    }
+
+    assert!(started.elapsed() < LIMIT, "took {:?}", started.elapsed());
+    assert!(dropped_lines(port).await > 0);
+    assert_eq!(terminate(child).await, Some(0));
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_keys_writes_one_warning_per_window() {
+    let (child, port, mut lines) = start("info", &[("QOE_HTTP__API_KEYS", "the-right-key")]).await;
+
+    for _ in 0..200 {
+        let refused = http_get(port, "/QoEDataService/IntegrationLog/Status").await;
+        assert_eq!(refused.status, 401);
+    }
+    assert_eq!(terminate(child).await, Some(0));
+
+    let mut warnings = 0;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.contains("refused a request without a valid API key") {
+            warnings += 1;
+        }
+    }
+    assert!(
+        (1..=2).contains(&warnings),
+        "{warnings} warning lines for 200 refused requests"
+    );
+}
+
+#[tokio::test]
+async fn text_logs_into_a_pipe_carry_no_colour_codes() {
+    let (child, mut lines) = spawn("text", "info", &[]);
+    let serving = tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.expect("stderr") {
+            if line.contains("serving the QoE Data Service") {
+                return line;
+            }
+        }
+        panic!("exited before serving");
+    })
+    .await
+    .expect("the service logs its start");
+
+    let port: u16 = serving
+        .split("port=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {serving}"));
+    assert_eq!(http_get(port, "/healthz").await.status, 200);
+
+    assert!(!serving.contains('\u{1b}'), "{serving:?}");
+    assert!(serving.contains("API keys OFF"), "{serving}");
+    assert_eq!(terminate(child).await, Some(0));
+}
+
+#[tokio::test]
+async fn started_with_stderr_closed_it_serves_counts_the_lost_lines_and_exits_0() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            r#"exec "$0" serve 2>&-"#,
+            env!("CARGO_BIN_EXE_qoe-data-service"),
+        ])
+        .env_clear()
+        .env(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=unused",
+        )
+        .env("QOE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + LIMIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "never started listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_eq!(http_get(port, "/healthz").await.status, 200);
+    assert!(
+        dropped_lines(port).await > 0,
+        "the start line was not counted"
+    );
+    assert_eq!(terminate(child).await, Some(0));
+}
