@@ -33,6 +33,19 @@ pub enum DbError {
     UnexpectedData,
     #[error("unexpected result from SQL Server: {0}")]
     UnexpectedResult(String),
+    #[error("looking up SQL Server instance `{instance}` through SQL Server Browser (UDP 1434)")]
+    Browser {
+        instance: String,
+        #[source]
+        source: tiberius::error::Error,
+    },
+    #[error("following SQL Server's routing redirect: {0}")]
+    Redirect(String),
+    #[error(
+        "SQL Server redirected the login a second time (to {host}:{port}); \
+         only one routing redirect is followed"
+    )]
+    SecondRedirect { host: String, port: u16 },
 }
 
 impl DbError {
@@ -49,6 +62,12 @@ impl DbError {
             DbError::ConnectTimedOut(_)
             | DbError::NoConnection(_)
             | DbError::CommandTimedOut(_) => Unavailability::TimedOut,
+            DbError::Browser { source, .. } => match source {
+                tiberius::error::Error::Conversion(_) => Unavailability::InstanceNotFound,
+                other => transport_unavailability(other),
+            },
+            DbError::Redirect(_) => Unavailability::Unreachable,
+            DbError::SecondRedirect { .. } => Unavailability::RedirectedTwice,
             DbError::Login(e) => match e {
                 tiberius::error::Error::Server(token) if LOGIN_ERRORS.contains(&token.code()) => {
                     Unavailability::LoginFailed
@@ -58,6 +77,8 @@ impl DbError {
                 {
                     Unavailability::CertificateNotTrusted
                 }
+                tiberius::error::Error::Gssapi(message) => kerberos_unavailability(message),
+                tiberius::error::Error::SspiRs(_) => Unavailability::LoginFailed,
                 other => transport_unavailability(other),
             },
             DbError::Command { source, .. } => transport_unavailability(source),
@@ -82,5 +103,31 @@ fn transport_unavailability(error: &tiberius::error::Error) -> Unavailability {
             Unavailability::LoginFailed
         }
         _ => Unavailability::QueryFailed,
+    }
+}
+
+/// Sorts a GSSAPI (MIT Kerberos) failure by what an admin must fix. The text is the library's
+/// major and minor status messages; it names principals and realms, never keys.
+fn kerberos_unavailability(message: &str) -> Unavailability {
+    let message = message.to_ascii_lowercase();
+    if message.contains("cannot contact any kdc")
+        || message.contains("cannot find kdc")
+        || message.contains("cannot resolve network address for kdc")
+    {
+        Unavailability::KdcUnreachable
+    } else if message.contains("server not found in kerberos database") {
+        Unavailability::SpnUnknown
+    } else if message.contains("no kerberos credentials")
+        || message.contains("no credentials")
+        || message.contains("key table")
+        || message.contains("keytab")
+        || message.contains("preauthentication failed")
+        || message.contains("client not found in kerberos database")
+        || message.contains("password incorrect")
+        || message.contains("ticket expired")
+    {
+        Unavailability::NoKerberosCredentials
+    } else {
+        Unavailability::LoginFailed
     }
 }
