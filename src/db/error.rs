@@ -5,8 +5,9 @@ use std::time::Duration;
 use crate::store::{StoreError, Unavailability};
 
 /// SQL Server login errors: 18456 login failed, 18488 password must be changed,
-/// 4060 cannot open the database named in the connection string.
-const LOGIN_ERRORS: [u32; 3] = [18456, 18488, 4060];
+/// 4060 cannot open the database named in the connection string, 18452 a Windows login
+/// from an untrusted domain (or Windows logins only and a SQL login tried).
+const LOGIN_ERRORS: [u32; 4] = [18456, 18488, 4060, 18452];
 
 /// What went wrong talking to SQL Server, with the step that failed.
 #[derive(Debug, Clone, thiserror::Error)]
