@@ -395,9 +395,20 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
         read_only_intent: login.read_only_intent,
         accepted: false,
     };
+    let mut out = Vec::new();
     if let Some(windows) = &shared.login.windows {
         match windows_login(&mut s, windows, &login.sspi).await {
-            Ok(account) => record.user = account,
+            Ok((account, last)) => {
+                record.user = account;
+                if let Some(last) = last {
+                    // The last token (a Kerberos AP-REP) is a message of its own: the client
+                    // reads it, has nothing more to send, and then reads LOGINACK.
+                    let mut token = Vec::new();
+                    wire::sspi(&mut token, &last);
+                    wire::write_message(&mut s, wire::PKT_REPLY, &token, INITIAL_PACKET_SIZE, true)
+                        .await?;
+                }
+            }
             Err(e) => {
                 lock(&shared.logins).push(record);
                 let mut out = Vec::new();
@@ -418,7 +429,6 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
     }
     if let Some((host, port)) = &shared.login.route_to {
         lock(&shared.logins).push(record);
-        let mut out = Vec::new();
         wire::login_ack(&mut out);
         wire::routing(&mut out, host, *port);
         wire::done(&mut out, wire::TOKEN_DONE, wire::DONE_FINAL, 0);
@@ -433,7 +443,6 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
     } else {
         login.database.clone()
     };
-    let mut out = Vec::new();
     wire::env_change(&mut out, 1, &database, "master");
     wire::info(
         &mut out,
@@ -466,12 +475,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
     Ok(())
 }
 
-/// Runs the SSPI exchange that LOGIN7 started; returns the authenticated account.
+/// Runs the SSPI exchange that LOGIN7 started; returns the authenticated account and the
+/// last token for the client, if any.
 async fn windows_login<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     kind: &crate::login::WindowsLogin,
     first: &[u8],
-) -> io::Result<String> {
+) -> io::Result<(String, Option<Vec<u8>>)> {
     if first.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -482,15 +492,7 @@ async fn windows_login<S: AsyncRead + AsyncWrite + Unpin>(
     let mut token = first.to_vec();
     for _ in 0..4 {
         let reply = match exchange.step(&token)? {
-            Step::Done(account, None) => return Ok(account),
-            Step::Done(account, Some(last)) => {
-                let mut out = Vec::new();
-                wire::sspi(&mut out, &last);
-                wire::write_message(s, wire::PKT_REPLY, &out, INITIAL_PACKET_SIZE, true).await?;
-                // The client answers a last token with one (possibly empty) SSPI message.
-                wire::read_message(s).await?;
-                return Ok(account);
-            }
+            Step::Done(account, last) => return Ok((account, last)),
             Step::Continue(reply) => reply,
         };
         let mut out = Vec::new();
