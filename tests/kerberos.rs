@@ -4,6 +4,8 @@
 //!
 //! The Kerberos variables (KRB5_CONFIG, KRB5_KTNAME, KRB5_CLIENT_KTNAME, KRB5CCNAME) are
 //! process-wide, so this binary is on its own and its tests take turns.
+// Each test owns its runtime and thread; the lock only makes whole tests take turns.
+#![allow(clippy::await_holding_lock)]
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -337,5 +339,35 @@ async fn a_kdc_that_is_down_is_a_prompt_503() {
     assert_eq!(
         ready.body,
         r#"{"status":"unavailable","reason":"Kerberos KDC unreachable"}"#
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_its_spn_in_the_kdc_is_a_503_that_says_so() {
+    let _turn = one_at_a_time();
+    if !kdc_tools_present() {
+        return;
+    }
+    let mut kdc = Kdc::start("no-spn");
+    let client = kdc.principal_in_keytab("qoe_service", "client.keytab");
+    kdc.serve();
+    kdc.use_client_keytab(&client, "ccache-no-spn");
+    // Nothing listens there and no MSSQLSvc/localhost:<port> is registered: the ticket request
+    // fails before any TCP connection would matter.
+    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("the TDS test server starts");
+    let port = service(&format!(
+        "Server=tcp:localhost,{};Database=QoEArchive;Integrated Security=SSPI;\
+         Encrypt=DANGER_PLAINTEXT",
+        server.port()
+    ));
+
+    let ready = http_get(port, "/readyz").await;
+
+    assert_eq!(ready.status, 503);
+    assert_eq!(
+        ready.body,
+        r#"{"status":"unavailable","reason":"database SPN unknown to Kerberos"}"#
     );
 }

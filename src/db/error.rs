@@ -116,19 +116,80 @@ fn kerberos_unavailability(message: &str) -> Unavailability {
         || message.contains("cannot resolve network address for kdc")
     {
         Unavailability::KdcUnreachable
-    } else if message.contains("server not found in kerberos database") {
+    } else if message.contains("client") && message.contains("not found in kerberos database") {
+        Unavailability::NoKerberosCredentials
+    } else if message.contains("server") && message.contains("not found in kerberos database") {
         Unavailability::SpnUnknown
     } else if message.contains("no kerberos credentials")
         || message.contains("no credentials")
         || message.contains("key table")
         || message.contains("keytab")
         || message.contains("preauthentication failed")
-        || message.contains("client not found in kerberos database")
         || message.contains("password incorrect")
         || message.contains("ticket expired")
     {
         Unavailability::NoKerberosCredentials
     } else {
         Unavailability::LoginFailed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of_gssapi(message: &str) -> Unavailability {
+        DbError::Login(tiberius::error::Error::Gssapi(message.to_owned())).unavailability()
+    }
+
+    #[test]
+    fn kerberos_failures_are_sorted_by_what_an_admin_must_fix() {
+        assert_eq!(
+            kind_of_gssapi("Cannot contact any KDC for realm 'CORP.EXAMPLE'"),
+            Unavailability::KdcUnreachable
+        );
+        assert_eq!(
+            kind_of_gssapi(
+                "Server MSSQLSvc/sql01:1433@CORP.EXAMPLE not found in Kerberos database"
+            ),
+            Unavailability::SpnUnknown
+        );
+        assert_eq!(
+            kind_of_gssapi("Client 'qoe_service@CORP.EXAMPLE' not found in Kerberos database"),
+            Unavailability::NoKerberosCredentials
+        );
+        assert_eq!(
+            kind_of_gssapi("Server not found in Kerberos database"),
+            Unavailability::SpnUnknown
+        );
+        assert_eq!(
+            kind_of_gssapi("No Kerberos credentials available (default cache: FILE:/tmp/krb5cc_0)"),
+            Unavailability::NoKerberosCredentials
+        );
+        assert_eq!(
+            kind_of_gssapi("Preauthentication failed"),
+            Unavailability::NoKerberosCredentials
+        );
+        assert_eq!(
+            kind_of_gssapi("Unknown code 42"),
+            Unavailability::LoginFailed
+        );
+    }
+
+    #[test]
+    fn a_second_redirect_and_an_unknown_instance_have_reasons_of_their_own() {
+        let twice = DbError::SecondRedirect {
+            host: "replica3".into(),
+            port: 1433,
+        };
+        let unknown = DbError::Browser {
+            instance: "CQD".into(),
+            source: tiberius::error::Error::Conversion("SQL browser timeout".into()),
+        };
+
+        assert_eq!(twice.unavailability(), Unavailability::RedirectedTwice);
+        assert!(twice.to_string().contains("second time"), "{twice}");
+        assert_eq!(unknown.unavailability(), Unavailability::InstanceNotFound);
+        assert!(unknown.to_string().contains("`CQD`"), "{unknown}");
     }
 }
