@@ -18,6 +18,11 @@ use qoe_data_service::startup::Application;
 use testkit::integration_log::IntegrationLogDb;
 use testkit::{LoginOptions, ServerOptions, TdsTestServer, WindowsLogin};
 
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+use helpers::http_get;
+
 const REALM: &str = "QOE.TEST";
 const SBIN: &str = "/usr/sbin";
 
@@ -196,39 +201,6 @@ async fn kerberos_server(kdc: &Kdc) -> (TdsTestServer, String) {
          Encrypt=DANGER_PLAINTEXT"
     );
     (server, connection_string)
-}
-
-struct Answer {
-    status: u16,
-    body: String,
-}
-
-async fn http_get(port: u16, path: &str) -> Answer {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("the service accepts");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request sent");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("an answer within 10 s")
-        .expect("response read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    Answer {
-        status,
-        body: body.to_owned(),
-    }
 }
 
 /// The service itself, built from settings as in production, on a free port.
