@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use qoe_data_service::configuration::Settings;
 use qoe_data_service::routes::STATUS_PATH;
 use qoe_data_service::startup::Application;
+use std::net::Ipv4Addr;
 use testkit::integration_log::IntegrationLogDb;
-use testkit::{LoginOptions, ServerOptions, TdsTestServer, WindowsLogin};
+use testkit::{
+    LoginOptions, ServerOptions, SqlBrowserResponder, TdsTestServer, WindowsLogin, SQL_BROWSER_PORT,
+};
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -175,11 +178,21 @@ impl Drop for Kdc {
 /// A TDS test server that takes Kerberos logins for MSSQLSvc/localhost:<port>, with its key
 /// in the KDC's `server.keytab`.
 async fn kerberos_server(kdc: &Kdc) -> (TdsTestServer, String) {
+    let (server, port) = kerberos_server_on(kdc, Ipv4Addr::LOCALHOST, "localhost").await;
+    let connection_string = format!(
+        "Server=tcp:localhost,{port};Database=QoEArchive;Integrated Security=SSPI;\
+         Encrypt=DANGER_PLAINTEXT"
+    );
+    (server, connection_string)
+}
+
+/// As [`kerberos_server`], listening on `ip` with the SPN `MSSQLSvc/<host>:<port>`.
+async fn kerberos_server_on(kdc: &Kdc, ip: Ipv4Addr, host: &str) -> (TdsTestServer, u16) {
     // Bind first to learn the port, then register the SPN SQL Server would register.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let probe = std::net::TcpListener::bind((ip, 0)).expect("free port");
     let port = probe.local_addr().expect("addr").port();
     drop(probe);
-    let spn = format!("MSSQLSvc/localhost:{port}");
+    let spn = format!("MSSQLSvc/{host}:{port}");
     kdc.principal_in_keytab(&spn, "server.keytab");
     let server = TdsTestServer::start_with_login(
         ServerOptions {
@@ -187,6 +200,7 @@ async fn kerberos_server(kdc: &Kdc) -> (TdsTestServer, String) {
             port: Some(port),
         },
         LoginOptions {
+            bind: ip,
             windows: Some(WindowsLogin::Kerberos {
                 service_principal: spn,
             }),
@@ -196,11 +210,7 @@ async fn kerberos_server(kdc: &Kdc) -> (TdsTestServer, String) {
     )
     .await
     .expect("the TDS test server starts");
-    let connection_string = format!(
-        "Server=tcp:localhost,{port};Database=QoEArchive;Integrated Security=SSPI;\
-         Encrypt=DANGER_PLAINTEXT"
-    );
-    (server, connection_string)
+    (server, port)
 }
 
 /// The service itself, built from settings as in production, on a free port.
@@ -342,4 +352,33 @@ async fn a_server_without_its_spn_in_the_kdc_is_a_503_that_says_so() {
         ready.body,
         r#"{"status":"unavailable","reason":"database SPN unknown to Kerberos"}"#
     );
+}
+
+#[tokio::test]
+async fn a_named_instance_is_asked_for_with_the_spn_of_the_port_sql_browser_returns() {
+    let _turn = one_at_a_time();
+    if !kdc_tools_present() {
+        return;
+    }
+    let ip = Ipv4Addr::new(127, 0, 9, 20);
+    let mut kdc = Kdc::start("instance");
+    let client = kdc.principal_in_keytab("qoe_service", "client.keytab");
+    let (server, port) = kerberos_server_on(&kdc, ip, &ip.to_string()).await;
+    let _browser = SqlBrowserResponder::start(
+        ip,
+        SQL_BROWSER_PORT,
+        HashMap::from([("CQD".to_owned(), port)]),
+    )
+    .await
+    .expect("UDP 1434 on a private loopback address (needs root, as CI runs)");
+    kdc.serve();
+    kdc.use_client_keytab(&client, "ccache-instance");
+    let service = service(&format!(
+        "Server={ip}\\CQD;Database=QoEArchive;Integrated Security=SSPI;Encrypt=DANGER_PLAINTEXT"
+    ));
+
+    let ready = http_get(service, "/readyz").await;
+
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(server.logins().iter().all(|l| l.accepted && l.integrated));
 }

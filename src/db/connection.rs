@@ -241,3 +241,32 @@ impl SqlConnection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::integration_log::IntegrationLogDb;
+    use testkit::TdsTestServer;
+
+    #[tokio::test]
+    async fn multi_subnet_failover_logs_in_through_the_address_that_answers_while_another_stalls() {
+        // Accepts TCP (backlog) and never answers PRELOGIN, like a subnet that is down.
+        let stalled = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a listener");
+        let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+            .await
+            .expect("the TDS test server starts");
+        let mut config =
+            tiberius::Config::from_ado_string(&server.ado_connection_string()).expect("config");
+        config.handshake_timeout(None);
+        let addrs = vec![stalled.local_addr().expect("addr"), server.addr()];
+
+        let opened = tokio::time::timeout(Duration::from_secs(5), first_to_log_in(&config, addrs))
+            .await
+            .expect("the answering address wins without waiting for the stalled one");
+
+        opened.expect("logged in");
+        assert_eq!(server.stats().logins_ok, 1);
+    }
+}
