@@ -50,6 +50,18 @@ fn kdc_tools_present() -> bool {
     present
 }
 
+/// This test's turn, and a realm of its own with `qoe_service` in its `client.keytab`;
+/// `None` (locally, without the KDC tools) means skip.
+fn realm(name: &str) -> Option<(MutexGuard<'static, ()>, Kdc, PathBuf)> {
+    let turn = one_at_a_time();
+    if !kdc_tools_present() {
+        return None;
+    }
+    let kdc = Kdc::start(name);
+    let client = kdc.principal_in_keytab("qoe_service", "client.keytab");
+    Some((turn, kdc, client))
+}
+
 /// A realm of its own in a temp dir, with its KDC running on a free loopback port.
 struct Kdc {
     dir: PathBuf,
@@ -237,12 +249,9 @@ fn service(connection_string: &str) -> u16 {
 
 #[tokio::test]
 async fn a_keytab_identity_logs_in_with_kerberos_and_the_status_is_served() {
-    let _turn = one_at_a_time();
-    if !kdc_tools_present() {
+    let Some((_turn, mut kdc, client)) = realm("ok") else {
         return;
-    }
-    let mut kdc = Kdc::start("ok");
-    let client = kdc.principal_in_keytab("qoe_service", "client.keytab");
+    };
     let (server, connection_string) = kerberos_server(&kdc).await;
     kdc.serve();
     kdc.use_client_keytab(&client, "ccache-ok");
@@ -272,11 +281,9 @@ async fn a_keytab_identity_logs_in_with_kerberos_and_the_status_is_served() {
 
 #[tokio::test]
 async fn a_stale_keytab_is_a_503_that_names_the_kerberos_credentials() {
-    let _turn = one_at_a_time();
-    if !kdc_tools_present() {
+    let Some((_turn, mut kdc, _client)) = realm("stale") else {
         return;
-    }
-    let mut kdc = Kdc::start("stale");
+    };
     let stale = kdc.principal_in_keytab("qoe_stale", "stale.keytab");
     // The KDC's key changes; the keytab keeps the old one.
     kdc.kadmin("cpw -randkey qoe_stale");
@@ -297,12 +304,9 @@ async fn a_stale_keytab_is_a_503_that_names_the_kerberos_credentials() {
 
 #[tokio::test]
 async fn a_kdc_that_is_down_is_a_prompt_503() {
-    let _turn = one_at_a_time();
-    if !kdc_tools_present() {
+    let Some((_turn, mut kdc, client)) = realm("down") else {
         return;
-    }
-    let mut kdc = Kdc::start("down");
-    let client = kdc.principal_in_keytab("qoe_service", "client.keytab");
+    };
     let (_server, connection_string) = kerberos_server(&kdc).await;
     // The KDC never runs.
     kdc.stop();
@@ -326,12 +330,9 @@ async fn a_kdc_that_is_down_is_a_prompt_503() {
 
 #[tokio::test]
 async fn a_server_without_its_spn_in_the_kdc_is_a_503_that_says_so() {
-    let _turn = one_at_a_time();
-    if !kdc_tools_present() {
+    let Some((_turn, mut kdc, client)) = realm("no-spn") else {
         return;
-    }
-    let mut kdc = Kdc::start("no-spn");
-    let client = kdc.principal_in_keytab("qoe_service", "client.keytab");
+    };
     kdc.serve();
     kdc.use_client_keytab(&client, "ccache-no-spn");
     // Nothing listens there and no MSSQLSvc/localhost:<port> is registered: the ticket request
@@ -356,13 +357,10 @@ async fn a_server_without_its_spn_in_the_kdc_is_a_503_that_says_so() {
 
 #[tokio::test]
 async fn a_named_instance_is_asked_for_with_the_spn_of_the_port_sql_browser_returns() {
-    let _turn = one_at_a_time();
-    if !kdc_tools_present() {
+    let Some((_turn, mut kdc, client)) = realm("instance") else {
         return;
-    }
+    };
     let ip = Ipv4Addr::new(127, 0, 9, 20);
-    let mut kdc = Kdc::start("instance");
-    let client = kdc.principal_in_keytab("qoe_service", "client.keytab");
     let (server, port) = kerberos_server_on(&kdc, ip, &ip.to_string()).await;
     let _browser = SqlBrowserResponder::start(
         ip,
