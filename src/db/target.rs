@@ -7,7 +7,10 @@ use tiberius::AuthMethod;
 
 use crate::configuration::{invalid, DatabaseSettings, SettingsError};
 
-/// The keys ADO.NET reads the server from; tiberius reads the first two.
+/// The keys tiberius reads the server from, in its order.
+const TIBERIUS_SERVER_KEYS: [&str; 2] = ["server", "data source"];
+
+/// The keys ADO.NET reads the server from, all dropped for a redirect.
 const SERVER_KEYS: [&str; 5] = [
     "server",
     "data source",
@@ -44,7 +47,7 @@ impl ConnectTarget {
         let mut config = settings.tiberius_config()?;
         let pairs = parse(settings.connection_string.expose_secret())?;
         apply_trusted_connection(&pairs, &mut config)?;
-        let server = SERVER_KEYS.iter().find_map(|key| pairs.get(*key));
+        let server = TIBERIUS_SERVER_KEYS.iter().find_map(|key| pairs.get(*key));
         let named_instance = server.and_then(|server| {
             let server = server.trim();
             let server = server.strip_prefix("tcp:").unwrap_or(server);
@@ -184,6 +187,13 @@ mod tests {
             assert_eq!(target.named_instance.as_deref(), Some("CQD"), "{server}");
             assert_eq!(target.config.get_addr(), "sql01:1434");
         }
+    }
+
+    #[test]
+    fn data_source_is_read_like_server() {
+        let target = target("Data Source=sql01\\CQD;User Id=u;Password=p");
+
+        assert_eq!(target.named_instance.as_deref(), Some("CQD"));
     }
 
     #[test]
