@@ -163,16 +163,18 @@ fn without_server(settings: &DatabaseSettings, mut pairs: AdoNetString) -> Datab
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
+    /// Built the way the service builds them, so new settings keep their defaults here.
     fn settings(connection_string: &str) -> DatabaseSettings {
-        DatabaseSettings {
-            connection_string: SecretString::from(connection_string.to_owned()),
-            ca_certificate_path: None,
-            pool_max_size: 4,
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(2),
-        }
+        crate::configuration::Settings::load_from(
+            None,
+            std::collections::HashMap::from([(
+                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+                connection_string.to_owned(),
+            )]),
+        )
+        .expect("valid settings")
+        .database
     }
 
     fn target(connection_string: &str) -> ConnectTarget {
@@ -234,8 +236,10 @@ mod tests {
 
     #[test]
     fn a_malformed_trusted_connection_names_the_setting() {
-        let error = ConnectTarget::from_settings(&settings("Server=h,1;Trusted_Connection=maybe"))
-            .expect_err("refused");
+        let mut settings = settings("Server=h,1");
+        settings.connection_string = SecretString::from("Server=h,1;Trusted_Connection=maybe");
+
+        let error = ConnectTarget::from_settings(&settings).expect_err("refused");
 
         assert!(error.to_string().contains("Trusted_Connection"), "{error}");
     }
