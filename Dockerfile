@@ -1,6 +1,10 @@
 # Build: the whole workspace is needed to resolve it, only the service is built.
 FROM rust:1-bookworm AS builder
 WORKDIR /src
+# Kerberos (tiberius's GSSAPI feature): MIT headers, and libclang for its bindgen build step.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libkrb5-dev libclang-dev clang \
+ && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cargo build --release --locked -p qoe-data-service \
  && cp target/release/qoe-data-service /usr/local/bin/qoe-data-service
@@ -8,7 +12,7 @@ RUN cargo build --release --locked -p qoe-data-service \
 # Run: a small image, a user without privileges, no shell tools needed for the healthcheck.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates tzdata \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata libgssapi-krb5-2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home qoe
 COPY --from=builder /usr/local/bin/qoe-data-service /usr/local/bin/qoe-data-service

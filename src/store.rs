@@ -25,6 +25,16 @@ pub enum Unavailability {
     LoginFailed,
     CertificateNotTrusted,
     QueryFailed,
+    /// SQL Server Browser knows no such instance (or did not answer).
+    InstanceNotFound,
+    /// The login was redirected, and the redirect target redirected again.
+    RedirectedTwice,
+    /// Kerberos: no ticket, no usable keytab entry, or the KDC refused the client's key.
+    NoKerberosCredentials,
+    /// Kerberos: no KDC of the realm answered.
+    KdcUnreachable,
+    /// Kerberos: the KDC knows no `MSSQLSvc/host:port` for the server (check `setspn -L`).
+    SpnUnknown,
 }
 
 impl Unavailability {
@@ -36,6 +46,11 @@ impl Unavailability {
             Unavailability::LoginFailed => "database login failed",
             Unavailability::CertificateNotTrusted => "database TLS certificate not trusted",
             Unavailability::QueryFailed => "database query failed",
+            Unavailability::InstanceNotFound => "database instance not found by SQL Browser",
+            Unavailability::RedirectedTwice => "database redirected the login more than once",
+            Unavailability::NoKerberosCredentials => "no valid Kerberos credentials",
+            Unavailability::KdcUnreachable => "Kerberos KDC unreachable",
+            Unavailability::SpnUnknown => "database SPN unknown to Kerberos",
         }
     }
 }

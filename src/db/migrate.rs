@@ -1,6 +1,6 @@
 //! `qoe-data-service migrate`: applies `migrations/` with refinery, once each.
 use super::connection::open_client;
-use super::DbError;
+use super::{ConnectTarget, DbError};
 use crate::configuration::{DatabaseSettings, SettingsError};
 
 refinery::embed_migrations!("migrations");
@@ -24,10 +24,9 @@ pub enum MigrateError {
 
 /// Applies every migration not yet recorded in `refinery_schema_history`.
 pub async fn run(settings: &DatabaseSettings) -> Result<MigrationReport, MigrateError> {
-    let mut config = settings.tiberius_config()?;
     // Building an index on a large existing log may take longer than a query ever should.
-    config.command_timeout(None);
-    let (mut client, _) = open_client(&config, settings.connect_timeout)
+    let target = ConnectTarget::from_settings(settings)?.without_command_timeout();
+    let (mut client, _) = open_client(&target, settings.connect_timeout)
         .await
         .map_err(MigrateError::Connect)?;
     let report = migrations::runner()

@@ -3,6 +3,7 @@ mod connection;
 mod error;
 pub mod migrate;
 mod queries;
+mod target;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::store::{IntegrationLogStore, StoreError};
 pub use connection::{SqlConnection, SqlServerConnectionManager};
 pub use error::DbError;
 pub use queries::{LOG_MARKER, LOG_QUERY, STATUS_MARKER, STATUS_QUERY};
+pub use target::ConnectTarget;
 
 /// The pool's view of how many connections exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +42,10 @@ pub struct SqlServerStore {
 impl SqlServerStore {
     /// Builds the pool without connecting: the service starts even while the database is down.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
-        let config = settings.tiberius_config()?;
+        let target = ConnectTarget::from_settings(settings)?;
         let (connect_failures, _) = broadcast::channel(16);
         let manager = SqlServerConnectionManager::new(
-            config,
+            target,
             settings.connect_timeout,
             connect_failures.clone(),
         );

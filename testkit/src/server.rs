@@ -1,12 +1,13 @@
 //! The in-process TDS server: listener, connection state machine, faults and bookkeeping.
 
+use crate::login::{Exchange, LoginOptions, LoginRecord, Step};
 use crate::tls::{write_temp_pem, TlsIdentity};
 use crate::types::{
     Column, ColumnType, Fault, Handler, Request, Response, ResultSet, Stats, Value,
 };
 use crate::wire::{self, Message};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -55,6 +56,8 @@ struct Shared {
     requests: Mutex<Vec<Request>>,
     counters: Counters,
     tls: Option<TlsAcceptor>,
+    login: LoginOptions,
+    logins: Mutex<Vec<LoginRecord>>,
 }
 
 impl Shared {
@@ -101,6 +104,16 @@ impl TdsTestServer {
 
     /// Starts a server with explicit options (strict TLS, fixed port).
     pub async fn start_with(options: ServerOptions, handler: impl Handler) -> io::Result<Self> {
+        Self::start_with_login(options, LoginOptions::default(), handler).await
+    }
+
+    /// Starts a server that checks Windows logins, redirects logins, or listens on another
+    /// loopback address, as `login` says.
+    pub async fn start_with_login(
+        options: ServerOptions,
+        login: LoginOptions,
+        handler: impl Handler,
+    ) -> io::Result<Self> {
         let tls = options
             .tls
             .as_ref()
@@ -117,8 +130,10 @@ impl TdsTestServer {
             requests: Mutex::new(Vec::new()),
             counters: Counters::default(),
             tls,
+            logins: Mutex::new(Vec::new()),
+            login,
         });
-        let wanted = SocketAddr::from((Ipv4Addr::LOCALHOST, options.port.unwrap_or(0)));
+        let wanted = SocketAddr::from((shared.login.bind, options.port.unwrap_or(0)));
         let listener = bind_retrying(wanted).await?;
         let addr = listener.local_addr()?;
         let server = Self {
@@ -179,6 +194,11 @@ impl TdsTestServer {
     /// The fault currently simulated.
     pub fn fault(&self) -> Fault {
         self.shared.fault()
+    }
+
+    /// Every LOGIN7 received so far, in order, with the account it authenticated.
+    pub fn logins(&self) -> Vec<LoginRecord> {
+        lock(&self.shared.logins).clone()
     }
 
     /// Every batch and RPC received so far, in order (not PRELOGIN/LOGIN7).
@@ -369,13 +389,60 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
         }
         _ => {}
     }
+    let mut record = LoginRecord {
+        user: login.user.clone(),
+        integrated: !login.sspi.is_empty(),
+        read_only_intent: login.read_only_intent,
+        accepted: false,
+    };
+    let mut out = Vec::new();
+    if let Some(windows) = &shared.login.windows {
+        match windows_login(&mut s, windows, &login.sspi).await {
+            Ok((account, last)) => {
+                record.user = account;
+                if let Some(last) = last {
+                    // The last token (a Kerberos AP-REP) is a message of its own: the client
+                    // reads it, has nothing more to send, and then reads LOGINACK.
+                    let mut token = Vec::new();
+                    wire::sspi(&mut token, &last);
+                    wire::write_message(&mut s, wire::PKT_REPLY, &token, INITIAL_PACKET_SIZE, true)
+                        .await?;
+                }
+            }
+            Err(e) => {
+                lock(&shared.logins).push(record);
+                let mut out = Vec::new();
+                // What SQL Server says: 18456 for a refused Windows account, 18452 for a SQL
+                // login at a server that takes Windows logins only.
+                let (number, message) = if login.sspi.is_empty() {
+                    (18452, format!("Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication. ({e})"))
+                } else {
+                    (18456, format!("Login failed for a Windows account. ({e})"))
+                };
+                wire::error(&mut out, number, 1, 14, &message);
+                wire::done(&mut out, wire::TOKEN_DONE, wire::DONE_ERROR, 0);
+                wire::write_message(&mut s, wire::PKT_REPLY, &out, INITIAL_PACKET_SIZE, true)
+                    .await?;
+                return close(s).await;
+            }
+        }
+    }
+    if let Some((host, port)) = &shared.login.route_to {
+        lock(&shared.logins).push(record);
+        wire::login_ack(&mut out);
+        wire::routing(&mut out, host, *port);
+        wire::done(&mut out, wire::TOKEN_DONE, wire::DONE_FINAL, 0);
+        wire::write_message(&mut s, wire::PKT_REPLY, &out, INITIAL_PACKET_SIZE, true).await?;
+        return close(s).await;
+    }
+    record.accepted = true;
+    lock(&shared.logins).push(record);
     let packet_size = (login.packet_size as usize).clamp(512, 32767);
     let database = if login.database.is_empty() {
         DEFAULT_DATABASE.to_owned()
     } else {
         login.database.clone()
     };
-    let mut out = Vec::new();
     wire::env_change(&mut out, 1, &database, "master");
     wire::info(
         &mut out,
@@ -406,6 +473,43 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
         }
     }
     Ok(())
+}
+
+/// Runs the SSPI exchange that LOGIN7 started; returns the authenticated account and the
+/// last token for the client, if any.
+async fn windows_login<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    kind: &crate::login::WindowsLogin,
+    first: &[u8],
+) -> io::Result<(String, Option<Vec<u8>>)> {
+    if first.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "a SQL login, but this server takes Windows logins only",
+        ));
+    }
+    let mut exchange = Exchange::new(kind)?;
+    let mut token = first.to_vec();
+    for _ in 0..4 {
+        let reply = match exchange.step(&token)? {
+            Step::Done(account, last) => return Ok((account, last)),
+            Step::Continue(reply) => reply,
+        };
+        let mut out = Vec::new();
+        wire::sspi(&mut out, &reply);
+        wire::write_message(s, wire::PKT_REPLY, &out, INITIAL_PACKET_SIZE, true).await?;
+        let Some(next) = wire::read_message(s).await? else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the client left during authentication",
+            ));
+        };
+        token = next.payload;
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "too many SSPI legs",
+    ))
 }
 
 async fn close<S: AsyncWrite + Unpin>(mut s: S) -> io::Result<()> {

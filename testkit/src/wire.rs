@@ -31,6 +31,7 @@ const TOKEN_INFO: u8 = 0xAB;
 const TOKEN_LOGINACK: u8 = 0xAD;
 const TOKEN_ROW: u8 = 0xD1;
 const TOKEN_ENVCHANGE: u8 = 0xE3;
+const TOKEN_SSPI: u8 = 0xED;
 pub(crate) const TOKEN_DONE: u8 = 0xFD;
 pub(crate) const TOKEN_DONEPROC: u8 = 0xFE;
 pub(crate) const TOKEN_DONEINPROC: u8 = 0xFF;
@@ -249,11 +250,15 @@ pub(crate) struct Login {
     pub packet_size: u32,
     /// TypeFlags bit 5 (fReadOnlyIntent): the client asked for a readable secondary.
     pub read_only_intent: bool,
+    /// SSPI data (ibSSPI/cbSSPI): the first NTLM or Kerberos token of a Windows login.
+    pub sspi: Vec<u8>,
 }
 
 /// Offset of the TypeFlags byte in LOGIN7, and its read-only intent bit.
 const LOGIN7_TYPE_FLAGS: usize = 26;
 const READ_ONLY_INTENT: u8 = 1 << 5;
+/// Offset of ibSSPI (then cbSSPI) in LOGIN7: after eight offset/length pairs and ClientID.
+const LOGIN7_SSPI: usize = 36 + 9 * 4 + 6;
 
 /// Decodes a LOGIN7 message (MS-TDS 2.2.6.4).
 pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
@@ -278,6 +283,15 @@ pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
         read_only_intent: payload
             .get(LOGIN7_TYPE_FLAGS)
             .is_some_and(|flags| flags & READ_ONLY_INTENT != 0),
+        sspi: {
+            let mut fr = Reader::new(payload);
+            fr.take(LOGIN7_SSPI)?;
+            let offset = usize::from(fr.u16()?);
+            let len = usize::from(fr.u16()?);
+            let mut vr = Reader::new(payload);
+            vr.take(offset)?;
+            vr.take(len)?.to_vec()
+        },
     })
 }
 
@@ -523,6 +537,30 @@ fn error_body(number: i32, state: u8, class: u8, message: &str, procedure: &str)
     put_b_varchar(&mut body, procedure);
     body.extend_from_slice(&1u32.to_le_bytes());
     body
+}
+
+/// SSPI token: an NTLM CHALLENGE or a Kerberos AP-REP for the client.
+pub(crate) fn sspi(out: &mut Vec<u8>, token: &[u8]) {
+    out.push(TOKEN_SSPI);
+    out.extend_from_slice(&(token.len() as u16).to_le_bytes());
+    out.extend_from_slice(token);
+}
+
+/// ENVCHANGE type 20 (Routing): connect to `host:port` instead (MS-TDS 2.2.7.9).
+pub(crate) fn routing(out: &mut Vec<u8>, host: &str, port: u16) {
+    let host: Vec<u16> = host.encode_utf16().collect();
+    let mut value = vec![0u8]; // protocol: TCP
+    value.extend_from_slice(&port.to_le_bytes());
+    value.extend_from_slice(&(host.len() as u16).to_le_bytes());
+    host.iter()
+        .for_each(|unit| value.extend_from_slice(&unit.to_le_bytes()));
+    let mut body = vec![20u8];
+    body.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    body.extend_from_slice(&value);
+    body.extend_from_slice(&0u16.to_le_bytes()); // old value: none
+    out.push(TOKEN_ENVCHANGE);
+    out.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    out.extend_from_slice(&body);
 }
 
 /// ERROR token.

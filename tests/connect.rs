@@ -1,0 +1,258 @@
+//! Issue #9 against the TDS test server: Windows logins (NTLM), named instances through a
+//! SQL Server Browser responder, and AG/Azure routing redirects, through the real pool.
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use qoe_data_service::configuration::Settings;
+use qoe_data_service::db::SqlServerStore;
+use qoe_data_service::store::{IntegrationLogStore, Unavailability};
+use testkit::integration_log::IntegrationLogDb;
+use testkit::{
+    LoginOptions, ServerOptions, SqlBrowserResponder, TdsTestServer, WindowsLogin, SQL_BROWSER_PORT,
+};
+
+const ACCOUNT: &str = "CORP\\qoe_service";
+const ACCOUNT_PASSWORD: &str = "Winter-2026!";
+
+fn store(connection_string: &str) -> SqlServerStore {
+    let settings = Settings::load_from(
+        None,
+        HashMap::from([
+            (
+                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+                connection_string.to_owned(),
+            ),
+            (
+                "QOE_DATABASE__CONNECT_TIMEOUT_MS".to_owned(),
+                "3000".to_owned(),
+            ),
+        ]),
+    )
+    .expect("valid settings");
+    SqlServerStore::new(&settings.database).expect("a store")
+}
+
+async fn server(login: LoginOptions) -> TdsTestServer {
+    TdsTestServer::start_with_login(
+        ServerOptions::default(),
+        login,
+        IntegrationLogDb::documentation_sample(),
+    )
+    .await
+    .expect("the TDS test server starts")
+}
+
+async fn ntlm_server() -> TdsTestServer {
+    server(LoginOptions {
+        windows: Some(WindowsLogin::Ntlm {
+            user: ACCOUNT.to_owned(),
+            password: ACCOUNT_PASSWORD.to_owned(),
+        }),
+        ..LoginOptions::default()
+    })
+    .await
+}
+
+fn windows_connection_string(port: u16, password: &str) -> String {
+    format!(
+        "Server=tcp:127.0.0.1,{port};Database=QoEArchive;Integrated Security=SSPI;\
+         User Id={ACCOUNT};Password={password};Encrypt=DANGER_PLAINTEXT"
+    )
+}
+
+#[tokio::test]
+async fn integrated_security_with_a_domain_user_logs_in_with_ntlm() {
+    let server = ntlm_server().await;
+    let store = store(&windows_connection_string(server.port(), ACCOUNT_PASSWORD));
+
+    store.ping().await.expect("the NTLM login succeeds");
+
+    let logins = server.logins();
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert!(logins[0].integrated && logins[0].accepted, "{logins:?}");
+    assert!(logins[0].user.eq_ignore_ascii_case(ACCOUNT), "{logins:?}");
+}
+
+#[tokio::test]
+async fn trusted_connection_is_accepted_as_a_synonym_for_ntlm() {
+    let server = ntlm_server().await;
+    let store = store(&format!(
+        "Server=tcp:127.0.0.1,{};Trusted_Connection=yes;User Id={ACCOUNT};\
+         Password={ACCOUNT_PASSWORD};Encrypt=DANGER_PLAINTEXT",
+        server.port()
+    ));
+
+    store.ping().await.expect("the NTLM login succeeds");
+
+    assert!(server.logins()[0].integrated);
+}
+
+#[tokio::test]
+async fn a_wrong_windows_password_is_a_prompt_login_failure_without_the_password() {
+    let server = ntlm_server().await;
+    let store = store(&windows_connection_string(server.port(), "Summer-2025?"));
+
+    let started = Instant::now();
+    let error = store.ping().await.expect_err("the password is wrong");
+
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(error.kind(), Unavailability::LoginFailed);
+    assert_eq!(error.to_string(), "database login failed");
+    let logged = format!("{error:?}");
+    assert!(!logged.contains("Summer-2025?"), "{logged}");
+    assert!(!server.logins()[0].accepted);
+}
+
+#[tokio::test]
+async fn a_sql_login_is_refused_by_a_windows_only_server() {
+    let server = ntlm_server().await;
+    let store = store(&server.ado_connection_string());
+
+    let error = store.ping().await.expect_err("Windows logins only");
+
+    assert_eq!(error.kind(), Unavailability::LoginFailed);
+}
+
+/// Each SQL Browser test gets its own loopback address, so UDP 1434 never collides.
+async fn named_instance(ip: Ipv4Addr, instance: &str) -> (TdsTestServer, SqlBrowserResponder) {
+    let server = server(LoginOptions {
+        bind: ip,
+        ..LoginOptions::default()
+    })
+    .await;
+    let browser = SqlBrowserResponder::start(
+        ip,
+        SQL_BROWSER_PORT,
+        HashMap::from([(instance.to_owned(), server.port())]),
+    )
+    .await
+    .expect("UDP 1434 on a private loopback address (needs root, as CI runs)");
+    (server, browser)
+}
+
+#[tokio::test]
+async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
+    let ip = Ipv4Addr::new(127, 0, 9, 1);
+    let (server, _browser) = named_instance(ip, "CQD").await;
+
+    for prefix in ["", "tcp:"] {
+        let store = store(&format!(
+            "Server={prefix}{ip}\\CQD;Database=QoEArchive;User Id=qoe_service;\
+             Password=p;Encrypt=DANGER_PLAINTEXT"
+        ));
+        store
+            .ping()
+            .await
+            .expect("the instance is found and logged in to");
+    }
+
+    assert_eq!(server.logins().len(), 2);
+}
+
+#[tokio::test]
+async fn an_explicit_port_wins_over_sql_browser() {
+    let ip = Ipv4Addr::new(127, 0, 9, 2);
+    // No SQL Browser runs on this address: the explicit port must be used as it is.
+    let server = server(LoginOptions {
+        bind: ip,
+        ..LoginOptions::default()
+    })
+    .await;
+    let store = store(&format!(
+        "Server=tcp:{ip}\\CQD,{};User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT",
+        server.port()
+    ));
+
+    store.ping().await.expect("logged in on the explicit port");
+}
+
+#[tokio::test]
+async fn an_unknown_instance_is_a_clear_error_within_the_connect_timeout() {
+    let ip = Ipv4Addr::new(127, 0, 9, 3);
+    let (_server, _browser) = named_instance(ip, "CQD").await;
+    let store = store(&format!(
+        "Server={ip}\\NOSUCH;User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT"
+    ));
+
+    let started = Instant::now();
+    let error = store.ping().await.expect_err("no such instance");
+
+    assert!(started.elapsed() < Duration::from_millis(3000));
+    assert_eq!(error.kind(), Unavailability::InstanceNotFound);
+    let logged = format!("{error:?}");
+    assert!(logged.contains("NOSUCH"), "{logged}");
+    assert!(logged.contains("SQL Server Browser"), "{logged}");
+}
+
+fn read_only(port: u16) -> String {
+    format!(
+        "Server=tcp:127.0.0.1,{port};Database=QoEArchive;User Id=qoe_service;Password=p;\
+         ApplicationIntent=ReadOnly;Encrypt=DANGER_PLAINTEXT"
+    )
+}
+
+#[tokio::test]
+async fn a_routing_redirect_is_followed_once_with_read_only_intent_to_both_servers() {
+    let secondary = server(LoginOptions::default()).await;
+    let listener = server(LoginOptions {
+        route_to: Some(("127.0.0.1".to_owned(), secondary.port())),
+        ..LoginOptions::default()
+    })
+    .await;
+    let store = store(&read_only(listener.port()));
+
+    store.ping().await.expect("the secondary answers");
+
+    let at_listener = listener.logins();
+    let at_secondary = secondary.logins();
+    assert_eq!(at_listener.len(), 1, "{at_listener:?}");
+    assert_eq!(at_secondary.len(), 1, "{at_secondary:?}");
+    assert!(at_listener[0].read_only_intent && at_secondary[0].read_only_intent);
+    assert!(at_secondary[0].accepted);
+    assert_eq!(
+        secondary.requests().len(),
+        1,
+        "the query ran on the secondary"
+    );
+}
+
+#[tokio::test]
+async fn a_second_redirect_is_an_error_that_says_so() {
+    let third = server(LoginOptions::default()).await;
+    let second = server(LoginOptions {
+        route_to: Some(("127.0.0.1".to_owned(), third.port())),
+        ..LoginOptions::default()
+    })
+    .await;
+    let first = server(LoginOptions {
+        route_to: Some(("127.0.0.1".to_owned(), second.port())),
+        ..LoginOptions::default()
+    })
+    .await;
+    let store = store(&read_only(first.port()));
+
+    let error = store
+        .ping()
+        .await
+        .expect_err("only one redirect is followed");
+
+    assert_eq!(error.kind(), Unavailability::RedirectedTwice);
+    assert!(format!("{error:?}").contains("second time"), "{error:?}");
+    assert!(third.logins().is_empty());
+}
+
+#[tokio::test]
+async fn multi_subnet_failover_logs_in_through_whichever_address_answers() {
+    // "localhost" resolves to 127.0.0.1 and often ::1; the server listens on 127.0.0.1 only.
+    let server = server(LoginOptions::default()).await;
+    let store = store(&format!(
+        "Server=tcp:localhost,{};User Id=qoe_service;Password=p;MultiSubnetFailover=True;\
+         Encrypt=DANGER_PLAINTEXT",
+        server.port()
+    ));
+
+    store.ping().await.expect("logged in");
+
+    assert_eq!(server.logins().len(), 1);
+}
