@@ -1,11 +1,14 @@
+pub mod agent;
 mod category;
 mod log;
+mod runs;
 mod status;
 
 pub use category::{LogCategory, UnknownCategory};
 pub use log::{
     log_timestamp, LogEntry, LogEntryDocument, LogQuery, LogQueryError, DEFAULT_TOP, MAX_TOP,
 };
+pub use runs::{pair_runs, Job, JobRun, Outcome, RunEnd, StatusRead, CHART_DEPTH};
 pub use status::{
     cqd_timestamp, CategoryTime, Freshness, IntegrationStatus, StatusDocument, STATUS_DEPTH,
 };
