@@ -8,7 +8,7 @@ use super::{AppState, RETRY_AFTER_SECONDS};
 struct Health {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
+    reason: Option<String>,
 }
 
 /// `GET /healthz`: the process runs. Never touches the database.
@@ -19,22 +19,31 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// `GET /readyz`: a pooled connection answers `SELECT 1` within the configured timeouts.
+/// `GET /readyz`: a pooled connection answers `SELECT 1` within the configured timeouts
+/// (the SQL Server Agent source also checks its settings against the server: `readiness`).
 #[tracing::instrument(name = "readyz", skip(state))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(Health {
-            status: "ready",
-            reason: None,
-        }),
+    let reason = match state.store.readiness().await {
+        Ok(reasons) if reasons.is_empty() => {
+            return HttpResponse::Ok().json(Health {
+                status: "ready",
+                reason: None,
+            })
+        }
+        Ok(reasons) => {
+            let reasons = reasons.join("; ");
+            tracing::warn!(reasons, "not ready");
+            reasons
+        }
         Err(error) => {
             tracing::warn!(error = ?error, "not ready");
-            HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
-                .json(Health {
-                    status: "unavailable",
-                    reason: Some(error.kind().reason()),
-                })
+            error.kind().reason().to_owned()
         }
-    }
+    };
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
+        .json(Health {
+            status: "unavailable",
+            reason: Some(reason),
+        })
 }
