@@ -8,6 +8,7 @@
 
 pub mod integration_log;
 mod server;
+pub mod sql_agent;
 mod tls;
 mod types;
 mod wire;

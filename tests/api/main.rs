@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 mod request_id;
 mod shutdown;
+mod sql_agent;
 mod status;
 mod status_page;
 mod tds;
