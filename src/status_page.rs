@@ -167,11 +167,12 @@ fn job_section(
 /// Chart geometry, in SVG user units.
 const CHART_WIDTH: usize = 320;
 const CHART_HEIGHT: usize = 80;
-const BAR_SLOT: usize = CHART_WIDTH / crate::domain::CHART_DEPTH;
+const BAR_WIDTH: i64 = (CHART_WIDTH / crate::domain::CHART_DEPTH) as i64 - 2;
 
-/// The recent runs as an inline SVG bar chart: one bar a run, oldest left, height the
-/// duration against the longest shown, colour (and each bar's title) the outcome. Markup
-/// only: no script, no external resource, styled by the page's own stylesheet.
+/// The recent runs as an inline SVG bar chart: one bar a run, placed along the x axis by its
+/// start between the oldest (left edge) and the newest (right edge), height the duration
+/// against the longest shown, colour (and each bar's title) the outcome. Markup only: no
+/// script, no external resource, styled by the page's own stylesheet.
 fn duration_chart(id: &str, runs: &[&JobRun], zone: Tz) -> String {
     let finished: Vec<(&JobRun, TimeDelta, Outcome)> = runs
         .iter()
@@ -197,7 +198,11 @@ fn duration_chart(id: &str, runs: &[&JobRun], zone: Tz) -> String {
         count = finished.len(),
         longest_words = escape(&run_duration_words(TimeDelta::milliseconds(longest))),
     );
-    for (index, (run, duration, outcome)) in finished.iter().enumerate() {
+    let span = (last.0.started - first.0.started).num_milliseconds();
+    let track = CHART_WIDTH as i64 - BAR_WIDTH - 2;
+    for (run, duration, outcome) in &finished {
+        let offset = (run.started - first.0.started).num_milliseconds();
+        let x = 1 + if span > 0 { offset * track / span } else { 0 };
         let height = ((duration.num_milliseconds() * (CHART_HEIGHT as i64 - 1)) / longest + 1)
             .clamp(1, CHART_HEIGHT as i64);
         let (class, word) = match outcome {
@@ -208,9 +213,8 @@ fn duration_chart(id: &str, runs: &[&JobRun], zone: Tz) -> String {
             chart,
             "<rect class=\"bar {class}\" x=\"{x}\" y=\"{y}\" width=\"{width}\" height=\"{height}\">\
              <title>{word}, started {started}, took {took}</title></rect>",
-            x = index * BAR_SLOT + 1,
             y = CHART_HEIGHT as i64 - height,
-            width = BAR_SLOT - 2,
+            width = BAR_WIDTH,
             started = escape(&local_time(run.started, zone)),
             took = escape(&run_duration_words(*duration)),
         );
@@ -507,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_draws_one_bar_a_run_oldest_left_height_by_duration_colour_by_outcome() {
+    fn the_chart_draws_one_bar_a_run_along_time_height_by_duration_colour_by_outcome() {
         let page = render(&status(), &runs(), &context("2015-01-18 10:40:00", Tz::UTC));
 
         assert_eq!(page.matches("<svg class=\"chart\"").count(), 1, "{page}");
@@ -522,12 +526,12 @@ mod tests {
             bars[0]
         );
         assert!(
-            bars[1].starts_with(r#"<rect class="bar failed" x="17" y="0" width="14" height="80""#),
+            bars[1].starts_with(r#"<rect class="bar failed" x="153" y="0" width="14" height="80""#),
             "{}",
             bars[1]
         );
         assert!(
-            bars[2].starts_with(r#"<rect class="bar ok" x="33" y="60" width="14" height="20""#),
+            bars[2].starts_with(r#"<rect class="bar ok" x="305" y="60" width="14" height="20""#),
             "{}",
             bars[2]
         );
