@@ -398,3 +398,7 @@ async fn the_status_query_stays_index_seeks_over_a_million_rows() {
     );
     database.drop_database().await;
 }
+
+/// The SQL Server Agent source against a real Agent (issue 8).
+#[path = "sql_server/agent.rs"]
+mod agent;
