@@ -337,6 +337,72 @@ mod tests {
         }
     }
 
+    /// Collects what the log would print.
+    #[derive(Clone, Default)]
+    struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for CapturedLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_step_is_warned_about_once_naming_the_step_and_its_setting() {
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let settings = crate::configuration::Settings::load_from(
+            None,
+            [(
+                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+                "Server=tcp:127.0.0.1,1;User Id=qoe_agent_reader;Password=x".to_owned(),
+            )]
+            .into(),
+        )
+        .expect("valid settings");
+        let store = SqlAgentStore::new(
+            &settings.database,
+            SqlAgentSettings {
+                data_integration_step: "QoE Archive Data".into(),
+                cube_processing_step: "Process Cube".into(),
+                job_name: None,
+                server_time_zone: chrono_tz::Tz::UTC,
+            },
+        )
+        .expect("the store builds");
+
+        for _ in 0..3 {
+            store.warn_once_about(&[Job::CubeProcessing]);
+        }
+
+        let text = String::from_utf8_lossy(&log.0.lock().expect("not poisoned")).into_owned();
+        assert_eq!(
+            text.matches("no SQL Server Agent job step has this name")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("Process Cube"), "{text}");
+        assert!(
+            text.contains("integration_log.sql_agent.cube_processing_step"),
+            "{text}"
+        );
+        assert!(!text.contains("QoE Archive Data"), "{text}");
+    }
+
     #[test]
     fn offsets_read_as_utc_plus_or_minus_hours_and_minutes() {
         assert_eq!(utc_offset(180), "UTC+03:00");
