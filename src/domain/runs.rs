@@ -186,14 +186,7 @@ pub fn pair_runs(entries: &[CategoryTime]) -> Vec<JobRun> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::test_support::utc;
-
-    fn entry(category: LogCategory, text: &str) -> CategoryTime {
-        CategoryTime {
-            category,
-            time: utc(text),
-        }
-    }
+    use crate::domain::test_support::{entry, utc};
 
     #[test]
     fn a_start_is_paired_with_the_next_outcome_of_its_job() {

@@ -8,8 +8,10 @@ use chrono::TimeDelta;
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{Settings, SqlAgentSettings};
 use qoe_data_service::db::SqlAgentStore;
-use qoe_data_service::domain::{IntegrationStatus, Job, LogCategory, LogQuery, Outcome};
-use qoe_data_service::store::{IntegrationLogStore, Unavailability};
+use qoe_data_service::domain::{
+    IntegrationStatus, Job, LogCategory, LogQuery, Outcome, StatusRead,
+};
+use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 
 use super::{run, AdminClient, TestDatabase};
 
@@ -194,14 +196,20 @@ async fn a_real_two_step_job_shows_in_status_log_and_durations() {
     );
 }
 
-#[tokio::test]
-#[ignore = "needs SQL Server: see README"]
-async fn a_login_with_select_on_the_four_msdb_tables_reads_agent_history() {
+/// Creates a job that never ran, a login with an msdb user holding exactly `grants`, and asks
+/// the Agent store for readiness and a Status read as that login; cleans up after.
+async fn read_as_login_with(
+    suffix: &str,
+    grants: &str,
+) -> (
+    Result<Vec<String>, StoreError>,
+    Result<StatusRead, StoreError>,
+) {
     let database = TestDatabase::create().await;
     let job = format!("{}_job", database.name);
     let mut msdb = database.client_for(Some("msdb"), None).await;
     create_job(&mut msdb, &job).await;
-    let (login, password) = msdb_login(&database, "agent_tables", FOUR_TABLES).await;
+    let (login, password) = msdb_login(&database, suffix, grants).await;
     let store = agent_store(&msdb_settings(&database, Some((&login, &password))), &job);
 
     let readiness = store.readiness().await;
@@ -209,6 +217,13 @@ async fn a_login_with_select_on_the_four_msdb_tables_reads_agent_history() {
     delete_job(&mut msdb, &job).await;
     drop_msdb_user(&database, &login).await;
     database.drop_database().await;
+    (readiness, read)
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: see README"]
+async fn a_login_with_select_on_the_four_msdb_tables_reads_agent_history() {
+    let (readiness, read) = read_as_login_with("agent_tables", FOUR_TABLES).await;
 
     assert_eq!(readiness.expect("readiness"), Vec::<String>::new());
     assert!(
@@ -222,23 +237,11 @@ async fn a_login_with_select_on_the_four_msdb_tables_reads_agent_history() {
 #[tokio::test]
 #[ignore = "needs SQL Server: see README"]
 async fn a_login_with_only_sqlagentreaderrole_is_refused_the_history_tables() {
-    let database = TestDatabase::create().await;
-    let job = format!("{}_job", database.name);
-    let mut msdb = database.client_for(Some("msdb"), None).await;
-    create_job(&mut msdb, &job).await;
-    let (login, password) = msdb_login(
-        &database,
+    let (readiness, read) = read_as_login_with(
         "agent_role",
         "ALTER ROLE SQLAgentReaderRole ADD MEMBER {user};",
     )
     .await;
-    let store = agent_store(&msdb_settings(&database, Some((&login, &password))), &job);
-
-    let read = store.status_read().await;
-    let readiness = store.readiness().await;
-    delete_job(&mut msdb, &job).await;
-    drop_msdb_user(&database, &login).await;
-    database.drop_database().await;
 
     assert_eq!(
         read.map(drop).map_err(|e| e.kind()),
