@@ -1,10 +1,11 @@
 -- Run by docker compose as sa after roles.sql: the rows behind the CQD documentation's sample,
--- written as the SQL Server Agent job steps write them (as qoe_writer, through the procedure).
+-- written as the SQL Server Agent job steps write them: as the job's user qoe_job, through the
+-- procedure.
 -- Only into an empty log, so that `docker compose up` can run again.
 SET NOCOUNT ON;
 IF NOT EXISTS (SELECT 1 FROM dbo.IntegrationLog)
 BEGIN
-    EXECUTE AS USER = N'qoe_writer';
+    EXECUTE AS USER = N'qoe_job';
     EXEC dbo.WriteIntegrationLog N'DataIntegrationSucceeded', N'demo: older than the five shown', '2015-01-17T14:30:00';
     EXEC dbo.WriteIntegrationLog N'DataIntegrationSucceeded', NULL, '2015-01-17T14:45:13';
     EXEC dbo.WriteIntegrationLog N'DataIntegrationSucceeded', NULL, '2015-01-17T15:00:17';

@@ -1,7 +1,10 @@
 //! Against a real SQL Server (T-SQL semantics, permissions, the migrations themselves).
 //! Skipped by `cargo test`; run with `docker compose up -d mssql` and
 //! `QOE_TEST_DATABASE__CONNECTION_STRING='Server=tcp:localhost,1433;User Id=sa;Password=…;TrustServerCertificate=true' cargo test --test sql_server -- --ignored`.
-//! Each test creates and drops a database of its own.
+//! Each test creates and drops a database of its own, except the compose test, which runs exactly
+//! what `docker compose up` runs against the `QoEArchive` database and logins compose creates.
+mod support;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -46,58 +49,15 @@ impl TestDatabase {
 
     /// The admin connection string pointed at `database`, or with another login.
     fn connection_string(&self, database: Option<&str>, login: Option<(&str, &str)>) -> String {
-        let mut pairs: Vec<String> = self
-            .admin_connection_string
-            .split(';')
-            .filter(|pair| {
-                let key = pair
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                !pair.trim().is_empty()
-                    && key != "database"
-                    && (login.is_none()
-                        || !["user id", "uid", "user", "username", "password", "pwd"]
-                            .contains(&key.as_str()))
-            })
-            .map(str::to_owned)
-            .collect();
-        if let Some(database) = database {
-            pairs.push(format!("Database={database}"));
-        }
-        if let Some((user, password)) = login {
-            pairs.push(format!("User Id={user}"));
-            pairs.push(format!("Password={password}"));
-        }
-        pairs.join(";")
+        connection_string(&self.admin_connection_string, database, login)
     }
 
     fn settings(&self, login: Option<(&str, &str)>) -> Settings {
-        let env = HashMap::from([
-            (
-                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-                self.connection_string(Some(&self.name), login),
-            ),
-            ("QOE_INTEGRATION_LOG__ENABLED".to_owned(), "true".to_owned()),
-        ]);
-        Settings::load_from(None, env).expect("valid test settings")
+        settings_for(self.connection_string(Some(&self.name), login))
     }
 
     async fn client_for(&self, database: Option<&str>, login: Option<(&str, &str)>) -> AdminClient {
-        let env = HashMap::from([(
-            "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-            self.connection_string(database, login),
-        )]);
-        let settings = Settings::load_from(None, env).expect("valid test settings");
-        let config = settings.database.tiberius_config().expect("driver config");
-        let tcp = TcpStream::connect(config.get_addr())
-            .await
-            .expect("TCP connect");
-        Client::connect(config, tcp.compat_write())
-            .await
-            .expect("login")
+        client(self.connection_string(database, login)).await
     }
 
     async fn admin(&self) -> AdminClient {
@@ -167,6 +127,68 @@ impl TestDatabase {
     }
 }
 
+/// `admin` pointed at `database`, or with another login.
+fn connection_string(admin: &str, database: Option<&str>, login: Option<(&str, &str)>) -> String {
+    let mut pairs: Vec<String> = admin
+        .split(';')
+        .filter(|pair| {
+            let key = pair
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            !pair.trim().is_empty()
+                && key != "database"
+                && (login.is_none()
+                    || !["user id", "uid", "user", "username", "password", "pwd"]
+                        .contains(&key.as_str()))
+        })
+        .map(str::to_owned)
+        .collect();
+    if let Some(database) = database {
+        pairs.push(format!("Database={database}"));
+    }
+    if let Some((user, password)) = login {
+        pairs.push(format!("User Id={user}"));
+        pairs.push(format!("Password={password}"));
+    }
+    pairs.join(";")
+}
+
+fn settings_for(connection_string: String) -> Settings {
+    let env = HashMap::from([
+        (
+            "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+            connection_string,
+        ),
+        ("QOE_INTEGRATION_LOG__ENABLED".to_owned(), "true".to_owned()),
+    ]);
+    Settings::load_from(None, env).expect("valid test settings")
+}
+
+async fn client(connection_string: String) -> AdminClient {
+    let config = settings_for(connection_string)
+        .database
+        .tiberius_config()
+        .expect("driver config");
+    let tcp = TcpStream::connect(config.get_addr())
+        .await
+        .expect("TCP connect");
+    Client::connect(config, tcp.compat_write())
+        .await
+        .expect("login")
+}
+
+/// Runs a script as sqlcmd -b does: batch by batch, stopping at the first error.
+async fn run_script(client: &mut AdminClient, name: &str, script: &str) {
+    for batch in support::batches(script) {
+        run(client, &batch)
+            .await
+            .unwrap_or_else(|e| panic!("{name} failed: {e}\nin batch:\n{batch}"));
+    }
+}
+
 /// Runs a batch to the end, so that errors after the first result are seen too.
 async fn run(client: &mut AdminClient, sql: &str) -> tiberius::Result<()> {
     client
@@ -190,7 +212,7 @@ async fn count_rows(client: &mut AdminClient) -> i32 {
 }
 
 #[tokio::test]
-#[ignore = "needs SQL Server: docker compose up -d mssql"]
+#[ignore = "needs SQL Server: see README"]
 async fn migrations_apply_once_and_a_second_run_changes_nothing() {
     let database = TestDatabase::create().await;
     let settings = database.settings(None);
@@ -204,7 +226,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "needs SQL Server: docker compose up -d mssql"]
+#[ignore = "needs SQL Server: see README"]
 async fn the_status_shows_what_the_job_steps_wrote_through_the_procedure() {
     let database = TestDatabase::migrated().await;
     let mut admin = database.admin().await;
@@ -255,7 +277,7 @@ async fn the_status_shows_what_the_job_steps_wrote_through_the_procedure() {
 }
 
 #[tokio::test]
-#[ignore = "needs SQL Server: docker compose up -d mssql"]
+#[ignore = "needs SQL Server: see README"]
 async fn the_procedure_refuses_an_unknown_category_and_writes_nothing() {
     let database = TestDatabase::migrated().await;
     let mut admin = database.admin().await;
@@ -275,7 +297,7 @@ async fn the_procedure_refuses_an_unknown_category_and_writes_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "needs SQL Server: docker compose up -d mssql"]
+#[ignore = "needs SQL Server: see README"]
 async fn the_reader_login_can_read_but_cannot_write() {
     let database = TestDatabase::migrated().await;
     let (login, password) = database.login_in_role("qoe_reader").await;
@@ -308,7 +330,7 @@ async fn the_reader_login_can_read_but_cannot_write() {
 }
 
 #[tokio::test]
-#[ignore = "needs SQL Server: docker compose up -d mssql"]
+#[ignore = "needs SQL Server: see README"]
 async fn the_writer_login_can_only_call_the_procedure() {
     let database = TestDatabase::migrated().await;
     let (login, password) = database.login_in_role("qoe_writer").await;
@@ -363,7 +385,7 @@ WHERE st.text LIKE N'%qoe' + N':status%'
 const MAX_STATUS_READS_PER_EXECUTION: i64 = 100;
 
 #[tokio::test]
-#[ignore = "needs SQL Server: docker compose up -d mssql"]
+#[ignore = "needs SQL Server: see README"]
 async fn the_status_query_stays_index_seeks_over_a_million_rows() {
     let database = TestDatabase::migrated().await;
     let mut admin = database.admin().await;
@@ -396,6 +418,192 @@ async fn the_status_query_stays_index_seeks_over_a_million_rows() {
         "{} logical reads per status query over a million rows: no longer index seeks",
         reads / executions
     );
+    database.drop_database().await;
+}
+
+/// The compose logins' passwords: the environment's, as compose takes them, else compose's
+/// defaults. Keyed by the sqlcmd variable init.sql uses.
+fn compose_passwords() -> Vec<(String, String)> {
+    support::compose_sqlcmd_variables("db-init")
+        .into_iter()
+        .map(|(name, variable)| {
+            let value =
+                std::env::var(&variable).unwrap_or_else(|_| support::compose_default(&variable));
+            (name, value)
+        })
+        .collect()
+}
+
+fn compose_password(sqlcmd_variable: &str) -> String {
+    compose_passwords()
+        .into_iter()
+        .find_map(|(name, value)| (name == sqlcmd_variable).then_some(value))
+        .unwrap_or_else(|| panic!("compose passes no {sqlcmd_variable} to init.sql"))
+}
+
+/// Exactly what `docker compose up` runs, in its order: db-init's init.sql in master (with the
+/// sqlcmd variables compose gives it), `migrate` in QoEArchive as the admin, then db-seed's
+/// roles.sql and demo-rows.sql in QoEArchive.
+async fn run_what_compose_runs(admin: &str) {
+    let passwords = compose_passwords();
+    let values: Vec<(&str, &str)> = passwords
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let (init, database) = support::COMPOSE_INIT;
+    let script = support::substitute(&support::read(init), &values);
+    run_script(
+        &mut client(connection_string(admin, database, None)).await,
+        init,
+        &script,
+    )
+    .await;
+
+    let archive = connection_string(admin, Some("QoEArchive"), None);
+    migrate::run(&settings_for(archive).database)
+        .await
+        .expect("migrate, as the compose migrate service runs it");
+
+    for (script, database) in support::COMPOSE_SEED {
+        let mut seed = client(connection_string(admin, database, None)).await;
+        run_script(&mut seed, script, &support::read(script)).await;
+    }
+}
+
+/// The compose tests share the compose database and logins: one at a time.
+static COMPOSE_DATABASE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn admin_connection_string() -> String {
+    std::env::var(NEEDS)
+        .unwrap_or_else(|_| panic!("set {NEEDS} to an admin connection string (see README)"))
+}
+
+/// The status document the README shows: the CQD documentation's sample.
+fn documented_status() -> serde_json::Value {
+    let blocks = support::readme_blocks("### The status document", "json");
+    serde_json::from_str(blocks.first().expect("README shows the status document"))
+        .expect("the README's status document is JSON")
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: see README"]
+async fn the_compose_scripts_run_twice_and_the_service_login_reads_the_documentation_sample() {
+    let _one_at_a_time = COMPOSE_DATABASE.lock().await;
+    let admin = admin_connection_string();
+
+    run_what_compose_runs(&admin).await;
+    run_what_compose_runs(&admin).await;
+
+    let service = connection_string(
+        &admin,
+        Some("QoEArchive"),
+        Some(("qoe_service", &compose_password("SERVICE_PASSWORD"))),
+    );
+    let store = SqlServerStore::new(&settings_for(service).database).expect("store");
+    let entries = store
+        .status_entries()
+        .await
+        .expect("the service login reads the log");
+    let document = IntegrationStatus::from_entries(entries).render(Tz::UTC);
+    assert_eq!(
+        serde_json::to_value(&document).expect("the document serializes"),
+        documented_status()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: see README"]
+async fn the_compose_job_login_may_run_the_procedure_and_nothing_else() {
+    let _one_at_a_time = COMPOSE_DATABASE.lock().await;
+    let admin = admin_connection_string();
+    run_what_compose_runs(&admin).await;
+    let mut job = client(connection_string(
+        &admin,
+        Some("QoEArchive"),
+        Some(("qoe_job", &compose_password("JOB_PASSWORD"))),
+    ))
+    .await;
+
+    // Rolled back, so the demo rows stay the documentation sample.
+    let procedure = run(
+        &mut job,
+        "BEGIN TRANSACTION; \
+         EXEC dbo.WriteIntegrationLog @LogCategory = N'DataIntegrationStarted'; \
+         ROLLBACK TRANSACTION;",
+    )
+    .await;
+    let read = run(&mut job, "SELECT TOP (1) Id FROM dbo.IntegrationLog").await;
+    let insert = run(
+        &mut job,
+        "INSERT INTO dbo.IntegrationLog (LogCategory) VALUES (N'DataIntegrationStarted')",
+    )
+    .await;
+
+    assert!(procedure.is_ok(), "{:?}", procedure.err());
+    assert_eq!(
+        read.err().and_then(|e| e.code()),
+        Some(229),
+        "SELECT denied"
+    );
+    assert_eq!(
+        insert.err().and_then(|e| e.code()),
+        Some(229),
+        "INSERT denied"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs SQL Server: see README"]
+async fn the_readme_login_setup_runs_as_written_and_lets_the_service_read_but_not_write() {
+    let database = TestDatabase::migrated().await;
+    let password = format!("Pw-{}-aA1!", std::process::id());
+    // The README's statements as written; only the names and the password are this test's own,
+    // so that it neither collides with compose's logins nor leaves any behind.
+    let own = |block: &str| {
+        block
+            .replace("qoe_service", &format!("{}_service", database.name))
+            .replace("qoe_job", &format!("{}_job", database.name))
+            .replace("N'…'", &format!("N'{password}'"))
+    };
+    let blocks = support::readme_sql_blocks(support::README_SETUP);
+    let (in_master, in_archive) = (own(&blocks[0]), own(&blocks[1]));
+    run_script(
+        &mut database.client_for(None, None).await,
+        "README block 1",
+        &in_master,
+    )
+    .await;
+    run_script(&mut database.admin().await, "README block 2", &in_archive).await;
+
+    let service = format!("{}_service", database.name);
+    let store = SqlServerStore::new(&database.settings(Some((&service, &password))).database)
+        .expect("store");
+    let read = store.status_entries().await;
+    let mut as_service = database
+        .client_for(Some(&database.name), Some((&service, &password)))
+        .await;
+    let write = database
+        .write(
+            &mut as_service,
+            "DataIntegrationStarted",
+            "2015-01-18 10:30:13",
+        )
+        .await;
+    let job = format!("{}_job", database.name);
+    let mut as_job = database
+        .client_for(Some(&database.name), Some((&job, &password)))
+        .await;
+    let job_write = database
+        .write(&mut as_job, "DataIntegrationStarted", "2015-01-18 10:30:13")
+        .await;
+
+    assert!(read.is_ok(), "{:?}", read.err());
+    assert_eq!(
+        write.err().and_then(|e| e.code()),
+        Some(229),
+        "EXECUTE denied"
+    );
+    assert!(job_write.is_ok(), "{:?}", job_write.err());
     database.drop_database().await;
 }
 
