@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
-use crate::domain::{CategoryTime, LogEntry, LogQuery};
+use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
 use crate::routes::Tagged;
 use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 
@@ -225,7 +225,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `get_or_load` as `status_entries` does.
 pub struct CachingStore {
     inner: Arc<dyn IntegrationLogStore>,
-    status: SingleFlightCache<(), Arc<Vec<CategoryTime>>>,
+    status: SingleFlightCache<(), Arc<StatusRead>>,
     log: SingleFlightCache<LogQuery, Arc<LogAnswer>>,
 }
 
@@ -312,14 +312,19 @@ impl CachingStore {
 #[async_trait]
 impl IntegrationLogStore for CachingStore {
     async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        Ok(self.status_read().await?.entries)
+    }
+
+    /// The Status operation, the status page and `/metrics` share this one cached read.
+    async fn status_read(&self) -> Result<StatusRead, StoreError> {
         let inner = self.inner.clone();
-        let entries = self
+        let read = self
             .status
             .get_or_load((), move || {
-                async move { inner.status_entries().await.map(Arc::new) }.boxed()
+                async move { inner.status_read().await.map(Arc::new) }.boxed()
             })
             .await?;
-        Ok(entries.as_ref().clone())
+        Ok(read.as_ref().clone())
     }
 
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
@@ -329,6 +334,10 @@ impl IntegrationLogStore for CachingStore {
     /// Readiness always asks the database.
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.readiness().await
     }
 }
 

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::configuration::Settings;
+use crate::configuration::{LogSource, Settings};
 use crate::db::migrate;
 use crate::healthcheck;
 use crate::startup::Application;
@@ -51,7 +51,7 @@ impl Cli {
                     https = settings.http.tls.is_some(),
                     api_keys = if settings.http.api_keys.is_empty() { "off (open)" } else { "on" },
                     cors_origins = %cors_origins(&settings.http.cors_trusted_origins),
-                    source = "SQL Server",
+                    source = %source(&settings.integration_log.source),
                     "serving the QoE Data Service: {}",
                     posture(&settings)
                 );
@@ -83,7 +83,7 @@ fn cors_origins(origins: &[String]) -> String {
 pub fn posture(settings: &Settings) -> String {
     let http = &settings.http;
     format!(
-        "API keys {}, CORS origins {}, TLS {}, source SQL Server, IntegrationLog operations {}",
+        "API keys {}, CORS origins {}, TLS {}, source {}, IntegrationLog operations {}",
         if http.api_keys.is_empty() {
             "OFF (anyone who reaches the port may call)".to_owned()
         } else {
@@ -91,12 +91,30 @@ pub fn posture(settings: &Settings) -> String {
         },
         cors_origins(&http.cors_trusted_origins),
         if http.tls.is_some() { "on" } else { "off" },
+        source(&settings.integration_log.source),
         if settings.integration_log.enabled {
             "enabled"
         } else {
             "disabled"
         },
     )
+}
+
+/// Where the runs are read from, with the names that select them.
+fn source(source: &LogSource) -> String {
+    match source {
+        LogSource::Table => "dbo.IntegrationLog table".to_owned(),
+        LogSource::SqlAgent(agent) => format!(
+            "SQL Server Agent history (steps `{}` and `{}`{}, server time zone {})",
+            agent.data_integration_step,
+            agent.cube_processing_step,
+            match &agent.job_name {
+                Some(job) => format!(" of job `{job}`"),
+                None => String::new(),
+            },
+            agent.server_time_zone,
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +143,24 @@ mod tests {
         assert!(line.contains("CORS origins none"), "{line}");
         assert!(line.contains("TLS off"), "{line}");
         assert!(line.contains("operations disabled"), "{line}");
+        assert!(line.contains("source dbo.IntegrationLog table"), "{line}");
+    }
+
+    #[test]
+    fn the_start_line_names_the_agent_steps_it_reads() {
+        let line = posture(&settings(&[
+            ("QOE_INTEGRATION_LOG__SOURCE", "sql_agent"),
+            ("QOE_INTEGRATION_LOG__SQL_AGENT__JOB_NAME", "CQD"),
+            (
+                "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
+                "Europe/Moscow",
+            ),
+        ]));
+
+        assert!(
+            line.contains("source SQL Server Agent history (steps `QoE Archive Data` and `Process Cube` of job `CQD`, server time zone Europe/Moscow)"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -140,6 +140,26 @@ pub struct IntegrationLogSettings {
     pub time_zone: Tz,
     /// The status page warns when a job's newest success is older than this.
     pub stale_after: TimeDelta,
+    /// Where the runs are read from (`integration_log.source`).
+    pub source: LogSource,
+}
+
+/// `integration_log.source`: the `dbo.IntegrationLog` table, or SQL Server Agent's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSource {
+    Table,
+    SqlAgent(SqlAgentSettings),
+}
+
+/// `integration_log.sql_agent.*`: which Agent job steps are CQD's two jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlAgentSettings {
+    pub data_integration_step: String,
+    pub cube_processing_step: String,
+    /// Only this job's steps count; `None`: every job with a step of that name.
+    pub job_name: Option<String>,
+    /// The zone of the SQL Server machine's clock, in which Agent records run times.
+    pub server_time_zone: Tz,
 }
 
 /// A setting that is missing or wrong; the message names it.
@@ -228,6 +248,16 @@ struct RawIntegrationLog {
     enabled: bool,
     time_zone: String,
     stale_after_minutes: u64,
+    source: String,
+    sql_agent: RawSqlAgent,
+}
+
+#[derive(Deserialize)]
+struct RawSqlAgent {
+    data_integration_step: String,
+    cube_processing_step: String,
+    job_name: Option<String>,
+    server_time_zone: String,
 }
 
 /// Settings that are lists in the file and comma-separated in the environment.
@@ -250,6 +280,12 @@ max_connections = 1024
 enabled = false
 time_zone = "UTC"
 stale_after_minutes = 30
+source = "table"
+
+[integration_log.sql_agent]
+data_integration_step = "QoE Archive Data"
+cube_processing_step = "Process Cube"
+server_time_zone = "UTC"
 
 [cache]
 ttl_ms = 5000
@@ -470,10 +506,67 @@ impl RawIntegrationLog {
                 format!("must be a whole number of minutes from 1 to {MAX_STALE_AFTER_MINUTES}"),
             ));
         }
+        let sql_agent = self.sql_agent.validate()?;
+        let source = match self.source.as_str() {
+            "table" => LogSource::Table,
+            "sql_agent" => LogSource::SqlAgent(sql_agent),
+            other => {
+                return Err(invalid(
+                    "integration_log.source",
+                    format!("`{other}` is neither `table` nor `sql_agent`"),
+                ))
+            }
+        };
         Ok(IntegrationLogSettings {
             enabled: self.enabled,
             time_zone,
             stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
+            source,
+        })
+    }
+}
+
+/// Longest name SQL Server allows for a job or a step (`sysname`).
+const MAX_SYSNAME_CHARS: usize = 128;
+
+impl RawSqlAgent {
+    fn validate(self) -> Result<SqlAgentSettings, SettingsError> {
+        let name = |setting: &'static str, value: String| {
+            let length = value.chars().count();
+            if value.trim().is_empty() || length > MAX_SYSNAME_CHARS {
+                Err(invalid(
+                    setting,
+                    format!("must be a job step name of 1 to {MAX_SYSNAME_CHARS} characters"),
+                ))
+            } else {
+                Ok(value)
+            }
+        };
+        let server_time_zone = self.server_time_zone.parse().map_err(|_| {
+            invalid(
+                "integration_log.sql_agent.server_time_zone",
+                format!(
+                    "`{}` is not an IANA time zone name such as UTC or America/New_York",
+                    self.server_time_zone
+                ),
+            )
+        })?;
+        let job_name = match self.job_name {
+            Some(job) if job.trim().is_empty() => None,
+            Some(job) => Some(name("integration_log.sql_agent.job_name", job)?),
+            None => None,
+        };
+        Ok(SqlAgentSettings {
+            data_integration_step: name(
+                "integration_log.sql_agent.data_integration_step",
+                self.data_integration_step,
+            )?,
+            cube_processing_step: name(
+                "integration_log.sql_agent.cube_processing_step",
+                self.cube_processing_step,
+            )?,
+            job_name,
+            server_time_zone,
         })
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cache::CacheStats;
 use crate::db::PoolStatus;
-use crate::domain::{CategoryTime, IntegrationStatus, LogEntry, LogQuery};
+use crate::domain::{CategoryTime, IntegrationStatus, Job, LogEntry, LogQuery, StatusRead};
 use crate::store::{IntegrationLogStore, StoreError};
 
 /// Upper bounds (seconds) of the latency buckets: 0.5 ms to 10 s.
@@ -235,23 +235,41 @@ pub enum JobScrape {
     Known {
         now: DateTime<Utc>,
         status: IntegrationStatus,
+        /// Each job's newest finished run's duration, in seconds, where one is known.
+        last_run_seconds: Vec<(Job, f64)>,
     },
 }
 
 impl JobScrape {
     pub fn from_entries(entries: Vec<CategoryTime>, now: DateTime<Utc>) -> Self {
+        Self::from_read(StatusRead::from_entries(entries), now)
+    }
+
+    pub fn from_read(read: StatusRead, now: DateTime<Utc>) -> Self {
+        let last_run_seconds = Job::ALL
+            .into_iter()
+            .filter_map(|job| {
+                read.last_run_duration(job)
+                    .map(|duration| (job, duration.num_milliseconds() as f64 / 1000.0))
+            })
+            .collect();
         JobScrape::Known {
             now,
-            status: IntegrationStatus::from_entries(entries),
+            status: IntegrationStatus::from_entries(read.entries),
+            last_run_seconds,
         }
     }
 
     fn render(&self, out: &mut String) {
         let up = "1 if the integration log could be read.";
-        let (now, status) = match self {
+        let (now, status, last_run_seconds) = match self {
             JobScrape::NotRead => return,
             JobScrape::Unavailable => return gauge(out, "qoe_status_up", up, 0),
-            JobScrape::Known { now, status } => (now, status),
+            JobScrape::Known {
+                now,
+                status,
+                last_run_seconds,
+            } => (now, status, last_run_seconds),
         };
         gauge(out, "qoe_status_up", up, 1);
         let jobs = [
@@ -280,6 +298,11 @@ impl JobScrape {
             if let Some(newest) = failures.first() {
                 let _ = writeln!(out, "{name}{{job=\"{job}\"}} {}", newest.timestamp());
             }
+        }
+        let name = "qoe_last_run_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} How long the job's newest finished run took (absent if none is known).\n# TYPE {name} gauge");
+        for (job, seconds) in last_run_seconds {
+            let _ = writeln!(out, "{name}{{job=\"{}\"}} {seconds}", job.metric_label());
         }
     }
 }
@@ -320,6 +343,20 @@ impl IntegrationLogStore for MeteredStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let started = Instant::now();
         let result = self.inner.ping().await;
+        self.record("ping", started, &result);
+        result
+    }
+
+    async fn status_read(&self) -> Result<StatusRead, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.status_read().await;
+        self.record("status", started, &result);
+        result
+    }
+
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.readiness().await;
         self.record("ping", started, &result);
         result
     }
@@ -376,6 +413,35 @@ mod tests {
                 at(9, 30).timestamp()
             )),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_newest_finished_runs_duration_is_reported_per_job() {
+        let entries = vec![
+            CategoryTime {
+                category: LogCategory::CubeProcessingStarted,
+                time: at(9, 0),
+            },
+            CategoryTime {
+                category: LogCategory::CubeProcessingSucceeded,
+                time: at(9, 4),
+            },
+            CategoryTime {
+                category: LogCategory::DataIntegrationStarted,
+                time: at(9, 30),
+            },
+        ];
+
+        let text = rendered(&JobScrape::from_entries(entries, at(10, 5)));
+
+        assert!(
+            text.contains("qoe_last_run_duration_seconds{job=\"cube_processing\"} 240\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("qoe_last_run_duration_seconds{job=\"data_integration\"}"),
+            "a run still in progress has no duration: {text}"
         );
     }
 

@@ -60,7 +60,7 @@ pub fn document() -> Value {
                     "required": ["status"],
                     "properties": {
                         "status": { "type": "string", "enum": ["ok", "ready", "unavailable"] },
-                        "reason": { "type": "string", "description": "Why the database is unavailable, without server names or driver text." }
+                        "reason": { "type": "string", "description": "Why the service is not ready: the database is unavailable (without server names or driver text), or, with the SQL Server Agent source, a setting that disagrees with the server (naming the setting)." }
                     },
                     "additionalProperties": false
                 },

@@ -7,8 +7,8 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App};
 
-use crate::configuration::{HttpSettings, Settings};
-use crate::db::SqlServerStore;
+use crate::configuration::{HttpSettings, LogSource, Settings};
+use crate::db::{SqlAgentStore, SqlServerStore};
 use crate::listener::Limits;
 use crate::metrics::PoolGauge;
 use crate::request_context::request_context;
@@ -27,8 +27,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `http.listen` and wires the SQL Server store. Does not connect to the database.
+    /// Binds `http.listen` and wires the SQL Server store of `integration_log.source`.
+    /// Does not connect to the database.
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        if let LogSource::SqlAgent(agent) = &settings.integration_log.source {
+            let store = Arc::new(SqlAgentStore::new(&settings.database, agent.clone())?);
+            let pool: PoolGauge = {
+                let store = store.clone();
+                Arc::new(move || store.pool_status())
+            };
+            check_readiness_once(store.clone());
+            return Self::build_with(settings, store, Some(pool));
+        }
         let store = SqlServerStore::new(&settings.database)?;
         let pool: PoolGauge = {
             let store = store.clone();
@@ -113,6 +123,28 @@ impl Application {
         );
         Ok(())
     }
+}
+
+/// At start, checks the SQL Server Agent settings against the server once, in the background
+/// (the service starts even while the database is down), and logs what would keep it unready.
+fn check_readiness_once(store: Arc<SqlAgentStore>) {
+    tokio::spawn(async move {
+        match store.readiness().await {
+            Ok(reasons) if reasons.is_empty() => {
+                tracing::info!(
+                    "SQL Server Agent history readable and its settings agree with the server"
+                )
+            }
+            Ok(reasons) => {
+                for reason in reasons {
+                    tracing::error!(reason, "SQL Server Agent source not ready");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = ?error, "SQL Server Agent history not readable yet")
+            }
+        }
+    });
 }
 
 /// The application with its middleware, as the server runs it and the in-process tests call it.

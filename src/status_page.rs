@@ -5,7 +5,7 @@ use std::fmt::Write;
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use crate::domain::{Freshness, IntegrationStatus};
+use crate::domain::{Freshness, IntegrationStatus, Job as JobKind, JobRun, Outcome, StatusRead};
 
 /// What the page shows besides the status: the zone, the moment judged, the threshold.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +17,7 @@ pub struct PageContext {
 
 /// One job's column on the page.
 struct Job<'a> {
+    kind: JobKind,
     id: &'static str,
     title: &'static str,
     successes: &'a [DateTime<Utc>],
@@ -24,10 +25,20 @@ struct Job<'a> {
     start: Option<DateTime<Utc>>,
 }
 
-/// The whole page. Pure: the same status and context give the same bytes.
-pub fn render(status: &IntegrationStatus, context: &PageContext) -> String {
+/// The whole page from one Status read. Pure: the same read and context give the same bytes.
+pub fn render_read(read: &StatusRead, context: &PageContext) -> String {
+    render(
+        &IntegrationStatus::from_entries(read.entries.iter().copied()),
+        read,
+        context,
+    )
+}
+
+/// The whole page, with `runs` giving each job's durations. Pure.
+pub fn render(status: &IntegrationStatus, runs: &StatusRead, context: &PageContext) -> String {
     let jobs = [
         Job {
+            kind: JobKind::DataIntegration,
             id: "data-integration",
             title: "Data integration",
             successes: &status.last_success_integrations,
@@ -35,6 +46,7 @@ pub fn render(status: &IntegrationStatus, context: &PageContext) -> String {
             start: status.last_data_integration_start,
         },
         Job {
+            kind: JobKind::CubeProcessing,
             id: "cube-processing",
             title: "Cube processing",
             successes: &status.last_success_cube_processings,
@@ -63,7 +75,12 @@ pub fn render(status: &IntegrationStatus, context: &PageContext) -> String {
     page.push_str(&banner(&jobs, &freshness));
     page.push_str("<div class=\"jobs\">\n");
     for (job, freshness) in jobs.iter().zip(freshness) {
-        page.push_str(&job_section(job, freshness, context));
+        page.push_str(&job_section(
+            job,
+            freshness,
+            &runs.recent_runs(job.kind),
+            context,
+        ));
     }
     page.push_str(
         "</div>\n</main>\n<footer><p>The same data as JSON: \
@@ -91,20 +108,31 @@ fn banner(jobs: &[Job<'_>; 2], freshness: &[Freshness; 2]) -> String {
     }
 }
 
-fn job_section(job: &Job<'_>, freshness: Freshness, context: &PageContext) -> String {
+fn job_section(
+    job: &Job<'_>,
+    freshness: Freshness,
+    runs: &[&JobRun],
+    context: &PageContext,
+) -> String {
     let zone = context.zone;
     let mut section = String::new();
+    let last_duration = runs.last().and_then(|run| run.duration()).map_or_else(
+        || "<span class=\"none\">none recorded</span>".to_owned(),
+        |duration| escape(&run_duration_words(duration)),
+    );
     let _ = write!(
         section,
         "<section class=\"job\" aria-labelledby=\"{id}\">\n<h2 id=\"{id}\">{title}</h2>\n{age}\
          <dl>\n<dt>Last success</dt><dd>{success}</dd>\n<dt>Last failure</dt><dd>{failure}</dd>\n\
-         <dt>Last start</dt><dd>{start}</dd>\n</dl>\n<h3>Recent runs</h3>\n",
+         <dt>Last start</dt><dd>{start}</dd>\n<dt>Last run took</dt><dd>{last_duration}</dd>\n\
+         </dl>\n{chart}<h3>Recent runs</h3>\n",
         id = job.id,
         title = escape(job.title),
         age = freshness_line(freshness),
         success = optional_time(job.successes.first().copied(), zone),
         failure = optional_time(job.failures.first().copied(), zone),
         start = optional_time(job.start, zone),
+        chart = duration_chart(job.id, runs, zone),
     );
     let mut runs: Vec<(DateTime<Utc>, bool)> = job
         .successes
@@ -134,6 +162,81 @@ fn job_section(job: &Job<'_>, freshness: Freshness, context: &PageContext) -> St
     }
     section.push_str("</section>\n");
     section
+}
+
+/// Chart geometry, in SVG user units.
+const CHART_WIDTH: usize = 320;
+const CHART_HEIGHT: usize = 80;
+const BAR_WIDTH: i64 = (CHART_WIDTH / crate::domain::CHART_DEPTH) as i64 - 2;
+
+/// The recent runs as an inline SVG bar chart: one bar a run, placed along the x axis by its
+/// start between the oldest (left edge) and the newest (right edge), height the duration
+/// against the longest shown, colour (and each bar's title) the outcome. Markup only: no
+/// script, no external resource, styled by the page's own stylesheet.
+fn duration_chart(id: &str, runs: &[&JobRun], zone: Tz) -> String {
+    let finished: Vec<(&JobRun, TimeDelta, Outcome)> = runs
+        .iter()
+        .filter_map(|run| Some((*run, run.duration()?, run.end?.outcome)))
+        .collect();
+    let (Some(first), Some(last)) = (finished.first(), finished.last()) else {
+        return "<h3>Run durations</h3>\n<p class=\"none\">No run durations recorded.</p>\n"
+            .to_owned();
+    };
+    let longest = finished
+        .iter()
+        .map(|(_, duration, _)| duration.num_milliseconds())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut chart = String::new();
+    let _ = write!(
+        chart,
+        "<h3 id=\"{id}-durations\">Run durations</h3>\n<svg class=\"chart\" role=\"img\" \
+         aria-labelledby=\"{id}-durations\" viewBox=\"0 0 {CHART_WIDTH} {CHART_HEIGHT}\" \
+         preserveAspectRatio=\"none\">\n<title>Durations of the last {count} runs, oldest first; \
+         the longest took {longest_words}.</title>\n",
+        count = finished.len(),
+        longest_words = escape(&run_duration_words(TimeDelta::milliseconds(longest))),
+    );
+    let span = (last.0.started - first.0.started).num_milliseconds();
+    let track = CHART_WIDTH as i64 - BAR_WIDTH - 2;
+    for (run, duration, outcome) in &finished {
+        let offset = (run.started - first.0.started).num_milliseconds();
+        let x = 1 + if span > 0 { offset * track / span } else { 0 };
+        let height = ((duration.num_milliseconds() * (CHART_HEIGHT as i64 - 1)) / longest + 1)
+            .clamp(1, CHART_HEIGHT as i64);
+        let (class, word) = match outcome {
+            Outcome::Succeeded => ("ok", "Succeeded"),
+            Outcome::Failed => ("failed", "Failed"),
+        };
+        let _ = writeln!(
+            chart,
+            "<rect class=\"bar {class}\" x=\"{x}\" y=\"{y}\" width=\"{width}\" height=\"{height}\">\
+             <title>{word}, started {started}, took {took}</title></rect>",
+            y = CHART_HEIGHT as i64 - height,
+            width = BAR_WIDTH,
+            started = escape(&local_time(run.started, zone)),
+            took = escape(&run_duration_words(*duration)),
+        );
+    }
+    let _ = write!(
+        chart,
+        "</svg>\n<p class=\"axis\"><span>{oldest}</span><span>{newest}</span></p>\n",
+        oldest = time_element(first.0.started, zone),
+        newest = time_element(last.0.started, zone),
+    );
+    chart
+}
+
+/// `0 s`, `45 s`, `3 min 20 s`, `1 h 5 min`: a run's duration, to the second.
+pub fn run_duration_words(duration: TimeDelta) -> String {
+    let seconds = duration.num_seconds().max(0);
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds} s"),
+        (0, minutes) => format!("{minutes} min {seconds} s"),
+        (hours, minutes) => format!("{hours} h {minutes} min"),
+    }
 }
 
 fn freshness_line(freshness: Freshness) -> String {
@@ -238,6 +341,10 @@ time { white-space: nowrap; }
 .timeline .ok .mark, .timeline .ok .outcome { color: #116329; }
 .timeline .failed .mark, .timeline .failed .outcome { color: #a40e26; }
 .outcome { font-weight: 600; }
+.chart { display: block; width: 100%; height: 5rem; background: #f6f8fa; border-bottom: 1px solid #3d444d; }
+.chart .bar.ok { fill: #1a7f37; }
+.chart .bar.failed { fill: #cf222e; }
+.axis { display: flex; justify-content: space-between; margin: .1rem 0 0; font-size: .8rem; color: #3d444d; }
 footer { margin-top: 1.5rem; color: #3d444d; font-size: .9rem; }
 code { font-size: .9em; overflow-wrap: anywhere; }
 @media (max-width: 30rem) { body { padding: .75rem; } .job { padding: .75rem; } .timeline { font-size: .95rem; } }
@@ -274,6 +381,7 @@ mod tests {
     fn the_page_names_the_zone_and_shows_times_in_it() {
         let page = render(
             &status(),
+            &StatusRead::default(),
             &context("2015-01-18 10:40:00", Tz::Europe__Moscow),
         );
 
@@ -284,7 +392,11 @@ mod tests {
 
     #[test]
     fn a_job_whose_newest_success_is_too_old_is_flagged_stale() {
-        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+        let page = render(
+            &status(),
+            &StatusRead::default(),
+            &context("2015-01-18 10:40:00", Tz::UTC),
+        );
 
         assert!(page.contains(r#"role="alert"><strong>Stale:</strong> cube processing"#));
         assert!(page.contains("<strong>Stale</strong>: newest success 2 h 40 min ago."));
@@ -293,7 +405,11 @@ mod tests {
 
     #[test]
     fn fresh_jobs_give_a_calm_banner() {
-        let page = render(&status(), &context("2015-01-18 08:10:00", Tz::UTC));
+        let page = render(
+            &status(),
+            &StatusRead::default(),
+            &context("2015-01-18 08:10:00", Tz::UTC),
+        );
 
         assert!(page.contains("Both jobs are up to date."), "{page}");
         assert!(!page.contains("role=\"alert\""));
@@ -303,6 +419,7 @@ mod tests {
     fn a_job_without_any_success_is_stale() {
         let page = render(
             &IntegrationStatus::default(),
+            &StatusRead::default(),
             &context("2015-01-18 10:40:00", Tz::UTC),
         );
 
@@ -313,7 +430,11 @@ mod tests {
 
     #[test]
     fn the_timeline_merges_successes_and_failures_newest_first() {
-        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+        let page = render(
+            &status(),
+            &StatusRead::default(),
+            &context("2015-01-18 10:40:00", Tz::UTC),
+        );
 
         let first = page
             .find("2015-01-18 10:30:13 UTC</time></li>")
@@ -330,20 +451,108 @@ mod tests {
 
     #[test]
     fn missing_times_read_none_recorded() {
-        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+        let page = render(
+            &status(),
+            &StatusRead::default(),
+            &context("2015-01-18 10:40:00", Tz::UTC),
+        );
 
         assert!(page.contains("<dt>Last start</dt><dd><span class=\"none\">none recorded</span>"));
     }
 
     #[test]
     fn the_page_is_self_contained_and_mobile_ready() {
-        let page = render(&status(), &context("2015-01-18 10:40:00", Tz::UTC));
+        let page = render(
+            &status(),
+            &StatusRead::default(),
+            &context("2015-01-18 10:40:00", Tz::UTC),
+        );
 
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(page
             .contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#));
         for external in ["<script", "<link", "src=", "http://", "https://"] {
             assert!(!page.contains(external), "found {external}");
+        }
+    }
+
+    fn runs() -> StatusRead {
+        let run = |start: &str, seconds: i64, outcome: Outcome| JobRun {
+            job: JobKind::DataIntegration,
+            started: utc(start),
+            end: Some(crate::domain::RunEnd {
+                outcome,
+                finished: utc(start) + TimeDelta::seconds(seconds),
+            }),
+            message: None,
+        };
+        StatusRead {
+            entries: Vec::new(),
+            runs: vec![
+                run("2015-01-18 10:00:00", 100, Outcome::Succeeded),
+                run("2015-01-18 10:15:00", 200, Outcome::Failed),
+                run("2015-01-18 10:30:00", 50, Outcome::Succeeded),
+            ],
+        }
+    }
+
+    #[test]
+    fn each_job_shows_its_last_runs_duration() {
+        let page = render(&status(), &runs(), &context("2015-01-18 10:40:00", Tz::UTC));
+
+        assert!(
+            page.contains("<dt>Last run took</dt><dd>50 s</dd>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<dt>Last run took</dt><dd><span class=\"none\">none recorded</span>"),
+            "cube processing has no runs: {page}"
+        );
+    }
+
+    #[test]
+    fn the_chart_draws_one_bar_a_run_along_time_height_by_duration_colour_by_outcome() {
+        let page = render(&status(), &runs(), &context("2015-01-18 10:40:00", Tz::UTC));
+
+        assert_eq!(page.matches("<svg class=\"chart\"").count(), 1, "{page}");
+        let bars: Vec<&str> = page
+            .match_indices("<rect ")
+            .map(|(at, _)| &page[at..at + 90])
+            .collect();
+        assert_eq!(bars.len(), 3);
+        assert!(
+            bars[0].starts_with(r#"<rect class="bar ok" x="1" y="40" width="14" height="40""#),
+            "{}",
+            bars[0]
+        );
+        assert!(
+            bars[1].starts_with(r#"<rect class="bar failed" x="153" y="0" width="14" height="80""#),
+            "{}",
+            bars[1]
+        );
+        assert!(
+            bars[2].starts_with(r#"<rect class="bar ok" x="305" y="60" width="14" height="20""#),
+            "{}",
+            bars[2]
+        );
+        assert!(page
+            .contains("<title>Failed, started 2015-01-18 10:15:00 UTC, took 3 min 20 s</title>"));
+        assert!(
+            page.contains("No run durations recorded."),
+            "cube processing: {page}"
+        );
+    }
+
+    #[test]
+    fn run_durations_read_to_the_second() {
+        let cases = [
+            (TimeDelta::milliseconds(900), "0 s"),
+            (TimeDelta::seconds(45), "45 s"),
+            (TimeDelta::seconds(200), "3 min 20 s"),
+            (TimeDelta::seconds(3900), "1 h 5 min"),
+        ];
+        for (duration, words) in cases {
+            assert_eq!(run_duration_words(duration), words, "{duration:?}");
         }
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{CategoryTime, LogEntry, LogQuery};
+use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
 
 /// The reads the HTTP layer needs. `db::SqlServerStore` is the real one; tests supply doubles.
 #[async_trait]
@@ -15,6 +15,20 @@ pub trait IntegrationLogStore: Send + Sync + 'static {
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError>;
     /// Proves a connection answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// One Status read: the status entries and the finished runs with their durations. By
+    /// default the runs are paired from the entries (the table source); a source that knows
+    /// runs directly (SQL Server Agent) answers itself. Wrappers must forward it.
+    async fn status_read(&self) -> Result<StatusRead, StoreError> {
+        self.status_entries().await.map(StatusRead::from_entries)
+    }
+
+    /// Why the service should not be ready although the database answers (a setting that
+    /// disagrees with the server, a job step that does not exist); empty when ready.
+    /// By default: [`IntegrationLogStore::ping`], no further reasons. Wrappers must forward it.
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        self.ping().await.map(|()| Vec::new())
+    }
 }
 
 /// Why the database could not answer, in words a client may see.

@@ -84,12 +84,16 @@ fn tempdir(prefix: &str) -> PathBuf {
     dir
 }
 
-/// A log like a live system's: integration runs every 15 minutes, cube processing stalled.
+/// A log like a live system's: integration runs every 15 minutes (taking 3, 2 and 2 minutes,
+/// one still running), cube processing stalled.
 fn live_log(now: DateTime<Utc>) -> Vec<LogRow> {
     let ago = |minutes: i64| (now - TimeDelta::minutes(minutes)).naive_utc();
     let row = |category: &str, minutes: i64| LogRow::new(category, ago(minutes), None::<String>);
     vec![
         row("DataIntegrationStarted", 2),
+        row("DataIntegrationStarted", 7),
+        row("DataIntegrationStarted", 37),
+        row("DataIntegrationStarted", 53),
         row("DataIntegrationSucceeded", 5),
         row("DataIntegrationSucceeded", 20),
         row("DataIntegrationFailed", 35),
@@ -182,4 +186,21 @@ async fn the_status_page_renders_in_headless_chromium() {
         dom.contains("<strong>Stale</strong>: newest success 3 h 5 min ago."),
         "{dom}"
     );
+    // The duration chart: inline SVG survives the page's CSP and renders as markup.
+    assert!(
+        dom.contains("<dt>Last run took</dt><dd>2 min 0 s</dd>"),
+        "the newest integration run took 2 minutes: {dom}"
+    );
+    assert_eq!(dom.matches("<svg class=\"chart\"").count(), 2, "{dom}");
+    assert_eq!(
+        dom.matches("<rect class=\"bar ok\"").count(),
+        2,
+        "two successful integration runs: {dom}"
+    );
+    assert_eq!(
+        dom.matches("<rect class=\"bar failed\"").count(),
+        2,
+        "one failed integration run and one failed cube run: {dom}"
+    );
+    assert!(dom.contains("took 3 min 0 s</title></rect>"), "{dom}");
 }

@@ -47,7 +47,11 @@ fn the_shipped_sql_creates_the_roles_and_the_example_users() {
     );
     assert_eq!(
         users(),
-        BTreeSet::from(["qoe_job".to_owned(), "qoe_service".to_owned()])
+        BTreeSet::from([
+            "qoe_agent_reader".to_owned(), // the sql_agent source's msdb reader (issue 8)
+            "qoe_job".to_owned(),
+            "qoe_service".to_owned()
+        ])
     );
 }
 

@@ -606,3 +606,7 @@ async fn the_readme_login_setup_runs_as_written_and_lets_the_service_read_but_no
     assert!(job_write.is_ok(), "{:?}", job_write.err());
     database.drop_database().await;
 }
+
+/// The SQL Server Agent source against a real Agent (issue 8).
+#[path = "sql_server/agent.rs"]
+mod agent;

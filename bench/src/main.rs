@@ -1,7 +1,9 @@
 //! `bench-server`: what `bench/run.sh` needs besides the service itself.
 //!
 //! Starts the TDS test server loaded with `--rows` integration-log rows (one run of each job
-//! every few minutes, going back in time), plus a control server on `--port`:
+//! every few minutes, going back in time) and `--agent-runs` SQL Server Agent history rows per
+//! step (a CQD-like job every 15 minutes, for `integration_log.source = "sql_agent"`), plus a
+//! control server on `--port`:
 //! - `GET /bare`: the Status body the service gives for these rows, from a bare actix-web
 //!   handler (the ceiling the service is compared with);
 //! - `GET /stats`: `{"requests": n}`, batches and RPCs the TDS server has received;
@@ -15,7 +17,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use chrono::{NaiveDateTime, TimeDelta};
 use qoe_data_service::domain::{CategoryTime, IntegrationStatus, LogCategory};
 use testkit::integration_log::{IntegrationLogDb, LogRow};
-use testkit::{Fault, TdsTestServer};
+use testkit::sql_agent::{AgentDb, AgentHistoryRow, AGENT_HISTORY_MARKER, AGENT_READINESS_MARKER};
+use testkit::{Fault, Handler, Request, TdsTestServer};
 
 struct Control {
     tds: TdsTestServer,
@@ -24,6 +27,7 @@ struct Control {
 
 fn main() -> std::io::Result<()> {
     let mut rows = 3000usize;
+    let mut agent_runs = 1000usize;
     let mut port = 0u16;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -31,22 +35,32 @@ fn main() -> std::io::Result<()> {
         match arg.as_str() {
             "--rows" => rows = value.parse().map_err(invalid_argument)?,
             "--port" => port = value.parse().map_err(invalid_argument)?,
+            "--agent-runs" => agent_runs = value.parse().map_err(invalid_argument)?,
             other => return Err(invalid_argument(format!("unknown argument {other}"))),
         }
     }
-    actix_web::rt::System::new().block_on(serve(rows, port))
+    actix_web::rt::System::new().block_on(serve(rows, agent_runs, port))
 }
 
 fn invalid_argument(problem: impl ToString) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, problem.to_string())
 }
 
-async fn serve(rows: usize, port: u16) -> std::io::Result<()> {
+async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()> {
     let log = realistic_rows(rows);
     let bare_body = status_body(&log)?;
     let db = IntegrationLogDb::new();
     db.set_rows(log);
-    let tds = TdsTestServer::start(db).await?;
+    let agent = realistic_agent_history(agent_runs);
+    let tds = TdsTestServer::start(move |request: &Request| {
+        let sql = request.sql().unwrap_or_default();
+        if sql.contains(AGENT_HISTORY_MARKER) || sql.contains(AGENT_READINESS_MARKER) {
+            agent.handle(request)
+        } else {
+            db.handle(request)
+        }
+    })
+    .await?;
     let tds_port = tds.port();
     let control = web::Data::new(Control { tds, bare_body });
     let server = HttpServer::new(move || {
@@ -122,6 +136,44 @@ fn realistic_rows(count: usize) -> Vec<LogRow> {
             LogRow::new(category, time, None::<String>)
         })
         .collect()
+}
+
+/// `runs` runs of a CQD-like job every 15 minutes back from 2015-01-18 10:30 (server on UTC):
+/// archive takes 1–2 minutes, then the cube 30–70 s, failing one run in 20.
+fn realistic_agent_history(runs: usize) -> AgentDb {
+    const JOB: &str = "CQD";
+    let db = AgentDb::new();
+    db.add_step(JOB, "QoE Archive Data");
+    db.add_step(JOB, "Process Cube");
+    let row = |step: &str, status: i32, start: NaiveDateTime, seconds: i64| AgentHistoryRow {
+        job_name: JOB.into(),
+        step_name: step.into(),
+        run_status: status,
+        run_date: start
+            .format("%Y%m%d")
+            .to_string()
+            .parse()
+            .unwrap_or_default(),
+        run_time: start
+            .format("%H%M%S")
+            .to_string()
+            .parse()
+            .unwrap_or_default(),
+        run_duration: (seconds / 60 * 100 + seconds % 60) as i32,
+        message: Some(format!("{step}: the step ran")),
+    };
+    let newest = NaiveDateTime::parse_from_str("2015-01-18 10:30:00", "%Y-%m-%d %H:%M:%S")
+        .unwrap_or_default();
+    for run in (0..runs).rev() {
+        let start = newest - TimeDelta::minutes(15 * run as i64);
+        let archive = 60 + (run as i64 * 7) % 60;
+        let cube = 30 + (run as i64 * 11) % 40;
+        db.push_history(row("QoE Archive Data", 1, start, archive));
+        let cube_status = if run % 20 == 7 { 0 } else { 1 };
+        let cube_start = start + TimeDelta::seconds(archive);
+        db.push_history(row("Process Cube", cube_status, cube_start, cube));
+    }
+    db
 }
 
 /// The body the service renders for `rows` (UTC), byte for byte.

@@ -1,4 +1,5 @@
 //! Everything that speaks to SQL Server. Handlers see only domain types and `StoreError`.
+mod agent;
 mod connection;
 mod error;
 pub mod migrate;
@@ -15,6 +16,10 @@ use crate::configuration::{DatabaseSettings, SettingsError};
 use crate::domain::{CategoryTime, LogEntry, LogQuery};
 use crate::store::{IntegrationLogStore, StoreError};
 
+pub use agent::{
+    SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_HISTORY_QUERY, AGENT_READINESS_MARKER,
+    AGENT_READINESS_QUERY, AGENT_STATUS_DEPTH,
+};
 pub use connection::{SqlConnection, SqlServerConnectionManager};
 pub use error::DbError;
 pub use queries::{LOG_MARKER, LOG_QUERY, STATUS_MARKER, STATUS_QUERY};

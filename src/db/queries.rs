@@ -7,8 +7,9 @@ use crate::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, STATUS_DEPTH}
 /// Marks the status query in SQL Server's plan cache and in the TDS test server's log.
 pub const STATUS_MARKER: &str = "qoe:status";
 
-/// The whole status in one round trip: the newest @P1 runs of each outcome category
-/// (@P2–@P5) and the newest start of each job (@P6, @P7). Each `TOP` is a seek on
+/// The whole status in one round trip: the newest @P1 entries of each outcome category
+/// (@P2–@P5) and of each job's starts (@P6, @P7); the starts pair with the outcomes into
+/// runs with durations (`domain::pair_runs`). Each `TOP` is a seek on
 /// `IX_IntegrationLog_Category_Time`, so the cost does not grow with the table.
 pub const STATUS_QUERY: &str = include_str!("sql/status.sql");
 

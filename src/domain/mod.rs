@@ -1,11 +1,14 @@
+pub mod agent;
 mod category;
 mod log;
+mod runs;
 mod status;
 
 pub use category::{LogCategory, UnknownCategory};
 pub use log::{
     log_timestamp, LogEntry, LogEntryDocument, LogQuery, LogQueryError, DEFAULT_TOP, MAX_TOP,
 };
+pub use runs::{pair_runs, Job, JobRun, Outcome, RunEnd, StatusRead, CHART_DEPTH};
 pub use status::{
     cqd_timestamp, CategoryTime, Freshness, IntegrationStatus, StatusDocument, STATUS_DEPTH,
 };
@@ -15,10 +18,20 @@ pub use status::{
 pub(crate) mod test_support {
     use chrono::{DateTime, NaiveDateTime, Utc};
 
+    use super::{CategoryTime, LogCategory};
+
     /// `2015-01-18 10:30:13` or `2015-01-18 10:30:13.999`, read as UTC.
     pub fn utc(text: &str) -> DateTime<Utc> {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
             .unwrap_or_else(|e| panic!("bad test time {text}: {e}"))
             .and_utc()
+    }
+
+    /// An entry of `category` at `text` (UTC, as [`utc`] reads it).
+    pub fn entry(category: LogCategory, text: &str) -> CategoryTime {
+        CategoryTime {
+            category,
+            time: utc(text),
+        }
     }
 }

@@ -145,14 +145,7 @@ pub fn cqd_timestamp(time: DateTime<Utc>, zone: Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::test_support::utc;
-
-    fn entry(category: LogCategory, text: &str) -> CategoryTime {
-        CategoryTime {
-            category,
-            time: utc(text),
-        }
-    }
+    use crate::domain::test_support::{entry, utc};
 
     #[test]
     fn runs_are_listed_newest_first_whatever_the_input_order() {

@@ -11,7 +11,7 @@ use crate::log_limit::RateLimit;
 struct Health {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
+    reason: Option<String>,
 }
 
 /// `GET /healthz`: the process runs. Never touches the database.
@@ -22,26 +22,40 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// `GET /readyz`: a pooled connection answers `SELECT 1` within the configured timeouts.
+/// `GET /readyz`: a pooled connection answers `SELECT 1` within the configured timeouts
+/// (the SQL Server Agent source also checks its settings against the server: `readiness`).
 #[tracing::instrument(name = "readyz", skip(state))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(Health {
-            status: "ready",
-            reason: None,
-        }),
-        Err(error) => {
-            static NOT_READY: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
-            let cause = format!("{error:?}");
-            if let Some(held_back) = NOT_READY.admit(&cause) {
-                tracing::warn!(error = %cause, held_back, "not ready");
-            }
-            HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
-                .json(Health {
-                    status: "unavailable",
-                    reason: Some(error.kind().reason()),
-                })
+    let reason = match state.store.readiness().await {
+        Ok(reasons) if reasons.is_empty() => {
+            return HttpResponse::Ok().json(Health {
+                status: "ready",
+                reason: None,
+            })
         }
+        Ok(reasons) => {
+            let reasons = reasons.join("; ");
+            warn_not_ready(&reasons);
+            reasons
+        }
+        Err(error) => {
+            warn_not_ready(&format!("{error:?}"));
+            error.kind().reason().to_owned()
+        }
+    };
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
+        .json(Health {
+            status: "unavailable",
+            reason: Some(reason),
+        })
+}
+
+/// A probe polled every few seconds while the database is down would log the same line each
+/// time: the first one, then at most one per window with how many were held back.
+fn warn_not_ready(cause: &str) {
+    static NOT_READY: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+    if let Some(held_back) = NOT_READY.admit(cause) {
+        tracing::warn!(cause, held_back, "not ready");
     }
 }

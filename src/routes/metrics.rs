@@ -13,8 +13,8 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     let freshness = if !state.integration_log.enabled {
         JobScrape::NotRead
     } else {
-        match state.store.status_entries().await {
-            Ok(entries) => JobScrape::from_entries(entries, Utc::now()),
+        match state.store.status_read().await {
+            Ok(read) => JobScrape::from_read(read, Utc::now()),
             Err(error) => {
                 static UNREAD: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
                 let cause = format!("{error:?}");

@@ -162,9 +162,8 @@ impl IntegrationLogDb {
         }
         let limit = usize::try_from(limit.max(0)).unwrap_or(0);
         let mut rows = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            let n = if i < 4 { limit } else { 1 };
-            for r in self.newest(name, n) {
+        for name in names {
+            for r in self.newest(name, limit) {
                 rows.push(vec![Value::String(r.category), Value::DateTime(r.time)]);
             }
         }

@@ -10,6 +10,7 @@ mod browser;
 pub mod integration_log;
 mod login;
 mod server;
+pub mod sql_agent;
 mod tls;
 mod types;
 mod wire;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{NaiveDateTime, TimeDelta};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{
-    CacheSettings, HttpSettings, IntegrationLogSettings, Settings,
+    CacheSettings, HttpSettings, IntegrationLogSettings, LogSource, Settings,
 };
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
 use qoe_data_service::routes::{ApiKeyGate, AppState};
@@ -98,6 +98,7 @@ pub fn enabled(time_zone: Tz) -> IntegrationLogSettings {
         enabled: true,
         time_zone,
         stale_after: TimeDelta::minutes(30),
+        source: LogSource::Table,
     }
 }
 

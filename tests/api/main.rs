@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod request_id;
 mod shutdown;
+mod sql_agent;
 mod status;
 mod status_page;
 mod tds;

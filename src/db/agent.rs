@@ -1,0 +1,412 @@
+//! `integration_log.source = "sql_agent"`: the status and the log from SQL Server Agent's
+//! history in `msdb`, read-only, through the same pool as the table source.
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{Offset, TimeZone, Utc};
+use tiberius::Row;
+
+use super::connection::SqlClient;
+use super::{DbError, PoolStatus, SqlServerStore};
+use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
+use crate::domain::agent::{decode_history, AgentHistory, AgentRow, HistoryRow};
+use crate::domain::{CategoryTime, Job, JobRun, LogEntry, LogQuery, StatusRead};
+use crate::store::{IntegrationLogStore, StoreError};
+
+/// Marks the history query in SQL Server's plan cache and in the TDS test server's log.
+pub const AGENT_HISTORY_MARKER: &str = "qoe:agent-history";
+/// The history of both steps, newest rows first; see the file for the parameters and plan.
+pub const AGENT_HISTORY_QUERY: &str = include_str!("sql/agent_history.sql");
+/// Marks the readiness query.
+pub const AGENT_READINESS_MARKER: &str = "qoe:agent-readiness";
+/// The server clock's offset and whether the configured steps exist.
+pub const AGENT_READINESS_QUERY: &str = include_str!("sql/agent_readiness.sql");
+
+/// History rows read per step for a Status read: SQL Server Agent keeps 100 rows per job by
+/// default, so this is the whole default history, and a bound when retention was raised.
+pub const AGENT_STATUS_DEPTH: i32 = 100;
+
+/// Reads SQL Server Agent job history. Writes nothing; `migrate` is not needed.
+pub struct SqlAgentStore {
+    sql: SqlServerStore,
+    settings: SqlAgentSettings,
+    /// Per job (`Job as usize`): whether its missing step was already logged.
+    warned_missing: [AtomicBool; 2],
+}
+
+impl SqlAgentStore {
+    /// Builds the pool without connecting.
+    pub fn new(
+        database: &DatabaseSettings,
+        settings: SqlAgentSettings,
+    ) -> Result<Self, SettingsError> {
+        Ok(SqlAgentStore {
+            sql: SqlServerStore::new(database)?,
+            settings,
+            warned_missing: [AtomicBool::new(false), AtomicBool::new(false)],
+        })
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        self.sql.pool_status()
+    }
+
+    /// The newest `depth` history rows of each step plus what runs now, decoded.
+    async fn history(&self, depth: i32) -> Result<AgentHistory, StoreError> {
+        let settings = &self.settings;
+        let rows = self
+            .sql
+            .with_connection(async |connection| {
+                history_rows(connection.client(), depth, settings).await
+            })
+            .await?;
+        let history = decode_history(rows, settings.server_time_zone).map_err(|e| {
+            DbError::UnexpectedResult(format!("SQL Server Agent history: {e}")).into_store_error()
+        })?;
+        self.warn_once_about(&history.missing);
+        Ok(history)
+    }
+
+    /// Logs a warning naming each missing step, once per job and process.
+    fn warn_once_about(&self, missing: &[Job]) {
+        for job in missing {
+            if !self.warned_missing[*job as usize].swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    step = self.step_name(*job),
+                    setting = step_setting(*job),
+                    job_name = self.settings.job_name.as_deref(),
+                    "no SQL Server Agent job step has this name: its job reports no runs"
+                );
+            }
+        }
+    }
+
+    fn step_name(&self, job: Job) -> &str {
+        match job {
+            Job::DataIntegration => &self.settings.data_integration_step,
+            Job::CubeProcessing => &self.settings.cube_processing_step,
+        }
+    }
+
+    fn missing_step_reason(&self, job: Job) -> String {
+        let within = self
+            .settings
+            .job_name
+            .as_deref()
+            .map(|name| format!(" in job `{name}` (setting `integration_log.sql_agent.job_name`)"))
+            .unwrap_or_default();
+        format!(
+            "no SQL Server Agent job step is named `{}` (setting `{}`){within}",
+            self.step_name(job),
+            step_setting(job)
+        )
+    }
+}
+
+fn step_setting(job: Job) -> &'static str {
+    match job {
+        Job::DataIntegration => "integration_log.sql_agent.data_integration_step",
+        Job::CubeProcessing => "integration_log.sql_agent.cube_processing_step",
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for SqlAgentStore {
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        Ok(self.status_read().await?.entries)
+    }
+
+    #[tracing::instrument(name = "db.agent_status", skip(self))]
+    async fn status_read(&self) -> Result<StatusRead, StoreError> {
+        Ok(StatusRead::from_runs(
+            self.history(AGENT_STATUS_DEPTH).await?.runs,
+        ))
+    }
+
+    /// The newest `top` rows of each step give at least `top` entries of each category that
+    /// occurred among them; a category filter applies within those rows.
+    #[tracing::instrument(name = "db.agent_log", skip(self))]
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        let history = self.history(i32::from(query.top())).await?;
+        let mut entries: Vec<LogEntry> = history
+            .runs
+            .iter()
+            .flat_map(JobRun::log_entries)
+            .filter(|entry| query.category().is_none_or(|c| c == entry.category))
+            .collect();
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.time));
+        entries.truncate(usize::from(query.top()));
+        Ok(entries)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.sql.ping().await
+    }
+
+    /// Ready when msdb answers, the server's clock agrees with `server_time_zone` now, and
+    /// both steps exist.
+    #[tracing::instrument(name = "db.agent_readiness", skip(self))]
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        let settings = &self.settings;
+        let facts = self
+            .sql
+            .with_connection(async |connection| {
+                readiness_facts(connection.client(), settings).await
+            })
+            .await?;
+        let mut reasons = Vec::new();
+        let zone = settings.server_time_zone;
+        let expected = zone
+            .offset_from_utc_datetime(&Utc::now().naive_utc())
+            .fix()
+            .local_minus_utc()
+            / 60;
+        // DATEDIFF counts minute boundaries between two readings of the clock: allow one.
+        if (facts.offset_minutes - expected).abs() > 1 {
+            reasons.push(format!(
+                "setting `integration_log.sql_agent.server_time_zone` is `{}`, {} now, but \
+                 SQL Server's clock is {}: set it to the SQL Server machine's time zone",
+                zone.name(),
+                utc_offset(expected),
+                utc_offset(facts.offset_minutes)
+            ));
+        }
+        let mut missing = Vec::new();
+        for (job, count) in [
+            (Job::DataIntegration, facts.data_integration_steps),
+            (Job::CubeProcessing, facts.cube_processing_steps),
+        ] {
+            if count == 0 {
+                missing.push(job);
+                reasons.push(self.missing_step_reason(job));
+            }
+        }
+        self.warn_once_about(&missing);
+        Ok(reasons)
+    }
+}
+
+/// `UTC+03:00`, `UTC-04:30`.
+fn utc_offset(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let minutes = minutes.abs();
+    format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+async fn history_rows(
+    client: &mut SqlClient,
+    depth: i32,
+    settings: &SqlAgentSettings,
+) -> Result<Vec<AgentRow>, DbError> {
+    let rows = client
+        .query(
+            AGENT_HISTORY_QUERY,
+            &[
+                &depth,
+                &settings.data_integration_step.as_str(),
+                &settings.cube_processing_step.as_str(),
+                &settings.job_name.as_deref(),
+            ],
+        )
+        .await
+        .map_err(DbError::command(
+            "sending the SQL Server Agent history query",
+        ))?
+        .into_first_result()
+        .await
+        .map_err(DbError::command(
+            "reading the SQL Server Agent history rows",
+        ))?;
+    rows.iter().map(agent_row).collect()
+}
+
+fn int(row: &Row, column: &'static str) -> Result<Option<i32>, DbError> {
+    row.try_get(column).map_err(|source| DbError::Command {
+        step: column,
+        source,
+    })
+}
+
+fn required(row: &Row, column: &'static str) -> Result<i32, DbError> {
+    int(row, column)?.ok_or_else(|| DbError::UnexpectedResult(format!("{column} is NULL")))
+}
+
+fn agent_row(row: &Row) -> Result<AgentRow, DbError> {
+    let job = match required(row, "Job")? {
+        0 => Job::DataIntegration,
+        1 => Job::CubeProcessing,
+        other => return Err(DbError::UnexpectedResult(format!("Job {other}"))),
+    };
+    let history = match int(row, "RunStatus")? {
+        None => None,
+        Some(run_status) => Some(HistoryRow {
+            run_status,
+            run_date: required(row, "RunDate")?,
+            run_time: required(row, "RunTime")?,
+            run_duration: required(row, "RunDuration")?,
+            message: row
+                .try_get::<&str, _>("Message")
+                .map_err(DbError::command("reading Message"))?
+                .map(str::to_owned),
+        }),
+    };
+    if required(row, "Running")? == 0 {
+        return Ok(AgentRow::Step { job, history });
+    }
+    let job_started: Option<chrono::NaiveDateTime> = row
+        .try_get("JobStarted")
+        .map_err(DbError::command("reading JobStarted"))?;
+    Ok(AgentRow::Running {
+        job,
+        previous: history,
+        job_started,
+    })
+}
+
+struct ReadinessFacts {
+    offset_minutes: i32,
+    data_integration_steps: i32,
+    cube_processing_steps: i32,
+}
+
+async fn readiness_facts(
+    client: &mut SqlClient,
+    settings: &SqlAgentSettings,
+) -> Result<ReadinessFacts, DbError> {
+    let row = client
+        .query(
+            AGENT_READINESS_QUERY,
+            &[
+                &settings.data_integration_step.as_str(),
+                &settings.cube_processing_step.as_str(),
+                &settings.job_name.as_deref(),
+            ],
+        )
+        .await
+        .map_err(DbError::command(
+            "sending the SQL Server Agent readiness query",
+        ))?
+        .into_row()
+        .await
+        .map_err(DbError::command(
+            "reading the SQL Server Agent readiness row",
+        ))?
+        .ok_or_else(|| DbError::UnexpectedResult("the readiness query returned no row".into()))?;
+    Ok(ReadinessFacts {
+        offset_minutes: required(&row, "OffsetMinutes")?,
+        data_integration_steps: required(&row, "DataIntegrationSteps")?,
+        cube_processing_steps: required(&row, "CubeProcessingSteps")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_queries_carry_their_markers_and_bind_every_value() {
+        assert!(AGENT_HISTORY_QUERY.contains(AGENT_HISTORY_MARKER));
+        for parameter in ["TOP (@P1)", "@P2", "@P3", "@P4"] {
+            assert!(
+                AGENT_HISTORY_QUERY.contains(parameter),
+                "{parameter} unused"
+            );
+        }
+        assert!(AGENT_READINESS_QUERY.contains(AGENT_READINESS_MARKER));
+        for parameter in ["@P1", "@P2", "@P3"] {
+            assert!(
+                AGENT_READINESS_QUERY.contains(parameter),
+                "{parameter} unused"
+            );
+        }
+        for query in [AGENT_HISTORY_QUERY, AGENT_READINESS_QUERY] {
+            assert!(!query.contains("QoE Archive Data") && !query.contains("Process Cube"));
+        }
+    }
+
+    #[test]
+    fn the_agent_queries_read_only_the_four_msdb_tables() {
+        let tables = ["sysjobs", "sysjobsteps", "sysjobhistory", "sysjobactivity"];
+        for query in [AGENT_HISTORY_QUERY, AGENT_READINESS_QUERY] {
+            for word in query.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
+                if word.starts_with("sys") && !word.starts_with("SYS") {
+                    assert!(tables.contains(&word), "reads {word}");
+                }
+            }
+            assert!(!query.contains("dbo.IntegrationLog"));
+        }
+    }
+
+    /// Collects what the log would print.
+    #[derive(Clone, Default)]
+    struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for CapturedLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_step_is_warned_about_once_naming_the_step_and_its_setting() {
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let settings = crate::configuration::Settings::load_from(
+            None,
+            [(
+                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
+                "Server=tcp:127.0.0.1,1;User Id=qoe_agent_reader;Password=x".to_owned(),
+            )]
+            .into(),
+        )
+        .expect("valid settings");
+        let store = SqlAgentStore::new(
+            &settings.database,
+            SqlAgentSettings {
+                data_integration_step: "QoE Archive Data".into(),
+                cube_processing_step: "Process Cube".into(),
+                job_name: None,
+                server_time_zone: chrono_tz::Tz::UTC,
+            },
+        )
+        .expect("the store builds");
+
+        for _ in 0..3 {
+            store.warn_once_about(&[Job::CubeProcessing]);
+        }
+
+        let text = String::from_utf8_lossy(&log.0.lock().expect("not poisoned")).into_owned();
+        assert_eq!(
+            text.matches("no SQL Server Agent job step has this name")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("Process Cube"), "{text}");
+        assert!(
+            text.contains("integration_log.sql_agent.cube_processing_step"),
+            "{text}"
+        );
+        assert!(!text.contains("QoE Archive Data"), "{text}");
+    }
+
+    #[test]
+    fn offsets_read_as_utc_plus_or_minus_hours_and_minutes() {
+        assert_eq!(utc_offset(180), "UTC+03:00");
+        assert_eq!(utc_offset(-270), "UTC-04:30");
+        assert_eq!(utc_offset(0), "UTC+00:00");
+    }
+}

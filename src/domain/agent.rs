@@ -1,0 +1,439 @@
+//! SQL Server Agent job history, decoded: `msdb.dbo.sysjobhistory` keeps a step's start as two
+//! integers in the server's local time (`run_date` `yyyymmdd`, `run_time` `hhmmss`) and its
+//! duration as an `hhmmss` integer. This module turns them into instants and runs.
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::{Job, JobRun, Outcome, RunEnd};
+
+/// `run_status` values of `sysjobhistory`.
+const FAILED: i32 = 0;
+const SUCCEEDED: i32 = 1;
+const RETRY: i32 = 2;
+const CANCELLED: i32 = 3;
+const IN_PROGRESS: i32 = 4;
+
+/// An Agent value that cannot be what `msdb` documents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentValueError {
+    #[error("run_date {0} is not a yyyymmdd date")]
+    Date(i32),
+    #[error("run_time {0} is not an hhmmss time")]
+    Time(i32),
+    #[error("run_duration {0} is not an hhmmss duration")]
+    Duration(i32),
+    #[error("run_status {0} is not one SQL Server Agent writes")]
+    Status(i32),
+}
+
+/// `20150118`, `103013` → 2015-01-18 10:30:13 (a wall-clock time, no zone).
+pub fn agent_date_time(run_date: i32, run_time: i32) -> Result<NaiveDateTime, AgentValueError> {
+    let date = NaiveDate::from_ymd_opt(run_date / 10_000, (run_date / 100 % 100) as u32, {
+        (run_date % 100) as u32
+    })
+    .filter(|_| run_date > 0)
+    .ok_or(AgentValueError::Date(run_date))?;
+    let time = u32::try_from(run_time)
+        .ok()
+        .and_then(|t| NaiveTime::from_hms_opt(t / 10_000, t / 100 % 100, t % 100))
+        .ok_or(AgentValueError::Time(run_time))?;
+    Ok(date.and_time(time))
+}
+
+/// `10203` → 1 h 2 min 3 s. Hours may exceed 99 (`1000000` is 100 h).
+pub fn agent_duration(run_duration: i32) -> Result<TimeDelta, AgentValueError> {
+    let error = AgentValueError::Duration(run_duration);
+    let value = i64::from(run_duration);
+    let (hours, minutes, seconds) = (value / 10_000, value / 100 % 100, value % 100);
+    if value < 0 || minutes >= 60 || seconds >= 60 {
+        return Err(error);
+    }
+    Ok(TimeDelta::seconds(hours * 3600 + minutes * 60 + seconds))
+}
+
+/// The instant a wall-clock time of `zone` names. In the hour that repeats when clocks go back,
+/// the first occurrence (still daylight time) is taken; a time in the hour skipped when clocks
+/// go forward is read with the offset in force before the change.
+pub fn local_to_utc(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    match zone.from_local_datetime(&local) {
+        chrono::LocalResult::Single(time) => time.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        chrono::LocalResult::None => {
+            let before = zone
+                .offset_from_utc_datetime(&(local - TimeDelta::days(1)))
+                .fix()
+                .local_minus_utc();
+            (local - TimeDelta::seconds(i64::from(before))).and_utc()
+        }
+    }
+}
+
+/// `sysjobhistory`'s columns for one step row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub run_status: i32,
+    pub run_date: i32,
+    pub run_time: i32,
+    pub run_duration: i32,
+    pub message: Option<String>,
+}
+
+/// One row of the Agent history query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentRow {
+    /// A configured step exists; `history` is `None` when it has never run.
+    Step {
+        job: Job,
+        history: Option<HistoryRow>,
+    },
+    /// The step is running now in the current Agent session. It started when the step before
+    /// it (`previous`: its newest history row) finished or, when it is the job's first step,
+    /// when the job did (`job_started`, local time).
+    Running {
+        job: Job,
+        previous: Option<HistoryRow>,
+        job_started: Option<NaiveDateTime>,
+    },
+}
+
+/// What the Agent history says about both jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentHistory {
+    /// Finished runs and runs in progress, any order.
+    pub runs: Vec<JobRun>,
+    /// Jobs whose configured step name matched no step.
+    pub missing: Vec<Job>,
+}
+
+/// When a step row's run started and finished, in UTC.
+fn start_and_finish(
+    row: &HistoryRow,
+    zone: Tz,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), AgentValueError> {
+    let started = local_to_utc(agent_date_time(row.run_date, row.run_time)?, zone);
+    Ok((started, started + agent_duration(row.run_duration)?))
+}
+
+/// Decodes rows into runs. Outcomes: 1 succeeded; 0 failed and 3 cancelled both count as
+/// failed; 2 (retry) is an attempt that will be repeated, not an outcome, and is skipped;
+/// 4 (in progress) is a start without an end. Finish = start + duration, so a run that crosses
+/// midnight or a daylight-saving change ends at the right instant.
+pub fn decode_history(rows: Vec<AgentRow>, zone: Tz) -> Result<AgentHistory, AgentValueError> {
+    let mut history = AgentHistory::default();
+    let mut present = Vec::new();
+    for row in rows {
+        match row {
+            AgentRow::Step { job, history: row } => {
+                present.push(job);
+                let Some(row) = row else { continue };
+                let outcome = match row.run_status {
+                    SUCCEEDED => Some(Outcome::Succeeded),
+                    FAILED | CANCELLED => Some(Outcome::Failed),
+                    IN_PROGRESS => None,
+                    RETRY => continue,
+                    other => return Err(AgentValueError::Status(other)),
+                };
+                let (started, finished) = start_and_finish(&row, zone)?;
+                history.runs.push(JobRun {
+                    job,
+                    started,
+                    end: outcome.map(|outcome| RunEnd { outcome, finished }),
+                    message: row.message,
+                });
+            }
+            AgentRow::Running {
+                job,
+                previous,
+                job_started,
+            } => {
+                present.push(job);
+                let started = match (previous, job_started) {
+                    (Some(previous), _) => Some(start_and_finish(&previous, zone)?.1),
+                    (None, Some(local)) => Some(local_to_utc(local, zone)),
+                    (None, None) => None,
+                };
+                if let Some(started) = started {
+                    history.runs.push(JobRun {
+                        job,
+                        started,
+                        end: None,
+                        message: None,
+                    });
+                }
+            }
+        }
+    }
+    history.missing = Job::ALL
+        .into_iter()
+        .filter(|job| !present.contains(job))
+        .collect();
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::test_support::utc;
+    use crate::domain::{IntegrationStatus, StatusRead};
+
+    fn naive(text: &str) -> NaiveDateTime {
+        utc(text).naive_utc()
+    }
+
+    fn step(
+        job: Job,
+        run_status: i32,
+        run_date: i32,
+        run_time: i32,
+        run_duration: i32,
+    ) -> AgentRow {
+        AgentRow::Step {
+            job,
+            history: Some(HistoryRow {
+                run_status,
+                run_date,
+                run_time,
+                run_duration,
+                message: Some(format!("status {run_status}")),
+            }),
+        }
+    }
+
+    fn decode(rows: Vec<AgentRow>, zone: Tz) -> AgentHistory {
+        decode_history(rows, zone).expect("decodable rows")
+    }
+
+    #[test]
+    fn integer_dates_and_times_decode_to_a_wall_clock_time() {
+        assert_eq!(
+            agent_date_time(20150118, 103013),
+            Ok(naive("2015-01-18 10:30:13"))
+        );
+        assert_eq!(
+            agent_date_time(20151231, 0),
+            Ok(naive("2015-12-31 00:00:00"))
+        );
+        assert_eq!(
+            agent_date_time(20150118, 5),
+            Ok(naive("2015-01-18 00:00:05"))
+        );
+    }
+
+    #[test]
+    fn impossible_dates_and_times_are_refused() {
+        assert_eq!(
+            agent_date_time(20150230, 0),
+            Err(AgentValueError::Date(20150230))
+        );
+        assert_eq!(agent_date_time(0, 0), Err(AgentValueError::Date(0)));
+        assert_eq!(
+            agent_date_time(20150118, 246000),
+            Err(AgentValueError::Time(246000))
+        );
+        assert_eq!(
+            agent_date_time(20150118, -1),
+            Err(AgentValueError::Time(-1))
+        );
+    }
+
+    #[test]
+    fn hhmmss_durations_decode_to_hours_minutes_and_seconds() {
+        assert_eq!(agent_duration(0), Ok(TimeDelta::zero()));
+        assert_eq!(agent_duration(13), Ok(TimeDelta::seconds(13)));
+        assert_eq!(agent_duration(10203), Ok(TimeDelta::seconds(3723)));
+        assert_eq!(agent_duration(1000000), Ok(TimeDelta::hours(100)));
+    }
+
+    #[test]
+    fn impossible_durations_are_refused() {
+        for bad in [-1, 60, 6000, 99] {
+            assert_eq!(
+                agent_duration(bad),
+                Err(AgentValueError::Duration(bad)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_times_become_utc_with_the_zones_winter_and_summer_offsets() {
+        let zone = Tz::America__New_York;
+        assert_eq!(
+            local_to_utc(naive("2015-01-18 10:00:00"), zone),
+            utc("2015-01-18 15:00:00")
+        );
+        assert_eq!(
+            local_to_utc(naive("2015-07-18 10:00:00"), zone),
+            utc("2015-07-18 14:00:00")
+        );
+    }
+
+    #[test]
+    fn a_time_in_the_hour_repeated_in_autumn_reads_as_its_first_occurrence() {
+        assert_eq!(
+            local_to_utc(naive("2015-11-01 01:30:00"), Tz::America__New_York),
+            utc("2015-11-01 05:30:00"),
+            "01:30 EDT, not 01:30 EST"
+        );
+    }
+
+    #[test]
+    fn a_time_in_the_hour_skipped_in_spring_reads_with_the_offset_before_the_change() {
+        assert_eq!(
+            local_to_utc(naive("2015-03-08 02:30:00"), Tz::America__New_York),
+            utc("2015-03-08 07:30:00")
+        );
+    }
+
+    #[test]
+    fn a_run_across_the_spring_change_finishes_its_duration_after_its_start() {
+        // 01:59:00 EST + 2 minutes = 03:01:00 EDT.
+        let history = decode(
+            vec![step(Job::DataIntegration, SUCCEEDED, 20150308, 15900, 200)],
+            Tz::America__New_York,
+        );
+
+        let run = &history.runs[0];
+        assert_eq!(run.started, utc("2015-03-08 06:59:00"));
+        assert_eq!(
+            run.end.map(|end| end.finished),
+            Some(utc("2015-03-08 07:01:00"))
+        );
+        assert_eq!(run.duration(), Some(TimeDelta::minutes(2)));
+    }
+
+    #[test]
+    fn a_run_across_the_autumn_change_finishes_its_duration_after_its_start() {
+        // 01:50 EDT + 20 minutes = 01:10 EST.
+        let history = decode(
+            vec![step(Job::CubeProcessing, FAILED, 20151101, 15000, 2000)],
+            Tz::America__New_York,
+        );
+
+        let run = &history.runs[0];
+        assert_eq!(run.started, utc("2015-11-01 05:50:00"));
+        assert_eq!(
+            run.end.map(|end| end.finished),
+            Some(utc("2015-11-01 06:10:00"))
+        );
+    }
+
+    #[test]
+    fn a_run_crossing_midnight_finishes_the_next_day() {
+        let history = decode(
+            vec![step(Job::CubeProcessing, SUCCEEDED, 20151231, 235930, 200)],
+            Tz::UTC,
+        );
+
+        assert_eq!(
+            history.runs[0].end.map(|end| end.finished),
+            Some(utc("2016-01-01 00:01:30"))
+        );
+    }
+
+    #[test]
+    fn retry_rows_are_not_outcomes_and_are_ignored() {
+        let history = decode(
+            vec![
+                step(Job::DataIntegration, RETRY, 20150118, 100000, 10),
+                step(Job::DataIntegration, SUCCEEDED, 20150118, 100100, 10),
+            ],
+            Tz::UTC,
+        );
+
+        assert_eq!(history.runs.len(), 1);
+        assert_eq!(history.runs[0].started, utc("2015-01-18 10:01:00"));
+    }
+
+    #[test]
+    fn a_cancelled_step_counts_as_failed() {
+        let history = decode(
+            vec![step(Job::CubeProcessing, CANCELLED, 20150118, 100000, 10)],
+            Tz::UTC,
+        );
+
+        let status = IntegrationStatus::from_entries(StatusRead::from_runs(history.runs).entries);
+        assert_eq!(
+            status.last_failed_cube_processings,
+            vec![utc("2015-01-18 10:00:10")]
+        );
+        assert!(status.last_success_cube_processings.is_empty());
+    }
+
+    #[test]
+    fn an_outcome_counts_at_the_finish_and_its_start_is_the_jobs_start() {
+        let history = decode(
+            vec![step(Job::DataIntegration, SUCCEEDED, 20150118, 103000, 113)],
+            Tz::UTC,
+        );
+
+        let status = IntegrationStatus::from_entries(StatusRead::from_runs(history.runs).entries);
+        assert_eq!(
+            status.last_success_integrations,
+            vec![utc("2015-01-18 10:31:13")]
+        );
+        assert_eq!(
+            status.last_data_integration_start,
+            Some(utc("2015-01-18 10:30:00"))
+        );
+    }
+
+    #[test]
+    fn a_missing_step_gives_no_runs_and_is_named() {
+        let history = decode(
+            vec![AgentRow::Step {
+                job: Job::DataIntegration,
+                history: None,
+            }],
+            Tz::UTC,
+        );
+
+        assert!(history.runs.is_empty());
+        assert_eq!(history.missing, vec![Job::CubeProcessing]);
+    }
+
+    #[test]
+    fn a_step_running_now_is_its_jobs_newest_start() {
+        let history = decode(
+            vec![
+                step(Job::CubeProcessing, SUCCEEDED, 20150118, 100000, 100),
+                AgentRow::Running {
+                    job: Job::CubeProcessing,
+                    previous: Some(HistoryRow {
+                        run_status: SUCCEEDED,
+                        run_date: 20150118,
+                        run_time: 101500,
+                        run_duration: 30,
+                        message: None,
+                    }),
+                    job_started: Some(naive("2015-01-18 10:15:00")),
+                },
+                AgentRow::Running {
+                    job: Job::DataIntegration,
+                    previous: None,
+                    job_started: Some(naive("2015-01-18 10:30:00")),
+                },
+            ],
+            Tz::UTC,
+        );
+
+        let status = IntegrationStatus::from_entries(StatusRead::from_runs(history.runs).entries);
+        assert_eq!(
+            status.last_cube_processing_start,
+            Some(utc("2015-01-18 10:15:30"))
+        );
+        assert_eq!(
+            status.last_data_integration_start,
+            Some(utc("2015-01-18 10:30:00"))
+        );
+        assert!(status.last_success_integrations.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_run_status_is_an_error() {
+        assert_eq!(
+            decode_history(vec![step(Job::DataIntegration, 7, 20150118, 0, 0)], Tz::UTC),
+            Err(AgentValueError::Status(7))
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! `integration_log.source = "sql_agent"` through the real pool, driver and routes, against the
+//! TDS test server answering the Agent queries from rows each test sets.
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use qoe_data_service::configuration::{LogSource, Settings, SqlAgentSettings};
+use qoe_data_service::db::{SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_STATUS_DEPTH};
+use qoe_data_service::routes::{
+    LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH,
+};
+use qoe_data_service::startup::Application;
+use testkit::sql_agent::{AgentDb, AgentHistoryRow, AgentRunning};
+use testkit::{Fault, Request, TdsTestServer, Value};
+
+use crate::helpers::*;
+
+const JOB: &str = "CQD archive";
+const ARCHIVE: &str = "QoE Archive Data";
+const CUBE: &str = "Process Cube";
+
+fn history(
+    step: &str,
+    run_status: i32,
+    run_date: i32,
+    run_time: i32,
+    run_duration: i32,
+) -> AgentHistoryRow {
+    AgentHistoryRow {
+        job_name: JOB.into(),
+        step_name: step.into(),
+        run_status,
+        run_date,
+        run_time,
+        run_duration,
+        message: Some(format!("{step}: run_status {run_status}")),
+    }
+}
+
+/// A CQD-like job: archive runs every 15 minutes, the cube failed once, cancelled once, and a
+/// retry row sits before a success. Server clock in New York, winter (UTC-5).
+fn cqd_job() -> AgentDb {
+    let db = AgentDb::new();
+    db.add_step(JOB, ARCHIVE);
+    db.add_step(JOB, CUBE);
+    db.set_offset_minutes(-300);
+    for row in [
+        history(ARCHIVE, 1, 20150118, 100000, 113),
+        history(CUBE, 1, 20150118, 100113, 40),
+        history(ARCHIVE, 1, 20150118, 101500, 205),
+        history(CUBE, 0, 20150118, 101705, 12),
+        history(ARCHIVE, 2, 20150118, 103000, 5),
+        history(ARCHIVE, 1, 20150118, 103100, 113),
+        history(CUBE, 3, 20150118, 103313, 3),
+    ] {
+        db.push_history(row);
+    }
+    db
+}
+
+fn agent_settings(zone: Tz) -> SqlAgentSettings {
+    SqlAgentSettings {
+        data_integration_step: ARCHIVE.into(),
+        cube_processing_step: CUBE.into(),
+        job_name: None,
+        server_time_zone: zone,
+    }
+}
+
+struct Harness {
+    server: TdsTestServer,
+    store: Arc<SqlAgentStore>,
+}
+
+impl Harness {
+    async fn start(db: AgentDb, zone: Tz) -> Self {
+        let server = TdsTestServer::start(db)
+            .await
+            .expect("TDS test server starts");
+        let settings = settings_with(&server.ado_connection_string(), &[]);
+        let store = Arc::new(
+            SqlAgentStore::new(&settings.database, agent_settings(zone)).expect("the store builds"),
+        );
+        Harness { server, store }
+    }
+
+    fn history_requests(&self) -> Vec<Request> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.sql()
+                    .is_some_and(|sql| sql.contains(AGENT_HISTORY_MARKER))
+            })
+            .collect()
+    }
+}
+
+async fn body_of(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    path: &str,
+) -> (StatusCode, String) {
+    let response = actix_web::test::call_service(app, get(path).to_request()).await;
+    let status = response.status();
+    let body = String::from_utf8_lossy(&actix_web::test::read_body(response).await).into_owned();
+    (status, body)
+}
+
+#[actix_web::test]
+async fn status_comes_from_agent_history_converted_from_the_servers_zone() {
+    let harness = Harness::start(cqd_job(), Tz::America__New_York).await;
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+
+    let (status, body) = body_of(&app, STATUS_PATH).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "LastSuccessIntegrations": ["01/18/2015 15:32:13", "01/18/2015 15:17:05", "01/18/2015 15:01:13"],
+            "LastSuccessCubeProcessings": ["01/18/2015 15:01:53"],
+            "LastFailedIntegrations": [],
+            "LastFailedCubeProcessings": ["01/18/2015 15:33:16", "01/18/2015 15:17:17"],
+            "LastDataIntegrationStart": "01/18/2015 15:31:00",
+            "LastCubeProcessingStart": "01/18/2015 15:33:13"
+        }),
+        "finish = start + duration, local New York time read as UTC-5, retry ignored, \
+         cancelled counted as failed"
+    );
+}
+
+#[actix_web::test]
+async fn each_status_read_is_one_round_trip_with_every_value_bound() {
+    let harness = Harness::start(cqd_job(), Tz::America__New_York).await;
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    harness.server.clear_requests();
+
+    let (status, _) = body_of(&app, STATUS_PATH).await;
+
+    assert_eq!(status, StatusCode::OK);
+    let requests = harness.server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let sql = requests[0].sql().expect("an RPC with SQL");
+    assert!(sql.contains(AGENT_HISTORY_MARKER));
+    assert!(
+        !sql.contains(ARCHIVE) && !sql.contains(CUBE),
+        "names are bound, not formatted"
+    );
+    assert_eq!(
+        requests[0].params(),
+        &[
+            Value::Int(i64::from(AGENT_STATUS_DEPTH)),
+            Value::String(ARCHIVE.into()),
+            Value::String(CUBE.into()),
+            Value::Null
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn the_log_carries_each_steps_message_as_its_description() {
+    let harness = Harness::start(cqd_job(), Tz::UTC).await;
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+
+    let (status, body) = body_of(
+        &app,
+        &format!("{LOG_PATH}?top=2&category=CubeProcessingFailed"),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"LogCategory": "CubeProcessingFailed", "LogTime": "2015-01-18T10:33:16.00", "LogDescription": "Process Cube: run_status 3"},
+            {"LogCategory": "CubeProcessingFailed", "LogTime": "2015-01-18T10:17:17.00", "LogDescription": "Process Cube: run_status 0"}
+        ])
+    );
+    assert_eq!(
+        harness
+            .history_requests()
+            .last()
+            .map(|r| r.params()[0].clone()),
+        Some(Value::Int(2)),
+        "the log reads `top` rows per step"
+    );
+}
+
+#[actix_web::test]
+async fn a_step_running_now_is_its_jobs_last_start() {
+    let db = cqd_job();
+    let started = NaiveDate::from_ymd_opt(2015, 1, 18)
+        .and_then(|d| d.and_hms_opt(10, 45, 0))
+        .expect("a valid time");
+    db.set_running(vec![AgentRunning {
+        job_name: JOB.into(),
+        step_name: ARCHIVE.into(),
+        previous: None,
+        job_started: Some(started),
+    }]);
+    let harness = Harness::start(db, Tz::UTC).await;
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+
+    let (_, body) = body_of(&app, STATUS_PATH).await;
+
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["LastDataIntegrationStart"], "01/18/2015 10:45:00");
+}
+
+#[actix_web::test]
+async fn a_missing_step_gives_empty_arrays_and_null_and_keeps_readyz_unready() {
+    let db = AgentDb::new();
+    db.add_step(JOB, ARCHIVE);
+    db.push_history(history(ARCHIVE, 1, 20150118, 100000, 113));
+    let harness = Harness::start(db, Tz::UTC).await;
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+
+    let (status, body) = body_of(&app, STATUS_PATH).await;
+    assert_eq!(status, StatusCode::OK, "a missing step is not an error");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["LastSuccessCubeProcessings"], serde_json::json!([]));
+    assert_eq!(json["LastCubeProcessingStart"], serde_json::Value::Null);
+    assert_eq!(json["LastDataIntegrationStart"], "01/18/2015 10:00:00");
+
+    let (status, body) = body_of(&app, READYZ_PATH).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("`Process Cube`"), "{body}");
+    assert!(
+        body.contains("integration_log.sql_agent.cube_processing_step"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn readyz_refuses_while_the_server_clock_disagrees_with_server_time_zone() {
+    let db = cqd_job();
+    let harness = Harness::start(db.clone(), Tz::Europe__Moscow).await;
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+
+    let (status, body) = body_of(&app, READYZ_PATH).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body.contains("integration_log.sql_agent.server_time_zone"),
+        "{body}"
+    );
+    assert!(body.contains("`Europe/Moscow`, UTC+03:00 now"), "{body}");
+    assert!(body.contains("UTC-05:00"), "{body}");
+
+    db.set_offset_minutes(180);
+    let (status, body) = body_of(&app, READYZ_PATH).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[actix_web::test]
+async fn an_unreadable_msdb_answers_503_on_status_and_readyz() {
+    let harness = Harness::start(cqd_job(), Tz::UTC).await;
+    harness.server.set_fault(Fault::Error {
+        number: 229,
+        message: "The SELECT permission was denied on the object 'sysjobhistory'".into(),
+    });
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+
+    let (status, body) = body_of(&app, STATUS_PATH).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        !body.contains("sysjobhistory"),
+        "driver text stays in the log: {body}"
+    );
+    let (status, _) = body_of(&app, READYZ_PATH).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[actix_web::test]
+async fn the_status_page_charts_agent_run_durations_and_metrics_report_the_last() {
+    let harness = Harness::start(cqd_job(), Tz::UTC).await;
+    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+
+    let (status, page) = body_of(&app, STATUS_PAGE_PATH).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.matches("<svg class=\"chart\"").count(), 2, "{page}");
+    assert_eq!(
+        page.matches("<rect class=\"bar ok\"").count(),
+        3 + 1,
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("<rect class=\"bar failed\"").count(),
+        2,
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>Last run took</dt><dd>1 min 13 s</dd>"),
+        "{page}"
+    );
+
+    let (_, metrics) = body_of(&app, METRICS_PATH).await;
+    assert!(
+        metrics.contains("qoe_last_run_duration_seconds{job=\"data_integration\"} 73\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("qoe_last_run_duration_seconds{job=\"cube_processing\"} 3\n"),
+        "{metrics}"
+    );
+}
+
+#[actix_web::test]
+async fn the_binary_reads_agent_history_when_the_source_setting_says_so() {
+    let server = TdsTestServer::start(cqd_job())
+        .await
+        .expect("TDS test server starts");
+    let settings = settings_with(
+        &server.ado_connection_string(),
+        &[
+            ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
+            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
+            ("QOE_INTEGRATION_LOG__SOURCE", "sql_agent"),
+            (
+                "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
+                "America/New_York",
+            ),
+        ],
+    );
+    let application = Application::build(settings).expect("the service builds");
+    let port = application.port();
+    actix_web::rt::spawn(application.run_until_stopped());
+
+    let response = http_get(port, STATUS_PATH).await;
+
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert!(
+        response.body.contains("01/18/2015 15:32:13"),
+        "{}",
+        response.body
+    );
+    assert!(server.requests().iter().any(|r| r
+        .sql()
+        .is_some_and(|sql| sql.contains(AGENT_HISTORY_MARKER))));
+}
+
+fn load(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+    let mut env: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.insert(
+        "QOE_DATABASE__CONNECTION_STRING".into(),
+        "Server=tcp:db.example.org,1433;User Id=qoe_service;Password=x".into(),
+    );
+    Settings::load_from(None, env).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_source_is_the_table_unless_set_and_agent_settings_have_cqds_defaults() {
+    let settings = load(&[]).expect("defaults");
+    assert_eq!(settings.integration_log.source, LogSource::Table);
+
+    let settings = load(&[("QOE_INTEGRATION_LOG__SOURCE", "sql_agent")]).expect("agent");
+    assert_eq!(
+        settings.integration_log.source,
+        LogSource::SqlAgent(agent_settings(Tz::UTC))
+    );
+}
+
+#[test]
+fn agent_settings_are_read_from_the_environment() {
+    let settings = load(&[
+        ("QOE_INTEGRATION_LOG__SOURCE", "sql_agent"),
+        ("QOE_INTEGRATION_LOG__SQL_AGENT__JOB_NAME", "CQD archive"),
+        (
+            "QOE_INTEGRATION_LOG__SQL_AGENT__DATA_INTEGRATION_STEP",
+            "Archive",
+        ),
+        (
+            "QOE_INTEGRATION_LOG__SQL_AGENT__CUBE_PROCESSING_STEP",
+            "Cube",
+        ),
+        (
+            "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
+            "Europe/Berlin",
+        ),
+    ])
+    .expect("valid");
+
+    assert_eq!(
+        settings.integration_log.source,
+        LogSource::SqlAgent(SqlAgentSettings {
+            data_integration_step: "Archive".into(),
+            cube_processing_step: "Cube".into(),
+            job_name: Some("CQD archive".into()),
+            server_time_zone: Tz::Europe__Berlin,
+        })
+    );
+}
+
+#[test]
+fn wrong_agent_settings_are_refused_by_name() {
+    let cases = [
+        (
+            ("QOE_INTEGRATION_LOG__SOURCE", "agent"),
+            "integration_log.source",
+        ),
+        (
+            ("QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE", "EST5"),
+            "integration_log.sql_agent.server_time_zone",
+        ),
+        (
+            ("QOE_INTEGRATION_LOG__SQL_AGENT__CUBE_PROCESSING_STEP", " "),
+            "integration_log.sql_agent.cube_processing_step",
+        ),
+        (
+            (
+                "QOE_INTEGRATION_LOG__SQL_AGENT__DATA_INTEGRATION_STEP",
+                &"x".repeat(129),
+            ),
+            "integration_log.sql_agent.data_integration_step",
+        ),
+    ];
+    for ((key, value), setting) in cases {
+        let error = load(&[(key, value)]).expect_err(key);
+        assert!(error.contains(&format!("`{setting}`")), "{key}: {error}");
+    }
+}
