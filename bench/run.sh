@@ -24,7 +24,7 @@ done
 . bench/common.sh
 start_bench_server
 CONTROL="http://127.0.0.1:$CONTROL_PORT"
-CONNECTION_STRING="Server=tcp:127.0.0.1,$TDS_PORT;Database=QoEArchive;User Id=qoe_reader;Password=test-password;Encrypt=DANGER_PLAINTEXT"
+CONNECTION_STRING="Server=tcp:127.0.0.1,$TDS_PORT;Database=QoEArchive;User Id=qoe_service;Password=test-password;Encrypt=DANGER_PLAINTEXT"
 
 tds_requests() { curl -fsS "$CONTROL/stats" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p'; }
 

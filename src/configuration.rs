@@ -689,7 +689,7 @@ impl RawDatabase {
                 invalid(
                     "database.connection_string",
                     "not set; give the ADO.NET connection string of the QoE archive database, \
-                     e.g. Server=tcp:sql.example.org,1433;Database=QoEArchive;User Id=qoe_reader;Password=…",
+                     e.g. Server=tcp:sql.example.org,1433;Database=QoEArchive;User Id=qoe_service;Password=…",
                 )
             })?;
         if !(1..=1000).contains(&self.pool_max_size) {
@@ -794,7 +794,7 @@ fn redact_passwords(message: &str, pairs: &connection_string::AdoNetString) -> S
 mod tests {
     use super::*;
 
-    const CONNECTION_STRING: &str = "Server=tcp:db.example.org,1433;Database=QoEArchive;User Id=qoe_reader;Password=S3cret-Pa55;Encrypt=true;TrustServerCertificate=false";
+    const CONNECTION_STRING: &str = "Server=tcp:db.example.org,1433;Database=QoEArchive;User Id=qoe_service;Password=S3cret-Pa55;Encrypt=true;TrustServerCertificate=false";
 
     fn environment(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

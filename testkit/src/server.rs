@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 /// Database named in connection strings and reported by ENVCHANGE when the login names none.
 pub const DEFAULT_DATABASE: &str = "QoEArchive";
 /// User in `ado_connection_string` (any user/password is accepted).
-pub const DEFAULT_USER: &str = "qoe_reader";
+pub const DEFAULT_USER: &str = "qoe_service";
 /// Password in `ado_connection_string` (not checked).
 pub const DEFAULT_PASSWORD: &str = "test-password";
 

@@ -485,7 +485,7 @@ async fn connection_and_login_faults() {
         match &err {
             tiberius::error::Error::Server(e) => {
                 assert_eq!(e.code(), 18456);
-                assert_eq!(e.message(), "Login failed for user 'qoe_reader'.");
+                assert_eq!(e.message(), "Login failed for user 'qoe_service'.");
             }
             other => panic!("expected a server error, got {other:?}"),
         }

@@ -24,7 +24,7 @@ fn a_wrong_setting_exits_non_zero_naming_it_and_not_the_password() {
     let (succeeded, stderr) = run_serve(&[
         (
             "QOE_DATABASE__CONNECTION_STRING",
-            "Server=tcp:127.0.0.1,1433;User Id=qoe_reader;Password=S3cret-Pa55",
+            "Server=tcp:127.0.0.1,1433;User Id=qoe_service;Password=S3cret-Pa55",
         ),
         ("QOE_INTEGRATION_LOG__TIME_ZONE", "Moscow"),
     ]);

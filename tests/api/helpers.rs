@@ -31,7 +31,7 @@ pub struct FakeStore {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("Login failed for user 'qoe_reader'. server=sql01.corp.example password=S3cret-Pa55")]
+#[error("Login failed for user 'qoe_service'. server=sql01.corp.example password=S3cret-Pa55")]
 pub struct DriverSaysTooMuch;
 
 impl FakeStore {
