@@ -5,6 +5,8 @@
 pub mod cache;
 /// Command-line interface: `serve` and `migrate`.
 pub mod cli;
+/// Conditional GET: strong `ETag`s, `304 Not Modified`, `Cache-Control`; tagged bodies.
+pub mod conditional;
 /// Settings: defaults, TOML file and `QOE_…` environment, validated at start.
 pub mod configuration;
 /// `database.connection_string` validated with a real ADO.NET parser; the allowed keys.
@@ -23,6 +25,8 @@ pub mod log_limit;
 pub mod metrics;
 /// The OpenAPI 3 description of the HTTP API.
 pub mod openapi;
+/// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
+pub mod paths;
 /// Per-request span, request id and HTTP metrics (middleware).
 pub mod request_context;
 /// HTTP handlers, their error types and the route table.

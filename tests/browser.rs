@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::Settings;
-use qoe_data_service::routes::STATUS_PAGE_PATH;
+use qoe_data_service::paths::STATUS_PAGE_PATH;
 use qoe_data_service::startup::Application;
 use qoe_data_service::status_page::local_time;
 use testkit::integration_log::{IntegrationLogDb, LogRow};

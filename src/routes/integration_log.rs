@@ -1,7 +1,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::conditional;
 use super::{ApiError, AppState};
+use crate::conditional;
 use crate::domain::{LogEntryDocument, LogQuery};
 
 /// `GET /QoEDataService/IntegrationLog`: the newest entries, newest first.

@@ -1,6 +1,5 @@
 mod api_keys;
 mod cache;
-mod conditional;
 mod errors;
 mod health;
 mod integration_log;
@@ -15,13 +14,17 @@ use actix_web::http::Method;
 use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
 use crate::cache::CachingStore;
+use crate::conditional::RenderedBody;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
 use crate::domain::CategoryTime;
 use crate::metrics::Metrics;
+use crate::paths::{
+    CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH, READYZ_PATH,
+    STATUS_PAGE_PATH, STATUS_PATH,
+};
 use crate::store::IntegrationLogStore;
 
-pub use api_keys::{require_api_key, ApiKeyGate, API_KEY_HEADER};
-pub use conditional::{RenderedBody, Tagged};
+pub use api_keys::{require_api_key, ApiKeyGate};
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.
@@ -35,21 +38,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
 }
-
-/// The path of the CQD "Get Last Integration Data" operation.
-pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
-/// The status page for people.
-pub const STATUS_PAGE_PATH: &str = "/QoEDataService/IntegrationLog/StatusPage";
-/// The path of the CQD "Get Integration Log" operation.
-pub const LOG_PATH: &str = "/QoEDataService/IntegrationLog";
-/// The path of the CQD "Clear Cache" operation.
-pub const CLEAR_CACHE_PATH: &str = "/QoEDataService/ClearCache";
-pub const HEALTHZ_PATH: &str = "/healthz";
-pub const READYZ_PATH: &str = "/readyz";
-/// The OpenAPI 3 description of every endpoint.
-pub const OPENAPI_PATH: &str = "/openapi.json";
-/// Prometheus scrape endpoint.
-pub const METRICS_PATH: &str = "/metrics";
 
 /// The one list of operations: the route table registers exactly these, and the OpenAPI
 /// tests compare their methods and paths with the document.

@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
-use super::{AppState, RenderedBody};
+use super::AppState;
 use crate::cache::CachingStore;
+use crate::conditional::RenderedBody;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
 use crate::metrics::{MeteredStore, Metrics, PoolGauge};
 use crate::store::IntegrationLogStore;

@@ -1,6 +1,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{conditional, ApiError, AppState};
+use super::{ApiError, AppState};
+use crate::conditional;
 use crate::domain::IntegrationStatus;
 
 /// `GET /QoEDataService/IntegrationLog/Status`: the last runs of both jobs.
