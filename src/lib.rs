@@ -9,8 +9,6 @@ pub mod cli;
 pub mod conditional;
 /// Settings: defaults, TOML file and `QOE_…` environment, validated at start.
 pub mod configuration;
-/// `database.connection_string` validated with a real ADO.NET parser; the allowed keys.
-pub mod connection_string;
 /// SQL Server access: connection pool, queries, row mapping and migrations.
 pub mod db;
 /// The integration log and the status document, free of I/O.
@@ -31,10 +29,6 @@ pub mod paths;
 pub mod request_context;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
-/// Settings errors that name the setting and line, never a value.
-pub mod settings_errors;
-/// Which settings exist (read off the `Raw*` structs) and "did you mean".
-pub mod settings_keys;
 /// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.
 pub mod signals;
 /// Building and running the HTTP server.
