@@ -21,12 +21,12 @@ pub mod listener;
 pub mod log_limit;
 /// Counters and histograms behind `GET /metrics`.
 pub mod metrics;
+/// What wraps the route table: request context, CORS, the API-key gate.
+pub mod middleware;
 /// The OpenAPI 3 description of the HTTP API.
 pub mod openapi;
 /// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
 pub mod paths;
-/// Per-request span, request id and HTTP metrics (middleware).
-pub mod request_context;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
 /// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.

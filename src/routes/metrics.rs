@@ -6,6 +6,7 @@ use chrono::Utc;
 use super::AppState;
 use crate::log_limit::RateLimit;
 use crate::metrics::JobScrape;
+use crate::store::IntegrationLogStore;
 
 /// `GET /metrics`: Prometheus text. Job freshness comes from the (cached) status read, and
 /// only while the Status operation is enabled.
@@ -31,5 +32,5 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.cache.stats(), &freshness))
+        .body(state.metrics.render(&state.store.stats(), &freshness))
 }

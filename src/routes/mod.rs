@@ -1,4 +1,3 @@
-mod api_keys;
 mod cache;
 mod errors;
 mod health;
@@ -8,36 +7,16 @@ mod state;
 mod status;
 mod status_page;
 
-use std::sync::Arc;
-
 use actix_web::http::Method;
 use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
-use crate::cache::CachingStore;
-use crate::conditional::RenderedBody;
-use crate::configuration::{CacheSettings, IntegrationLogSettings};
-use crate::domain::CategoryTime;
-use crate::metrics::Metrics;
 use crate::paths::{
     CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH, READYZ_PATH,
     STATUS_PAGE_PATH, STATUS_PATH,
 };
-use crate::store::IntegrationLogStore;
 
-pub use api_keys::{require_api_key, ApiKeyGate};
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
-
-/// What every handler may use. Cheap to clone: the store is shared.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn IntegrationLogStore>,
-    pub integration_log: IntegrationLogSettings,
-    // Caching and metrics: built by `AppState::new` (state.rs); `store` reads through them.
-    pub cache: Arc<CachingStore>,
-    pub cache_settings: CacheSettings,
-    pub metrics: Arc<Metrics>,
-    pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
-}
+pub use state::AppState;
 
 /// The one list of operations: the route table registers exactly these, and the OpenAPI
 /// tests compare their methods and paths with the document.
@@ -107,7 +86,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `App::new().configure(configure(state))`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(state))
+        // The request-context middleware records HTTP metrics; it sees them alone, not the state.
+        cfg.app_data(web::Data::from(state.metrics.clone()))
+            .app_data(web::Data::new(state))
             .app_data(web::QueryConfig::default().error_handler(|error, request| {
                 extractor_error(&error, request, "malformed query string")
             }))

@@ -4,6 +4,7 @@ use chrono::Utc;
 
 use super::{ApiError, AppState};
 use crate::status_page::{render_read, PageContext};
+use crate::store::IntegrationLogStore;
 
 /// Inline styles only, nothing else: the page needs no script, image or remote resource.
 /// Its charts are inline SVG markup, which this policy allows like any other element.

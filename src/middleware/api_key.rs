@@ -10,10 +10,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
-use super::ApiError;
 use crate::configuration::ApiKeys;
 use crate::log_limit::RateLimit;
 use crate::paths::{API_KEY_HEADER, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
+use crate::routes::ApiError;
 
 /// Paths anyone may ask, keys or not: probes and the API description.
 const OPEN_PATHS: [&str; 3] = [HEALTHZ_PATH, READYZ_PATH, OPENAPI_PATH];
