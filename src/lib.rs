@@ -34,7 +34,7 @@ pub mod signals;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.
-pub mod status_page;
+pub mod status_html;
 /// What the handlers need from the database, as a trait the tests can replace.
 pub mod store;
 /// Logging setup.

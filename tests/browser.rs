@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use qoe_data_service::configuration::Settings;
 use qoe_data_service::paths::STATUS_PAGE_PATH;
 use qoe_data_service::startup::Application;
-use qoe_data_service::status_page::local_time;
+use qoe_data_service::status_html::local_time;
 use testkit::integration_log::{IntegrationLogDb, LogRow};
 use testkit::TdsTestServer;
 use tokio::process::Command;

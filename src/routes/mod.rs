@@ -1,8 +1,8 @@
-mod cache;
+mod clear_cache;
 mod errors;
 mod health;
 mod integration_log;
-mod metrics;
+mod prometheus;
 mod state;
 mod status;
 mod status_page;
@@ -40,7 +40,7 @@ fn endpoints() -> [(Method, &'static str, Route); 8] {
         (
             Method::POST,
             CLEAR_CACHE_PATH,
-            web::route().to(cache::clear_cache),
+            web::route().to(clear_cache::clear_cache),
         ),
         (Method::GET, HEALTHZ_PATH, web::route().to(health::healthz)),
         (Method::GET, READYZ_PATH, web::route().to(health::readyz)),
@@ -48,7 +48,7 @@ fn endpoints() -> [(Method, &'static str, Route); 8] {
         (
             Method::GET,
             METRICS_PATH,
-            web::route().to(metrics::get_metrics),
+            web::route().to(prometheus::get_metrics),
         ),
     ]
 }
