@@ -1,4 +1,4 @@
-//! The HTTP API's names: every routed path and the API-key header. A leaf module, so the
+//! The HTTP API's names: every routed path and the headers it defines. A leaf module, so the
 //! route table, the OpenAPI document, the middleware and the tests share it without
 //! importing each other.
 
@@ -19,3 +19,6 @@ pub const METRICS_PATH: &str = "/metrics";
 
 /// The header a client may carry its key in, instead of `Authorization: Bearer`.
 pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The request id a client may send and always gets back (`middleware::request_context`).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";

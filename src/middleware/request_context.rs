@@ -16,10 +16,11 @@ use tracing::Instrument;
 
 use crate::log_limit::RateLimit;
 use crate::metrics::Metrics;
+use crate::paths::REQUEST_ID_HEADER;
 use crate::signals::InFlight;
 
 /// Taken from the request when valid, otherwise generated; always on the response.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Longest request id accepted from a client.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
