@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use qoe_data_service::configuration::Settings;
-use qoe_data_service::routes::{
+use qoe_data_service::paths::{
     HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH,
 };
 use qoe_data_service::startup::Application;

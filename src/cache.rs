@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
+use crate::conditional::Tagged;
 use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
-use crate::routes::Tagged;
 use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// Past this many keys, expired entries are dropped when a new load starts, so caching

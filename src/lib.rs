@@ -5,10 +5,10 @@
 pub mod cache;
 /// Command-line interface: `serve` and `migrate`.
 pub mod cli;
+/// Conditional GET: strong `ETag`s, `304 Not Modified`, `Cache-Control`; tagged bodies.
+pub mod conditional;
 /// Settings: defaults, TOML file and `QOE_…` environment, validated at start.
 pub mod configuration;
-/// `database.connection_string` validated with a real ADO.NET parser; the allowed keys.
-pub mod connection_string;
 /// SQL Server access: connection pool, queries, row mapping and migrations.
 pub mod db;
 /// The integration log and the status document, free of I/O.
@@ -21,22 +21,20 @@ pub mod listener;
 pub mod log_limit;
 /// Counters and histograms behind `GET /metrics`.
 pub mod metrics;
+/// What wraps the route table: request context, CORS, the API-key gate.
+pub mod middleware;
 /// The OpenAPI 3 description of the HTTP API.
 pub mod openapi;
-/// Per-request span, request id and HTTP metrics (middleware).
-pub mod request_context;
+/// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
+pub mod paths;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
-/// Settings errors that name the setting and line, never a value.
-pub mod settings_errors;
-/// Which settings exist (read off the `Raw*` structs) and "did you mean".
-pub mod settings_keys;
 /// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.
 pub mod signals;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.
-pub mod status_page;
+pub mod status_html;
 /// What the handlers need from the database, as a trait the tests can replace.
 pub mod store;
 /// Logging setup.

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::domain::{LogCategory, DEFAULT_TOP, MAX_TOP, STATUS_DEPTH};
-use crate::routes::{
+use crate::paths::{
     API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH,
     READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH,
 };

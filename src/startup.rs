@@ -1,9 +1,7 @@
 use std::sync::Arc;
 
-use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App};
 
@@ -11,14 +9,13 @@ use crate::configuration::{HttpSettings, LogSource, Settings};
 use crate::db::{SqlAgentStore, SqlServerStore};
 use crate::listener::Limits;
 use crate::metrics::PoolGauge;
-use crate::request_context::request_context;
-use crate::routes::{configure, require_api_key, ApiKeyGate, AppState, API_KEY_HEADER};
+use crate::middleware::api_key::{require_api_key, ApiKeyGate};
+use crate::middleware::cors::cors;
+use crate::middleware::request_context::request_context;
+use crate::routes::{configure, AppState};
 use crate::signals;
 use crate::store::IntegrationLogStore;
 use crate::tls;
-
-/// How long a browser may reuse a preflight answer.
-const PREFLIGHT_MAX_AGE_SECONDS: usize = 3600;
 
 /// The HTTP server, bound and ready to run. Bind to port 0 in tests and ask [`Application::port`].
 pub struct Application {
@@ -173,19 +170,4 @@ pub fn app(
         .wrap(Condition::new(keyed, from_fn(require_api_key)))
         .wrap(Condition::new(!origins.is_empty(), cors(origins)))
         .wrap(from_fn(request_context))
-}
-
-/// CQD's `corsTrustedOrigin`: exact origins only; any other origin gets no grant.
-fn cors(origins: &[String]) -> Cors {
-    origins
-        .iter()
-        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
-        .allowed_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::ACCEPT,
-            header::CONTENT_TYPE,
-            header::HeaderName::from_static(API_KEY_HEADER),
-        ])
-        .max_age(PREFLIGHT_MAX_AGE_SECONDS)
 }

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use qoe_data_service::configuration::Settings;
-use qoe_data_service::routes::STATUS_PATH;
+use qoe_data_service::paths::STATUS_PATH;
 use qoe_data_service::startup::Application;
 use std::net::Ipv4Addr;
 use testkit::integration_log::IntegrationLogDb;

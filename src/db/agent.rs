@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{Offset, TimeZone, Utc};
 use tiberius::Row;
 
-use super::connection::SqlClient;
+use super::client::SqlClient;
 use super::{DbError, PoolStatus, SqlServerStore};
 use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{decode_history, AgentHistory, AgentRow, HistoryRow};

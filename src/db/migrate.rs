@@ -1,5 +1,5 @@
 //! `qoe-data-service migrate`: applies `migrations/` with refinery, once each.
-use super::connection::open_client;
+use super::client::open_client;
 use super::{ConnectTarget, DbError};
 use crate::configuration::{DatabaseSettings, SettingsError};
 

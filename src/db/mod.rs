@@ -1,5 +1,6 @@
 //! Everything that speaks to SQL Server. Handlers see only domain types and `StoreError`.
 mod agent;
+mod client;
 mod connection;
 mod error;
 pub mod migrate;
@@ -141,7 +142,7 @@ impl IntegrationLogStore for SqlServerStore {
 
     #[tracing::instrument(name = "db.ping", skip(self))]
     async fn ping(&self) -> Result<(), StoreError> {
-        self.with_connection(async |connection| queries::ping(connection.client()).await)
+        self.with_connection(async |connection| client::ping(connection.client()).await)
             .await
     }
 }

@@ -1,6 +1,6 @@
 use tiberius::Row;
 
-use super::connection::SqlClient;
+use super::client::SqlClient;
 use super::DbError;
 use crate::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, STATUS_DEPTH};
 
@@ -100,24 +100,6 @@ fn category_time(row: &Row) -> Result<CategoryTime, DbError> {
         category,
         time: time.and_utc(),
     })
-}
-
-/// `SELECT 1`, as a plain batch: the cheapest proof that a connection works.
-pub async fn ping(client: &mut SqlClient) -> Result<(), DbError> {
-    let one: Option<i32> = client
-        .simple_query("SELECT 1")
-        .await
-        .map_err(DbError::command("sending SELECT 1"))?
-        .into_row()
-        .await
-        .map_err(DbError::command("reading SELECT 1"))?
-        .and_then(|row| row.get(0));
-    match one {
-        Some(1) => Ok(()),
-        other => Err(DbError::UnexpectedResult(format!(
-            "SELECT 1 returned {other:?}"
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 pub mod agent;
 mod category;
+mod jobs;
 mod log;
 mod runs;
 mod status;
 
 pub use category::{LogCategory, UnknownCategory};
+pub use jobs::{JobStatus, JobsRead};
 pub use log::{
     log_timestamp, LogEntry, LogEntryDocument, LogQuery, LogQueryError, DEFAULT_TOP, MAX_TOP,
 };

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{AppState, RETRY_AFTER_SECONDS};
 use crate::log_limit::RateLimit;
+use crate::store::IntegrationLogStore;
 
 #[derive(Serialize)]
 struct Health {

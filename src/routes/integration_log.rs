@@ -1,7 +1,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::conditional;
 use super::{ApiError, AppState};
+use crate::conditional;
 use crate::domain::{LogEntryDocument, LogQuery};
 
 /// `GET /QoEDataService/IntegrationLog`: the newest entries, newest first.
@@ -15,7 +15,7 @@ pub async fn get_log(
         return Ok(HttpResponse::Ok().finish());
     }
     let query = log_query(request.query_string())?;
-    let answer = state.cache.log_answer(query).await?;
+    let answer = state.store.log_answer(query).await?;
     let zone = state.integration_log.time_zone;
     let body = answer.body_or_render(|entries| {
         let documents: Vec<LogEntryDocument> = entries.iter().map(|e| e.render(zone)).collect();

@@ -1,55 +1,22 @@
-mod api_keys;
-mod cache;
-mod conditional;
+mod clear_cache;
 mod errors;
 mod health;
 mod integration_log;
-mod metrics;
+mod prometheus;
 mod state;
 mod status;
 mod status_page;
 
-use std::sync::Arc;
-
 use actix_web::http::Method;
 use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
-use crate::cache::CachingStore;
-use crate::configuration::{CacheSettings, IntegrationLogSettings};
-use crate::domain::CategoryTime;
-use crate::metrics::Metrics;
-use crate::store::IntegrationLogStore;
+use crate::paths::{
+    CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH, READYZ_PATH,
+    STATUS_PAGE_PATH, STATUS_PATH,
+};
 
-pub use api_keys::{require_api_key, ApiKeyGate, API_KEY_HEADER};
-pub use conditional::{RenderedBody, Tagged};
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
-
-/// What every handler may use. Cheap to clone: the store is shared.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn IntegrationLogStore>,
-    pub integration_log: IntegrationLogSettings,
-    // Caching and metrics: built by `AppState::new` (state.rs); `store` reads through them.
-    pub cache: Arc<CachingStore>,
-    pub cache_settings: CacheSettings,
-    pub metrics: Arc<Metrics>,
-    pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
-}
-
-/// The path of the CQD "Get Last Integration Data" operation.
-pub const STATUS_PATH: &str = "/QoEDataService/IntegrationLog/Status";
-/// The status page for people.
-pub const STATUS_PAGE_PATH: &str = "/QoEDataService/IntegrationLog/StatusPage";
-/// The path of the CQD "Get Integration Log" operation.
-pub const LOG_PATH: &str = "/QoEDataService/IntegrationLog";
-/// The path of the CQD "Clear Cache" operation.
-pub const CLEAR_CACHE_PATH: &str = "/QoEDataService/ClearCache";
-pub const HEALTHZ_PATH: &str = "/healthz";
-pub const READYZ_PATH: &str = "/readyz";
-/// The OpenAPI 3 description of every endpoint.
-pub const OPENAPI_PATH: &str = "/openapi.json";
-/// Prometheus scrape endpoint.
-pub const METRICS_PATH: &str = "/metrics";
+pub use state::AppState;
 
 /// The one list of operations: the route table registers exactly these, and the OpenAPI
 /// tests compare their methods and paths with the document.
@@ -73,7 +40,7 @@ fn endpoints() -> [(Method, &'static str, Route); 8] {
         (
             Method::POST,
             CLEAR_CACHE_PATH,
-            web::route().to(cache::clear_cache),
+            web::route().to(clear_cache::clear_cache),
         ),
         (Method::GET, HEALTHZ_PATH, web::route().to(health::healthz)),
         (Method::GET, READYZ_PATH, web::route().to(health::readyz)),
@@ -81,7 +48,7 @@ fn endpoints() -> [(Method, &'static str, Route); 8] {
         (
             Method::GET,
             METRICS_PATH,
-            web::route().to(metrics::get_metrics),
+            web::route().to(prometheus::get_metrics),
         ),
     ]
 }
@@ -119,7 +86,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `App::new().configure(configure(state))`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(state))
+        // The request-context middleware records HTTP metrics; it sees them alone, not the state.
+        cfg.app_data(web::Data::from(state.metrics.clone()))
+            .app_data(web::Data::new(state))
             .app_data(web::QueryConfig::default().error_handler(|error, request| {
                 extractor_error(&error, request, "malformed query string")
             }))

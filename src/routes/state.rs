@@ -1,10 +1,23 @@
+//! The state every handler may use, and how it is built.
 use std::sync::Arc;
 
-use super::{AppState, RenderedBody};
 use crate::cache::CachingStore;
+use crate::conditional::RenderedBody;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
+use crate::domain::CategoryTime;
 use crate::metrics::{MeteredStore, Metrics, PoolGauge};
 use crate::store::IntegrationLogStore;
+
+/// What every handler may use. Cheap to clone: the store is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// The one store handlers read: the database, metered, behind the cache (`cache.ttl`).
+    pub store: Arc<CachingStore>,
+    pub integration_log: IntegrationLogSettings,
+    pub cache_settings: CacheSettings,
+    pub metrics: Arc<Metrics>,
+    pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
+}
 
 impl AppState {
     /// Handlers read `database` through metering and the cache (`cache.ttl`).
@@ -16,15 +29,14 @@ impl AppState {
     ) -> Self {
         let metrics = Arc::new(Metrics::new(pool));
         let metered = Arc::new(MeteredStore::new(database, metrics.clone()));
-        let caching = Arc::new(CachingStore::with_log_limit(
+        let store = Arc::new(CachingStore::with_log_limit(
             metered,
             cache.ttl,
             cache.log_max_entries,
         ));
         AppState {
-            store: caching.clone(),
+            store,
             integration_log,
-            cache: caching,
             cache_settings: cache,
             metrics,
             status_body: Arc::new(RenderedBody::new()),
@@ -33,6 +45,6 @@ impl AppState {
 
     /// Forgets every cached database answer (`POST /QoEDataService/ClearCache`).
     pub fn clear_cache(&self) {
-        self.cache.clear();
+        self.store.clear();
     }
 }

@@ -1,7 +1,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{conditional, ApiError, AppState};
+use super::{ApiError, AppState};
+use crate::conditional;
 use crate::domain::IntegrationStatus;
+use crate::store::IntegrationLogStore;
 
 /// `GET /QoEDataService/IntegrationLog/Status`: the last runs of both jobs.
 /// Disabled (the default), it answers as CQD does: `200 OK`, empty body, no database access.

@@ -3,7 +3,8 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
 use super::{ApiError, AppState};
-use crate::status_page::{render_read, PageContext};
+use crate::status_html::{render_read, PageContext};
+use crate::store::IntegrationLogStore;
 
 /// Inline styles only, nothing else: the page needs no script, image or remote resource.
 /// Its charts are inline SVG markup, which this policy allows like any other element.

@@ -2,9 +2,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{test, web};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{ApiKeys, HttpSettings};
-use qoe_data_service::routes::{
-    ApiKeyGate, API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, READYZ_PATH,
-    STATUS_PAGE_PATH, STATUS_PATH,
+use qoe_data_service::middleware::api_key::ApiKeyGate;
+use qoe_data_service::paths::{
+    API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, READYZ_PATH, STATUS_PAGE_PATH,
+    STATUS_PATH,
 };
 use secrecy::SecretString;
 

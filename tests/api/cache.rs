@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::test;
 use chrono_tz::Tz;
 use futures_util::future::join_all;
-use qoe_data_service::routes::STATUS_PATH;
+use qoe_data_service::paths::STATUS_PATH;
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;

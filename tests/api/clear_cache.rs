@@ -1,7 +1,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::test;
 use chrono_tz::Tz;
-use qoe_data_service::routes::{CLEAR_CACHE_PATH, LOG_PATH, STATUS_PATH};
+use qoe_data_service::paths::{CLEAR_CACHE_PATH, LOG_PATH, STATUS_PATH};
 
 use crate::helpers::*;
 

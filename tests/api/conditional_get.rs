@@ -3,7 +3,7 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use actix_web::test;
 use chrono_tz::Tz;
-use qoe_data_service::routes::{LOG_PATH, STATUS_PATH};
+use qoe_data_service::paths::{LOG_PATH, STATUS_PATH};
 
 use crate::helpers::*;
 

@@ -2,7 +2,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::test;
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{ApiKeys, HttpSettings};
-use qoe_data_service::routes::{CLEAR_CACHE_PATH, STATUS_PATH};
+use qoe_data_service::paths::{CLEAR_CACHE_PATH, STATUS_PATH};
 use secrecy::SecretString;
 
 use crate::helpers::*;

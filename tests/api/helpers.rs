@@ -15,7 +15,8 @@ use qoe_data_service::configuration::{
     CacheSettings, HttpSettings, IntegrationLogSettings, LogSource, Settings,
 };
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
-use qoe_data_service::routes::{ApiKeyGate, AppState};
+use qoe_data_service::middleware::api_key::ApiKeyGate;
+use qoe_data_service::routes::AppState;
 use qoe_data_service::startup::app;
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 

@@ -3,7 +3,7 @@ use actix_web::test;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use qoe_data_service::domain::{LogCategory, LogEntry};
-use qoe_data_service::routes::LOG_PATH;
+use qoe_data_service::paths::LOG_PATH;
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;

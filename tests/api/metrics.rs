@@ -1,7 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::test;
 use chrono_tz::Tz;
-use qoe_data_service::routes::{METRICS_PATH, STATUS_PATH};
+use qoe_data_service::paths::{METRICS_PATH, STATUS_PATH};
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;

@@ -6,7 +6,8 @@ use chrono_tz::Tz;
 use qoe_data_service::configuration::{ApiKeys, HttpSettings};
 use qoe_data_service::domain::{IntegrationStatus, LogCategory, LogEntry};
 use qoe_data_service::openapi::document;
-use qoe_data_service::routes::{routed_operations, LOG_PATH, OPENAPI_PATH};
+use qoe_data_service::paths::{LOG_PATH, OPENAPI_PATH};
+use qoe_data_service::routes::routed_operations;
 use secrecy::SecretString;
 use serde_json::Value;
 

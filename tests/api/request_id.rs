@@ -1,6 +1,6 @@
 use actix_web::test;
 use chrono_tz::Tz;
-use qoe_data_service::routes::STATUS_PATH;
+use qoe_data_service::paths::STATUS_PATH;
 
 use crate::helpers::*;
 

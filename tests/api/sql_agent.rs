@@ -8,9 +8,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{LogSource, Settings, SqlAgentSettings};
 use qoe_data_service::db::{SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_STATUS_DEPTH};
-use qoe_data_service::routes::{
-    LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH,
-};
+use qoe_data_service::paths::{LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH};
 use qoe_data_service::startup::Application;
 use testkit::sql_agent::{AgentDb, AgentHistoryRow, AgentRunning};
 use testkit::{Fault, Request, TdsTestServer, Value};

@@ -2,7 +2,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::test;
 use chrono_tz::Tz;
 use qoe_data_service::domain::LogCategory;
-use qoe_data_service::routes::STATUS_PATH;
+use qoe_data_service::paths::STATUS_PATH;
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;

@@ -1,7 +1,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::test;
 use chrono_tz::Tz;
-use qoe_data_service::routes::STATUS_PAGE_PATH;
+use qoe_data_service::paths::STATUS_PAGE_PATH;
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;

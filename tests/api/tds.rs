@@ -10,7 +10,7 @@ use actix_web::test;
 use qoe_data_service::configuration::Settings;
 use qoe_data_service::db::{SqlServerStore, STATUS_MARKER};
 use qoe_data_service::domain::LogCategory;
-use qoe_data_service::routes::STATUS_PATH;
+use qoe_data_service::paths::STATUS_PATH;
 use qoe_data_service::startup::Application;
 use qoe_data_service::store::{IntegrationLogStore, Unavailability};
 use testkit::integration_log::IntegrationLogDb;

@@ -6,7 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::test;
 use futures_util::future::join_all;
 use qoe_data_service::db::SqlServerStore;
-use qoe_data_service::routes::{AppState, STATUS_PATH};
+use qoe_data_service::paths::STATUS_PATH;
+use qoe_data_service::routes::AppState;
 use qoe_data_service::startup::app;
 use qoe_data_service::store::IntegrationLogStore;
 use testkit::integration_log::{IntegrationLogDb, STATUS_MARKER};
@@ -49,14 +50,16 @@ async fn two_hundred_concurrent_misses_make_one_status_query_on_the_server() {
         None,
     );
     let http = open_http();
-    let gate = actix_web::web::Data::new(qoe_data_service::routes::ApiKeyGate::new(&http.api_keys));
+    let gate = actix_web::web::Data::new(qoe_data_service::middleware::api_key::ApiKeyGate::new(
+        &http.api_keys,
+    ));
     let app = test::init_service(app(state.clone(), gate, &http)).await;
 
     let requests =
         join_all((0..200).map(|_| test::call_service(&app, get(STATUS_PATH).to_request())));
     let release = async {
         wait_until("200 requests waiting on the cache", LIMIT, || {
-            let stats = state.cache.stats()[0].1;
+            let stats = state.store.stats()[0].1;
             stats.misses + stats.coalesced == 200
         })
         .await;

@@ -15,11 +15,12 @@ use actix_web::web;
 use tracing::Instrument;
 
 use crate::log_limit::RateLimit;
-use crate::routes::AppState;
+use crate::metrics::Metrics;
+use crate::paths::REQUEST_ID_HEADER;
 use crate::signals::InFlight;
 
 /// Taken from the request when valid, otherwise generated; always on the response.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Longest request id accepted from a client.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -36,7 +37,7 @@ pub async fn request_context(
         .filter(|id| is_valid_request_id(id))
         .map(str::to_owned)
         .unwrap_or_else(generate_request_id);
-    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let method = method_label(request.method());
     // Only the id is a span field: the text/JSON layers format span fields on every
     // request, and each field (or later `record`) cost measurable throughput. The
@@ -54,10 +55,8 @@ pub async fn request_context(
     };
     let route = route.unwrap_or_else(|| "unmatched".to_owned());
     span.in_scope(|| log_answer(method, &path, &route, status, elapsed));
-    if let Some(state) = state {
-        state
-            .metrics
-            .observe_http(&route, method, status.as_str(), elapsed);
+    if let Some(metrics) = metrics {
+        metrics.observe_http(&route, method, status.as_str(), elapsed);
     }
     let mut response = result?;
     if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -10,15 +10,13 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
-use super::{ApiError, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
 use crate::configuration::ApiKeys;
 use crate::log_limit::RateLimit;
+use crate::paths::{API_KEY_HEADER, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
+use crate::routes::ApiError;
 
 /// Paths anyone may ask, keys or not: probes and the API description.
 const OPEN_PATHS: [&str; 3] = [HEALTHZ_PATH, READYZ_PATH, OPENAPI_PATH];
-
-/// The header a client may carry its key in, instead of `Authorization: Bearer`.
-pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Checks API keys. Keeps SHA-256 digests only, so that every comparison is between
 /// equal-length values and takes the same time whatever the key and however long it is.

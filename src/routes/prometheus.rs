@@ -4,17 +4,18 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
 use super::AppState;
+use crate::domain::JobsRead;
 use crate::log_limit::RateLimit;
-use crate::metrics::JobScrape;
+use crate::store::IntegrationLogStore;
 
 /// `GET /metrics`: Prometheus text. Job freshness comes from the (cached) status read, and
 /// only while the Status operation is enabled.
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     let freshness = if !state.integration_log.enabled {
-        JobScrape::NotRead
+        JobsRead::NotRead
     } else {
         match state.store.status_read().await {
-            Ok(read) => JobScrape::from_read(read, Utc::now()),
+            Ok(read) => JobsRead::from_read(read, Utc::now()),
             Err(error) => {
                 static UNREAD: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
                 let cause = format!("{error:?}");
@@ -25,11 +26,11 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
                         "metrics: the integration log could not be read"
                     );
                 }
-                JobScrape::Unavailable
+                JobsRead::Unavailable
             }
         }
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.cache.stats(), &freshness))
+        .body(state.metrics.render(&state.store.stats(), &freshness))
 }

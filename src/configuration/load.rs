@@ -1,197 +1,23 @@
+//! Loading: defaults, then the TOML file, then the `QOE_…` environment, merged; list
+//! variables split on commas; unknown settings named with a "did you mean"; every value
+//! validated into the [`types`](super::types).
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use chrono_tz::Tz;
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::errors::{invalid, SettingsError};
+use super::types::{
+    ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
+    LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,
+};
+
 /// Prefix of the environment variables that override settings: `QOE_DATABASE__POOL_MAX_SIZE`.
 pub const ENV_PREFIX: &str = "QOE";
-
-/// Everything the service can be told, validated.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub database: DatabaseSettings,
-    pub http: HttpSettings,
-    pub integration_log: IntegrationLogSettings,
-    pub cache: CacheSettings,
-    pub log: LogSettings,
-}
-
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    /// The ADO.NET connection string, as admins already have it. Holds the password.
-    pub connection_string: SecretString,
-    /// A PEM or DER file with the CA that signed SQL Server's certificate.
-    pub ca_certificate_path: Option<PathBuf>,
-    pub pool_max_size: u32,
-    pub connect_timeout: Duration,
-    pub command_timeout: Duration,
-    /// One budget for a whole read: the wait for a pooled connection, connecting and the
-    /// command together.
-    pub request_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub listen: SocketAddr,
-    /// Origins whose scripts may read the API (`scheme://host[:port]`, lower case). Empty: no CORS.
-    pub cors_trusted_origins: Vec<String>,
-    /// Keys a `/QoEDataService/…` request must carry. Empty: open.
-    pub api_keys: ApiKeys,
-    /// How long a stopping server lets in-flight requests finish.
-    pub shutdown_timeout: Duration,
-    /// Serve HTTPS (and HTTP/2) with this certificate; `None` serves plain HTTP.
-    pub tls: Option<TlsSettings>,
-    /// Longest HTTP/1 request head (request line and headers) a connection may send.
-    pub max_request_head_bytes: usize,
-    /// Connections served at once; more wait in the listen backlog.
-    pub max_connections: usize,
-}
-
-impl HttpSettings {
-    /// Listens on `listen` with no CORS and no API keys.
-    pub fn open(listen: SocketAddr) -> Self {
-        HttpSettings {
-            listen,
-            cors_trusted_origins: Vec::new(),
-            api_keys: ApiKeys::default(),
-            shutdown_timeout: Duration::from_secs(10),
-            tls: None,
-            max_request_head_bytes: 16 * 1024,
-            max_connections: 1024,
-        }
-    }
-}
-
-/// The API keys, secret: `Debug` shows how many there are, never a key.
-#[derive(Clone, Default)]
-pub struct ApiKeys(Vec<SecretString>);
-
-impl ApiKeys {
-    /// Keys that are non-empty and free of whitespace; the error names `http.api_keys`.
-    pub fn new(keys: Vec<SecretString>) -> Result<Self, SettingsError> {
-        for (position, key) in keys.iter().enumerate() {
-            let key = key.expose_secret();
-            if key.is_empty() || key.chars().any(char::is_whitespace) {
-                return Err(invalid(
-                    "http.api_keys",
-                    format!(
-                        "key number {} is empty or contains whitespace",
-                        position + 1
-                    ),
-                ));
-            }
-        }
-        Ok(ApiKeys(keys))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn keys(&self) -> &[SecretString] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ApiKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiKeys({} keys, redacted)", self.0.len())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TlsSettings {
-    /// PEM certificate chain, leaf first.
-    pub cert_path: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_path: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheSettings {
-    /// How long a database answer is reused; zero turns the cache off.
-    pub ttl: Duration,
-    /// Most distinct `IntegrationLog` queries kept at once.
-    pub log_max_entries: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogSettings {
-    pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, with the request's span fields.
-    Json,
-}
-
-#[derive(Debug, Clone)]
-pub struct IntegrationLogSettings {
-    pub enabled: bool,
-    pub time_zone: Tz,
-    /// The status page warns when a job's newest success is older than this.
-    pub stale_after: TimeDelta,
-    /// Where the runs are read from (`integration_log.source`).
-    pub source: LogSource,
-}
-
-/// `integration_log.source`: the `dbo.IntegrationLog` table, or SQL Server Agent's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogSource {
-    Table,
-    SqlAgent(SqlAgentSettings),
-}
-
-/// `integration_log.sql_agent.*`: which Agent job steps are CQD's two jobs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SqlAgentSettings {
-    pub data_integration_step: String,
-    pub cube_processing_step: String,
-    /// Only this job's steps count; `None`: every job with a step of that name.
-    pub job_name: Option<String>,
-    /// The zone of the SQL Server machine's clock, in which Agent records run times.
-    pub server_time_zone: Tz,
-}
-
-/// A setting that is missing or wrong; the message names it.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("invalid setting `{setting}`: {problem}")]
-    Invalid {
-        setting: &'static str,
-        problem: String,
-    },
-    #[error("invalid settings: {0}")]
-    Source(String),
-    /// The settings file cannot be read or is not TOML; never quotes the file's content.
-    #[error("settings file {path}: {problem}")]
-    File { path: PathBuf, problem: String },
-    /// Settings nobody reads, each with where it came from and what it probably meant.
-    #[error("{}", .0.join("; "))]
-    Unknown(Vec<String>),
-}
-
-impl From<config::ConfigError> for SettingsError {
-    fn from(error: config::ConfigError) -> Self {
-        SettingsError::Source(crate::settings_errors::describe(error))
-    }
-}
-
-pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid {
-        setting,
-        problem: problem.into(),
-    }
-}
 
 #[derive(Deserialize)]
 struct RawSettings {
@@ -310,7 +136,7 @@ impl Settings {
         let mut unknown = Vec::new();
         let raw = serde_ignored::deserialize(merged, |path| unknown.push(path.to_string()));
         if !unknown.is_empty() {
-            let known = crate::settings_keys::known_keys::<RawSettings>();
+            let known = super::keys::known_keys::<RawSettings>();
             return Err(SettingsError::Unknown(
                 unknown
                     .iter()
@@ -351,7 +177,7 @@ fn merged(
 ) -> Result<(config::Value, HashMap<String, String>), SettingsError> {
     let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
     if let Some(path) = file {
-        let text = crate::settings_errors::read_toml(path)?;
+        let text = super::errors::read_toml(path)?;
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
     let (lists, environment) = split_list_variables(environment);
@@ -392,7 +218,7 @@ fn unknown_setting(
         (None, Some(path)) => format!("in {}", path.display()),
         (None, None) => "in the environment".to_owned(),
     };
-    let hint = match crate::settings_keys::closest(key, known) {
+    let hint = match super::keys::closest(key, known) {
         Some(meant) => format!("; did you mean `{meant}`?"),
         None => String::new(),
     };
@@ -701,9 +527,9 @@ impl RawDatabase {
         let connect_timeout = timeout("database.connect_timeout_ms", self.connect_timeout_ms)?;
         let command_timeout = timeout("database.command_timeout_ms", self.command_timeout_ms)?;
         let request_timeout = timeout("database.request_timeout_ms", self.request_timeout_ms)?;
-        crate::connection_string::validate(connection_string.expose_secret())?;
+        super::database::validate(connection_string.expose_secret())?;
         if let Some(path) = &self.ca_certificate_path {
-            crate::connection_string::check_ca_certificate(path)?;
+            super::database::check_ca_certificate(path)?;
         }
         let settings = DatabaseSettings {
             connection_string,
@@ -744,55 +570,10 @@ fn timeout(setting: &'static str, millis: u64) -> Result<Duration, SettingsError
     }
 }
 
-impl DatabaseSettings {
-    /// The one place the password is exposed: building the driver's configuration.
-    pub fn tiberius_config(&self) -> Result<tiberius::Config, SettingsError> {
-        let text = self.connection_string.expose_secret();
-        let pairs = crate::connection_string::parse(text)?;
-        let mut config = tiberius::Config::from_ado_string(text).map_err(|e| {
-            invalid(
-                "database.connection_string",
-                format!(
-                    "not a valid ADO.NET connection string: {}",
-                    redact_passwords(&e.to_string(), &pairs)
-                ),
-            )
-        })?;
-        if let Some(ca) = &self.ca_certificate_path {
-            if crate::connection_string::flag(&pairs, "trustservercertificate")
-                || pairs.contains_key("trustservercertificateca")
-            {
-                return Err(invalid(
-                    "database.ca_certificate_path",
-                    "cannot be combined with TrustServerCertificate or TrustServerCertificateCA \
-                     in database.connection_string; keep one of them",
-                ));
-            }
-            config.trust_cert_ca(ca.display());
-        }
-        config.handshake_timeout(Some(self.connect_timeout));
-        config.command_timeout(Some(self.command_timeout));
-        if !pairs.contains_key("application name") && !pairs.contains_key("applicationname") {
-            config.application_name(env!("CARGO_PKG_NAME"));
-        }
-        Ok(config)
-    }
-}
-
-/// Driver messages are not known to echo values, but a password must never reach a log.
-fn redact_passwords(message: &str, pairs: &connection_string::AdoNetString) -> String {
-    ["password", "pwd"]
-        .into_iter()
-        .filter_map(|key| pairs.get(key))
-        .filter(|password| !password.is_empty())
-        .fold(message.to_owned(), |message, password| {
-            message.replace(password.as_str(), "***")
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono_tz::Tz;
 
     const CONNECTION_STRING: &str = "Server=tcp:db.example.org,1433;Database=QoEArchive;User Id=qoe_service;Password=S3cret-Pa55;Encrypt=true;TrustServerCertificate=false";
 
@@ -956,7 +737,7 @@ mod tests {
 
     #[test]
     fn every_setting_of_the_raw_structs_is_known() {
-        let known = crate::settings_keys::known_keys::<RawSettings>();
+        let known = crate::configuration::keys::known_keys::<RawSettings>();
 
         for key in [
             "database.connection_string",

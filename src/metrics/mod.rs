@@ -1,18 +1,19 @@
 //! Counters and histograms for `GET /metrics`, written in the Prometheus text format.
 //!
 //! Hand-written rather than a metrics crate: a dozen series do not justify a registry, and the
-//! exposition format is a few lines of text.
+//! exposition format is a few lines of text. What is measured lives beside what it measures:
+//! database reads in [`MeteredStore`], job freshness in `domain::JobsRead`.
+mod metered_store;
+
+pub use metered_store::MeteredStore;
+
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 use crate::cache::CacheStats;
 use crate::db::PoolStatus;
-use crate::domain::{CategoryTime, IntegrationStatus, Job, LogEntry, LogQuery, StatusRead};
-use crate::store::{IntegrationLogStore, StoreError};
+use crate::domain::JobsRead;
 
 /// Upper bounds (seconds) of the latency buckets: 0.5 ms to 10 s.
 const BUCKETS: [f64; 14] = [
@@ -146,7 +147,7 @@ impl Metrics {
     }
 
     /// The text exposition, with cache counters and job freshness passed in by the caller.
-    pub fn render(&self, caches: &[(&'static str, CacheStats)], freshness: &JobScrape) -> String {
+    pub fn render(&self, caches: &[(&'static str, CacheStats)], jobs: &JobsRead) -> String {
         let mut out = String::with_capacity(8 * 1024);
         self.http.render_counts(
             &mut out,
@@ -207,7 +208,7 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{cache=\"{cache}\"}} {}", pick(stats));
             }
         }
-        freshness.render(&mut out);
+        render_jobs(jobs, &mut out);
         let _ = writeln!(
             out,
             "# HELP qoe_log_lines_dropped_total Log lines lost because stderr was closed, failing or full.\n\
@@ -225,149 +226,50 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
     );
 }
 
-/// What a scrape learned of the two jobs, from the same data as the Status operation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobScrape {
-    /// The Status operation is disabled: nothing is read, nothing reported.
-    NotRead,
-    /// The database could not answer.
-    Unavailable,
-    Known {
-        now: DateTime<Utc>,
-        status: IntegrationStatus,
-        /// Each job's newest finished run's duration, in seconds, where one is known.
-        last_run_seconds: Vec<(Job, f64)>,
-    },
-}
-
-impl JobScrape {
-    pub fn from_entries(entries: Vec<CategoryTime>, now: DateTime<Utc>) -> Self {
-        Self::from_read(StatusRead::from_entries(entries), now)
-    }
-
-    pub fn from_read(read: StatusRead, now: DateTime<Utc>) -> Self {
-        let last_run_seconds = Job::ALL
-            .into_iter()
-            .filter_map(|job| {
-                read.last_run_duration(job)
-                    .map(|duration| (job, duration.num_milliseconds() as f64 / 1000.0))
-            })
-            .collect();
-        JobScrape::Known {
+/// `qoe_status_up` and the per-job gauges.
+fn render_jobs(jobs: &JobsRead, out: &mut String) {
+    let up = "1 if the integration log could be read.";
+    let (now, status, last_run_seconds) = match jobs {
+        JobsRead::NotRead => return,
+        JobsRead::Unavailable => return gauge(out, "qoe_status_up", up, 0),
+        JobsRead::Known {
             now,
-            status: IntegrationStatus::from_entries(read.entries),
+            status,
             last_run_seconds,
+        } => (now, status, last_run_seconds),
+    };
+    gauge(out, "qoe_status_up", up, 1);
+    let jobs = status.jobs();
+    let name = "qoe_last_success_age_seconds";
+    let _ = writeln!(out, "# HELP {name} Seconds since the job last succeeded (absent if it never did).\n# TYPE {name} gauge");
+    for job in &jobs {
+        if let Some(newest) = job.successes.first() {
+            let age = (*now - *newest).num_milliseconds() as f64 / 1000.0;
+            let job = job.job.metric_label();
+            let _ = writeln!(out, "{name}{{job=\"{job}\"}} {age}");
         }
     }
-
-    fn render(&self, out: &mut String) {
-        let up = "1 if the integration log could be read.";
-        let (now, status, last_run_seconds) = match self {
-            JobScrape::NotRead => return,
-            JobScrape::Unavailable => return gauge(out, "qoe_status_up", up, 0),
-            JobScrape::Known {
-                now,
-                status,
-                last_run_seconds,
-            } => (now, status, last_run_seconds),
-        };
-        gauge(out, "qoe_status_up", up, 1);
-        let jobs = [
-            (
-                "data_integration",
-                &status.last_success_integrations,
-                &status.last_failed_integrations,
-            ),
-            (
-                "cube_processing",
-                &status.last_success_cube_processings,
-                &status.last_failed_cube_processings,
-            ),
-        ];
-        let name = "qoe_last_success_age_seconds";
-        let _ = writeln!(out, "# HELP {name} Seconds since the job last succeeded (absent if it never did).\n# TYPE {name} gauge");
-        for (job, successes, _) in &jobs {
-            if let Some(newest) = successes.first() {
-                let age = (*now - *newest).num_milliseconds() as f64 / 1000.0;
-                let _ = writeln!(out, "{name}{{job=\"{job}\"}} {age}");
-            }
-        }
-        let name = "qoe_last_failure_timestamp_seconds";
-        let _ = writeln!(out, "# HELP {name} Unix time of the job's newest failure (absent if none).\n# TYPE {name} gauge");
-        for (job, _, failures) in &jobs {
-            if let Some(newest) = failures.first() {
-                let _ = writeln!(out, "{name}{{job=\"{job}\"}} {}", newest.timestamp());
-            }
-        }
-        let name = "qoe_last_run_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} How long the job's newest finished run took (absent if none is known).\n# TYPE {name} gauge");
-        for (job, seconds) in last_run_seconds {
-            let _ = writeln!(out, "{name}{{job=\"{}\"}} {seconds}", job.metric_label());
+    let name = "qoe_last_failure_timestamp_seconds";
+    let _ = writeln!(out, "# HELP {name} Unix time of the job's newest failure (absent if none).\n# TYPE {name} gauge");
+    for job in &jobs {
+        if let Some(newest) = job.failures.first() {
+            let job = job.job.metric_label();
+            let _ = writeln!(out, "{name}{{job=\"{job}\"}} {}", newest.timestamp());
         }
     }
-}
-
-/// Times every read of the store it wraps (`qoe_db_command_duration_seconds`).
-pub struct MeteredStore {
-    inner: Arc<dyn IntegrationLogStore>,
-    metrics: Arc<Metrics>,
-}
-
-impl MeteredStore {
-    pub fn new(inner: Arc<dyn IntegrationLogStore>, metrics: Arc<Metrics>) -> Self {
-        MeteredStore { inner, metrics }
-    }
-
-    fn record<T>(&self, command: &str, started: Instant, result: &Result<T, StoreError>) {
-        self.metrics
-            .observe_db(command, result.is_ok(), started.elapsed());
-    }
-}
-
-#[async_trait]
-impl IntegrationLogStore for MeteredStore {
-    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.status_entries().await;
-        self.record("status", started, &result);
-        result
-    }
-
-    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.log_entries(query).await;
-        self.record("integration_log", started, &result);
-        result
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.inner.ping().await;
-        self.record("ping", started, &result);
-        result
-    }
-
-    async fn status_read(&self) -> Result<StatusRead, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.status_read().await;
-        self.record("status", started, &result);
-        result
-    }
-
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.readiness().await;
-        self.record("ping", started, &result);
-        result
+    let name = "qoe_last_run_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} How long the job's newest finished run took (absent if none is known).\n# TYPE {name} gauge");
+    for (job, seconds) in last_run_seconds {
+        let _ = writeln!(out, "{name}{{job=\"{}\"}} {seconds}", job.metric_label());
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
-    use crate::domain::LogCategory;
+    use crate::domain::{CategoryTime, LogCategory};
 
     fn at(hour: u32, minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2015, 1, 18, hour, minute, 0)
@@ -375,7 +277,7 @@ mod tests {
             .expect("valid time")
     }
 
-    fn rendered(freshness: &JobScrape) -> String {
+    fn rendered(freshness: &JobsRead) -> String {
         Metrics::new(None).render(&[], freshness)
     }
 
@@ -396,7 +298,7 @@ mod tests {
             },
         ];
 
-        let text = rendered(&JobScrape::from_entries(entries, at(10, 5)));
+        let text = rendered(&JobsRead::from_entries(entries, at(10, 5)));
 
         assert!(text.contains("qoe_status_up 1\n"), "{text}");
         assert!(
@@ -433,7 +335,7 @@ mod tests {
             },
         ];
 
-        let text = rendered(&JobScrape::from_entries(entries, at(10, 5)));
+        let text = rendered(&JobsRead::from_entries(entries, at(10, 5)));
 
         assert!(
             text.contains("qoe_last_run_duration_seconds{job=\"cube_processing\"} 240\n"),
@@ -447,7 +349,7 @@ mod tests {
 
     #[test]
     fn an_unavailable_database_is_status_up_zero_without_ages() {
-        let text = rendered(&JobScrape::Unavailable);
+        let text = rendered(&JobsRead::Unavailable);
 
         assert!(text.contains("qoe_status_up 0\n"), "{text}");
         assert!(!text.contains("qoe_last_success_age_seconds{"), "{text}");
@@ -458,7 +360,7 @@ mod tests {
         let metrics = Metrics::new(None);
         metrics.observe_http("/healthz", "GET", "200", Duration::from_millis(3));
 
-        let text = metrics.render(&[], &JobScrape::NotRead);
+        let text = metrics.render(&[], &JobsRead::NotRead);
 
         let labels = "route=\"/healthz\",method=\"GET\",status=\"200\"";
         assert!(

@@ -1,11 +1,40 @@
 //! Settings errors that never quote a value: a wrong setting may hold a password or an API key,
 //! and the error goes to stderr and from there to whoever reads the logs. They name the setting,
 //! the line and the problem instead.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use config::ConfigError;
 
-use crate::configuration::SettingsError;
+/// A setting that is missing or wrong; the message names it.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid setting `{setting}`: {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
+    #[error("invalid settings: {0}")]
+    Source(String),
+    /// The settings file cannot be read or is not TOML; never quotes the file's content.
+    #[error("settings file {path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    /// Settings nobody reads, each with where it came from and what it probably meant.
+    #[error("{}", .0.join("; "))]
+    Unknown(Vec<String>),
+}
+
+impl From<config::ConfigError> for SettingsError {
+    fn from(error: config::ConfigError) -> Self {
+        SettingsError::Source(describe(error))
+    }
+}
+
+pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
 
 /// The settings file's text, once it is known to be TOML. A syntax error names the line, the
 /// column and the key on that line, never the line itself (`toml`'s own message quotes it).

@@ -7,7 +7,10 @@ use connection_string::AdoNetString;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::configuration::{invalid, SettingsError};
+use secrecy::ExposeSecret;
+
+use super::errors::{invalid, SettingsError};
+use super::types::DatabaseSettings;
 
 const SETTING: &str = "database.connection_string";
 
@@ -141,7 +144,7 @@ pub fn parse(text: &str) -> Result<AdoNetString, SettingsError> {
 
 fn closest_allowed(key: &str) -> Option<&'static str> {
     let known: Vec<String> = ALLOWED_KEYS.iter().map(|k| k.to_string()).collect();
-    let meant = crate::settings_keys::closest(key, &known)?;
+    let meant = super::keys::closest(key, &known)?;
     ALLOWED_KEYS.iter().copied().find(|k| *k == meant)
 }
 
@@ -201,6 +204,52 @@ pub fn check_ca_certificate(path: &Path) -> Result<(), SettingsError> {
         })?;
     }
     Ok(())
+}
+
+impl DatabaseSettings {
+    /// The one place the password is exposed: building the driver's configuration.
+    pub fn tiberius_config(&self) -> Result<tiberius::Config, SettingsError> {
+        let text = self.connection_string.expose_secret();
+        let pairs = parse(text)?;
+        let mut config = tiberius::Config::from_ado_string(text).map_err(|e| {
+            invalid(
+                "database.connection_string",
+                format!(
+                    "not a valid ADO.NET connection string: {}",
+                    redact_passwords(&e.to_string(), &pairs)
+                ),
+            )
+        })?;
+        if let Some(ca) = &self.ca_certificate_path {
+            if flag(&pairs, "trustservercertificate")
+                || pairs.contains_key("trustservercertificateca")
+            {
+                return Err(invalid(
+                    "database.ca_certificate_path",
+                    "cannot be combined with TrustServerCertificate or TrustServerCertificateCA \
+                     in database.connection_string; keep one of them",
+                ));
+            }
+            config.trust_cert_ca(ca.display());
+        }
+        config.handshake_timeout(Some(self.connect_timeout));
+        config.command_timeout(Some(self.command_timeout));
+        if !pairs.contains_key("application name") && !pairs.contains_key("applicationname") {
+            config.application_name(env!("CARGO_PKG_NAME"));
+        }
+        Ok(config)
+    }
+}
+
+/// Driver messages are not known to echo values, but a password must never reach a log.
+fn redact_passwords(message: &str, pairs: &AdoNetString) -> String {
+    ["password", "pwd"]
+        .into_iter()
+        .filter_map(|key| pairs.get(key))
+        .filter(|password| !password.is_empty())
+        .fold(message.to_owned(), |message, password| {
+            message.replace(password.as_str(), "***")
+        })
 }
 
 #[cfg(test)]

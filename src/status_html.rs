@@ -36,24 +36,20 @@ pub fn render_read(read: &StatusRead, context: &PageContext) -> String {
 
 /// The whole page, with `runs` giving each job's durations. Pure.
 pub fn render(status: &IntegrationStatus, runs: &StatusRead, context: &PageContext) -> String {
-    let jobs = [
+    let jobs = status.jobs().map(|job| {
+        let (id, title) = match job.job {
+            JobKind::DataIntegration => ("data-integration", "Data integration"),
+            JobKind::CubeProcessing => ("cube-processing", "Cube processing"),
+        };
         Job {
-            kind: JobKind::DataIntegration,
-            id: "data-integration",
-            title: "Data integration",
-            successes: &status.last_success_integrations,
-            failures: &status.last_failed_integrations,
-            start: status.last_data_integration_start,
-        },
-        Job {
-            kind: JobKind::CubeProcessing,
-            id: "cube-processing",
-            title: "Cube processing",
-            successes: &status.last_success_cube_processings,
-            failures: &status.last_failed_cube_processings,
-            start: status.last_cube_processing_start,
-        },
-    ];
+            kind: job.job,
+            id,
+            title,
+            successes: job.successes,
+            failures: job.failures,
+            start: job.start,
+        }
+    });
     let freshness = jobs.each_ref().map(|job| {
         Freshness::judge(
             job.successes.first().copied(),

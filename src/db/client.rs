@@ -1,0 +1,187 @@
+//! One SQL Server client: finding the server, logging in, following a redirect, `SELECT 1`.
+//! A leaf of `db`: the pool (`connection`), the queries and the migrations all build on it.
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tiberius::{Client, SqlBrowser};
+use tokio::net::{lookup_host, TcpStream};
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use super::{ConnectTarget, DbError};
+
+pub type SqlClient = Client<Compat<TcpStream>>;
+
+/// Connects and logs in within `timeout`: the SQL Server Browser lookup of a named instance,
+/// TCP, TLS, login, and one routing redirect (AG read-only routing, Azure SQL's redirect
+/// policy) all share that one deadline. Also returns a second handle on the socket, which the
+/// pool uses to see whether the server hung up; other callers may drop it.
+pub(super) async fn open_client(
+    target: &ConnectTarget,
+    timeout: Duration,
+) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+    let open = async {
+        match log_in(&target.config, target.named_instance.as_deref()).await {
+            Err(DbError::Login(tiberius::error::Error::Routing { host, port })) => {
+                tracing::info!(%host, port, "SQL Server redirected the login; following once");
+                let config = target.redirected(&host, port).map_err(DbError::Redirect)?;
+                match log_in(&config, None).await {
+                    Err(DbError::Login(tiberius::error::Error::Routing { host, port })) => {
+                        Err(DbError::SecondRedirect { host, port })
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    };
+    tokio::time::timeout(timeout, open)
+        .await
+        .unwrap_or(Err(DbError::ConnectTimedOut(timeout)))
+}
+
+/// One server: find its port (SQL Browser), connect (every address at once with
+/// MultiSubnetFailover, else one after the other) and log in.
+async fn log_in(
+    config: &tiberius::Config,
+    named_instance: Option<&str>,
+) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+    if let Some(instance) = named_instance {
+        let tcp = <TcpStream as SqlBrowser>::connect_named(config)
+            .await
+            .map_err(|source| DbError::Browser {
+                instance: instance.to_owned(),
+                source,
+            })?;
+        // Kerberos names the service by the port it really listens on: MSSQLSvc/host:port.
+        let mut config = config.clone();
+        config.port(
+            tcp.peer_addr()
+                .map_err(|e| DbError::Tcp(Arc::new(e)))?
+                .port(),
+        );
+        return log_in_over(config, tcp).await;
+    }
+    let addrs: Vec<SocketAddr> = lookup_host(config.get_addr())
+        .await
+        .map_err(|e| DbError::Tcp(Arc::new(e)))?
+        .collect();
+    if config.get_multi_subnet_failover() && addrs.len() > 1 {
+        return first_to_log_in(config, addrs).await;
+    }
+    let mut last_error = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return log_in_over(config.clone(), tcp).await,
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(DbError::Tcp(Arc::new(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "the server name resolved to no address",
+        )
+    }))))
+}
+
+/// MultiSubnetFailover: connect and log in to every address in parallel; the first login
+/// (or redirect) wins and the other attempts are dropped.
+async fn first_to_log_in(
+    config: &tiberius::Config,
+    addrs: Vec<SocketAddr>,
+) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+    let mut attempts: FuturesUnordered<_> = addrs
+        .into_iter()
+        .map(|addr| async move {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(|e| DbError::Tcp(Arc::new(e)))?;
+            log_in_over(config.clone(), tcp).await
+        })
+        .collect();
+    let mut first_error = None;
+    while let Some(attempt) = attempts.next().await {
+        match attempt {
+            Ok(opened) => return Ok(opened),
+            Err(redirect @ DbError::Login(tiberius::error::Error::Routing { .. })) => {
+                return Err(redirect)
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| {
+        DbError::Tcp(Arc::new(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the server name resolved to no address",
+        )))
+    }))
+}
+
+async fn log_in_over(
+    config: tiberius::Config,
+    tcp: TcpStream,
+) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+    let (tcp, socket_probe) = with_probe(tcp).map_err(|e| DbError::Tcp(Arc::new(e)))?;
+    let client = Client::connect(config, tcp.compat_write())
+        .await
+        .map_err(DbError::Login)?;
+    Ok((client, socket_probe))
+}
+
+fn with_probe(tcp: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
+    tcp.set_nodelay(true)?;
+    let socket = tcp.into_std()?;
+    let probe = socket.try_clone()?;
+    Ok((TcpStream::from_std(socket)?, probe))
+}
+
+/// `SELECT 1`, as a plain batch: the cheapest proof that a connection works.
+pub async fn ping(client: &mut SqlClient) -> Result<(), DbError> {
+    let one: Option<i32> = client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(DbError::command("sending SELECT 1"))?
+        .into_row()
+        .await
+        .map_err(DbError::command("reading SELECT 1"))?
+        .and_then(|row| row.get(0));
+    match one {
+        Some(1) => Ok(()),
+        other => Err(DbError::UnexpectedResult(format!(
+            "SELECT 1 returned {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::integration_log::IntegrationLogDb;
+    use testkit::TdsTestServer;
+
+    #[tokio::test]
+    async fn multi_subnet_failover_logs_in_through_the_address_that_answers_while_another_stalls() {
+        // Accepts TCP (backlog) and never answers PRELOGIN, like a subnet that is down.
+        let stalled = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a listener");
+        let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+            .await
+            .expect("the TDS test server starts");
+        let mut config =
+            tiberius::Config::from_ado_string(&server.ado_connection_string()).expect("config");
+        config.handshake_timeout(None);
+        let addrs = vec![stalled.local_addr().expect("addr"), server.addr()];
+
+        let opened = tokio::time::timeout(Duration::from_secs(5), first_to_log_in(&config, addrs))
+            .await
+            .expect("the answering address wins without waiting for the stalled one");
+
+        opened.expect("logged in");
+        assert_eq!(server.stats().logins_ok, 1);
+    }
+}

@@ -1,0 +1,64 @@
+//! The store decorator that times every database read for `/metrics`.
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::Metrics;
+use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
+use crate::store::{IntegrationLogStore, StoreError};
+
+/// Times every read of the store it wraps (`qoe_db_command_duration_seconds`).
+pub struct MeteredStore {
+    inner: Arc<dyn IntegrationLogStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredStore {
+    pub fn new(inner: Arc<dyn IntegrationLogStore>, metrics: Arc<Metrics>) -> Self {
+        MeteredStore { inner, metrics }
+    }
+
+    fn record<T>(&self, command: &str, started: Instant, result: &Result<T, StoreError>) {
+        self.metrics
+            .observe_db(command, result.is_ok(), started.elapsed());
+    }
+}
+
+#[async_trait]
+impl IntegrationLogStore for MeteredStore {
+    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.status_entries().await;
+        self.record("status", started, &result);
+        result
+    }
+
+    async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.log_entries(query).await;
+        self.record("integration_log", started, &result);
+        result
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.inner.ping().await;
+        self.record("ping", started, &result);
+        result
+    }
+
+    async fn status_read(&self) -> Result<StatusRead, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.status_read().await;
+        self.record("status", started, &result);
+        result
+    }
+
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.readiness().await;
+        self.record("ping", started, &result);
+        result
+    }
+}
