@@ -16,12 +16,11 @@ use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
 use crate::cache::CachingStore;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
-use crate::domain::CategoryTime;
 use crate::metrics::Metrics;
 use crate::store::IntegrationLogStore;
 
 pub use api_keys::{require_api_key, ApiKeyGate, API_KEY_HEADER};
-pub use conditional::{RenderedBody, Tagged};
+pub use conditional::Tagged;
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 
 /// What every handler may use. Cheap to clone: the store is shared.
@@ -33,7 +32,6 @@ pub struct AppState {
     pub cache: Arc<CachingStore>,
     pub cache_settings: CacheSettings,
     pub metrics: Arc<Metrics>,
-    pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
 }
 
 /// The path of the CQD "Get Last Integration Data" operation.

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use super::{AppState, RenderedBody};
+use super::AppState;
 use crate::cache::CachingStore;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
 use crate::metrics::{MeteredStore, Metrics, PoolGauge};
@@ -27,7 +27,6 @@ impl AppState {
             cache: caching,
             cache_settings: cache,
             metrics,
-            status_body: Arc::new(RenderedBody::new()),
         }
     }
 
