@@ -3,6 +3,8 @@
 //! connection, one after the other, for `--seconds`, decoding each row as the service does
 //! (category name and time), and prints one line:
 //! `queries=N seconds=S cpu_us_per_query=C p50_us=P p99_us=Q`.
+//! `--command-timeout-ms N` sets tiberius' per-round-trip `command_timeout` as the service
+//! does (`database.command_timeout_ms`); by default none is set (the driver's bare floor).
 //!
 //! The CPU figure is this process's own user + system time (`/proc/self/stat`), so it holds
 //! the driver's work and nothing of the service's: compare it with case (b)'s CPU per request.
@@ -20,28 +22,37 @@ type Failure = Box<dyn std::error::Error>;
 fn main() -> Result<(), Failure> {
     let mut port = 1433u16;
     let mut seconds = 10.0f64;
+    let mut command_timeout = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next().unwrap_or_default();
         match arg.as_str() {
             "--tds-port" => port = value.parse()?,
             "--seconds" => seconds = value.parse()?,
+            "--command-timeout-ms" => {
+                command_timeout = Some(Duration::from_millis(value.parse()?));
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(run(port, Duration::from_secs_f64(seconds)))
+        .block_on(run(port, Duration::from_secs_f64(seconds), command_timeout))
 }
 
-async fn run(port: u16, duration: Duration) -> Result<(), Failure> {
+async fn run(
+    port: u16,
+    duration: Duration,
+    command_timeout: Option<Duration>,
+) -> Result<(), Failure> {
     let mut config = Config::new();
     config.host("127.0.0.1");
     config.port(port);
     config.database("QoEArchive");
     config.authentication(AuthMethod::sql_server("qoe_service", "test-password"));
     config.encryption(EncryptionLevel::NotSupported);
+    config.command_timeout(command_timeout);
     let tcp = TcpStream::connect(config.get_addr()).await?;
     tcp.set_nodelay(true)?;
     let mut client = Client::connect(config, tcp.compat_write()).await?;
