@@ -290,12 +290,20 @@ impl StatusAnswer {
         &self,
         render: impl FnOnce(&IntegrationStatus) -> Result<Vec<u8>, E>,
     ) -> Result<&Tagged, E> {
-        if let Some(body) = self.body.get() {
-            return Ok(body);
-        }
-        let body = Tagged::new(render(&self.status)?);
-        Ok(self.body.get_or_init(|| body))
+        render_once(&self.body, || render(&self.status))
     }
+}
+
+/// The body in `cell`, rendered by the first caller (a racing second render is dropped).
+fn render_once<E>(
+    cell: &OnceLock<Tagged>,
+    render: impl FnOnce() -> Result<Vec<u8>, E>,
+) -> Result<&Tagged, E> {
+    if let Some(body) = cell.get() {
+        return Ok(body);
+    }
+    let body = Tagged::new(render()?);
+    Ok(cell.get_or_init(|| body))
 }
 
 /// A Status answer a worker thread saw fresh: reusable while its cache's version is `version`
@@ -338,11 +346,7 @@ impl LogAnswer {
         &self,
         render: impl FnOnce(&[LogEntry]) -> Result<Vec<u8>, E>,
     ) -> Result<&Tagged, E> {
-        if let Some(body) = self.body.get() {
-            return Ok(body);
-        }
-        let body = Tagged::new(render(&self.entries)?);
-        Ok(self.body.get_or_init(|| body))
+        render_once(&self.body, || render(&self.entries))
     }
 }
 
