@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark of BENCHMARKS.md, from one run: builds in release, starts the TDS test server
-# with realistic data (bench-server), then the service, loads it with wrk, prints one table.
+# with realistic data (bench-server), then the service, loads it with wrk, prints one table
+# and the ratios issue #11 sets targets for:
+#   (a) cached Status, (b) uncached Status, (c) a bare actix-web endpoint with the same bytes,
+#   (d) the same status query in a bare tiberius loop over one connection (the driver's floor),
+#   (e) the log route's cached `top=1000` hit.
 #
 #   bench/run.sh            # 2 threads, 50 connections, 10 s per case, 3000 log rows
 #   bench/run.sh --smoke    # 2 s per case, 10 connections, 300 rows: proves the script works
@@ -66,26 +70,42 @@ measure() { # label url measure_db(yes|no) key server_pid
     rss="$(( $(peak_rss_kb) / 1024 )) MB"
   fi
   local cpu
-  cpu=$(awk -v t=$(((cpu_after - cpu_before) * TICK_US)) -v n="$total" 'BEGIN {printf "%.1f µs", t / n}')
-  ROWS_OUT+=("| $1 | ${rps%.*} | $p50 | $p99 | $cpu | $trips | $rss |")
+  cpu=$(awk -v t=$(((cpu_after - cpu_before) * TICK_US)) -v n="$total" 'BEGIN {printf "%.1f", t / n}')
+  ROWS_OUT+=("| $1 | ${rps%.*} | $p50 | $p99 | $cpu µs | $trips | $rss |")
   echo "${rps%.*}" >"$WORK/rps-$4"
+  echo "$cpu" >"$WORK/cpu-$4"
+  micros "$p99" >"$WORK/p99-$4"
 }
+# wrk's latency (`472.00us`, `4.67ms`, `1.02s`) in microseconds.
+micros() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
 
 STATUS=/QoEDataService/IntegrationLog/Status
+LOG_1000=/QoEDataService/IntegrationLog?top=1000
 start_service 5000 "$PORT"
 STATUS_BYTES=$(curl -fsS "http://127.0.0.1:$PORT$STATUS" | wc -c)
+LOG_BYTES=$(curl -fsS "http://127.0.0.1:$PORT$LOG_1000" | wc -c)
 BARE_BYTES=$(curl -fsS "$CONTROL/bare" | wc -c)
 measure "(a) Status, cache on (ttl 5 s)" "http://127.0.0.1:$PORT$STATUS" yes a "$SERVICE_PID"
 RSS_A=$(peak_rss_kb)
-stop_service
-
-# Right after (a), so both see the same background load on a shared machine.
+# Right after (a), so both see the same background load on a shared machine (the service
+# idles meanwhile).
 measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c "$BENCH_SERVER_PID"
+measure "(e) IntegrationLog?top=1000, cache on ($LOG_BYTES bytes)" "http://127.0.0.1:$PORT$LOG_1000" yes e "$SERVICE_PID"
+stop_service
 
 start_service 0 "$PORT"
 measure "(b) Status, cache.ttl_ms = 0" "http://127.0.0.1:$PORT$STATUS" yes b "$SERVICE_PID"
 RSS_B=$(peak_rss_kb)
 stop_service
+
+# (d) The driver's floor: the same status query, one connection, one query after another;
+# its CPU is the loop's own (the TDS test server's is in neither (b) nor (d)).
+"$BIN/bench-tds-loop" --tds-port "$TDS_PORT" --seconds "${DURATION%s}" >"$WORK/loop.out"
+LOOP=$(cat "$WORK/loop.out")
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$WORK/loop.out"; }
+LOOP_QUERIES=$(field queries) LOOP_SECONDS=$(field seconds)
+echo "$(field cpu_us_per_query)" >"$WORK/cpu-d"
+ROWS_OUT+=("| (d) bare tiberius loop, same status query, 1 connection | $(awk -v q="$LOOP_QUERIES" -v s="$LOOP_SECONDS" 'BEGIN {printf "%d", q / s}') | $(field p50_us)us | $(field p99_us)us | $(cat "$WORK/cpu-d") µs | 1.00 | — |")
 
 # 200 concurrent misses: a cold service, every database answer held for 1 s so that the 200
 # connections' first requests all wait on the cache at once.
@@ -100,9 +120,15 @@ stop_service
 echo
 echo "| case | req/s | p50 | p99 | server CPU / request | DB round trips / request | service peak RSS |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-printf '%s\n' "${ROWS_OUT[0]}" "${ROWS_OUT[2]}" "${ROWS_OUT[1]}"
+printf '%s\n' "${ROWS_OUT[0]}" "${ROWS_OUT[3]}" "${ROWS_OUT[1]}" "${ROWS_OUT[4]}" "${ROWS_OUT[2]}"
 echo
-awk -v a="$(cat "$WORK/rps-a")" -v c="$(cat "$WORK/rps-c")" 'BEGIN {printf "(a) / (c) = %.2f\n", a / c}'
+ratio() { awk -v x="$(cat "$WORK/$1")" -v y="$(cat "$WORK/$2")" 'BEGIN {printf "%.2f", x / y}'; }
+echo "(a) vs (c) by CPU per request, c/a = $(ratio cpu-c cpu-a) (target >= 0.90)"
+echo "(a) vs (c) by req/s, a/c = $(ratio rps-a rps-c) (target >= 0.90)"
+echo "p99 (a) / p99 (c) = $(ratio p99-a p99-c) (target <= 1.20)"
+echo "(b) / (d) CPU per request = $(ratio cpu-b cpu-d) (target <= 1.20)"
+echo "(e) log top=1000 hit / (a) Status hit, CPU per request = $(ratio cpu-e cpu-a) (target <= 2.00)"
+echo "(d): $LOOP"
 echo "200 concurrent misses on a cold cache -> $MISS_QUERIES database queries"
 cat "$WORK/notes"
 echo "(wrk counts only answered requests; up to $CONNECTIONS more were in flight when it stopped)"

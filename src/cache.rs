@@ -1,4 +1,11 @@
 //! Keeps database answers for `cache.ttl`, with one query in flight per key (single-flight).
+//!
+//! An entry holds what is served, not only what was read: the Status entry carries the read,
+//! the parsed status and (rendered once) the body with its tag, shared by `Arc`. A cached
+//! Status hit takes no lock: each worker thread remembers the answer it last saw fresh and
+//! reuses it while the cache's version (bumped whenever an entry settles or the cache is
+//! cleared) is unchanged and the entry has not expired.
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +17,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use crate::conditional::Tagged;
-use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
+use crate::domain::{CategoryTime, IntegrationStatus, LogEntry, LogQuery, StatusRead};
 use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// Past this many keys, expired entries are dropped when a new load starts, so caching
@@ -54,6 +61,9 @@ pub struct SingleFlightCache<K, V> {
     max_entries: usize,
     entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
     next_generation: AtomicU64,
+    /// Bumped (under the lock) whenever an entry settles or the cache is cleared: a value
+    /// seen fresh at one version is still the cached one while the version has not moved.
+    version: Arc<AtomicU64>,
     counters: Counters,
 }
 
@@ -74,8 +84,19 @@ where
             max_entries: max_entries.max(1),
             entries: Arc::new(Mutex::new(HashMap::new())),
             next_generation: AtomicU64::new(0),
+            version: Arc::new(AtomicU64::new(0)),
             counters: Counters::default(),
         }
+    }
+
+    /// See [`SingleFlightCache::version`]'s field: read before a lookup, compare later.
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// A hit answered without looking into the map (a worker's remembered answer).
+    fn count_hit(&self) {
+        self.counters.hits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The cached value of `key`, or the result of the load already running for it, or of
@@ -85,16 +106,26 @@ where
         key: K,
         load: impl FnOnce() -> BoxFuture<'static, Result<V, StoreError>>,
     ) -> Result<V, StoreError> {
+        Ok(self.get_or_load_fresh(key, load).await?.0)
+    }
+
+    /// As [`SingleFlightCache::get_or_load`], with the entry's expiry when the value was
+    /// taken from a fresh entry (not from a load, whose entry may since have been cleared).
+    async fn get_or_load_fresh(
+        &self,
+        key: K,
+        load: impl FnOnce() -> BoxFuture<'static, Result<V, StoreError>>,
+    ) -> Result<(V, Option<Instant>), StoreError> {
         if self.ttl.is_zero() {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            return load().await;
+            return Ok((load().await?, None));
         }
         let shared = {
             let mut entries = lock(&self.entries);
             match entries.get(&key) {
                 Some(Entry::Fresh { value, expires }) if Instant::now() < *expires => {
                     self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(value.clone());
+                    return Ok((value.clone(), Some(*expires)));
                 }
                 Some(Entry::Loading { load, .. }) => {
                     self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
@@ -123,7 +154,7 @@ where
                 }
             }
         };
-        shared.await
+        Ok((shared.await?, None))
     }
 
     fn spawn_load(
@@ -133,10 +164,11 @@ where
         load: BoxFuture<'static, Result<V, StoreError>>,
     ) -> Load<V> {
         let entries = Arc::clone(&self.entries);
+        let version = Arc::clone(&self.version);
         let ttl = self.ttl;
         let task = tokio::spawn(async move {
             let result = load.await;
-            settle(&entries, key, generation, &result, ttl);
+            settle(&entries, &version, key, generation, &result, ttl);
             result
         });
         async move {
@@ -149,7 +181,9 @@ where
 
     /// Forgets every entry; loads already running finish for their waiters but are not kept.
     pub fn clear(&self) {
-        lock(&self.entries).clear();
+        let mut entries = lock(&self.entries);
+        entries.clear();
+        self.version.fetch_add(1, Ordering::Release);
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -185,6 +219,7 @@ fn evict_down_to<K: Hash + Eq + Clone, V>(entries: &mut HashMap<K, Entry<V>>, ke
 /// Only the load still registered for the key settles it: after `clear` it is not.
 fn settle<K: Hash + Eq, V: Clone>(
     entries: &Mutex<HashMap<K, Entry<V>>>,
+    version: &AtomicU64,
     key: K,
     generation: u64,
     result: &Result<V, StoreError>,
@@ -208,6 +243,7 @@ fn settle<K: Hash + Eq, V: Clone>(
                     expires,
                 },
             );
+            version.fetch_add(1, Ordering::Release);
         }
         Err(_) => {
             entries.remove(&key);
@@ -225,8 +261,66 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `get_or_load` as `status_entries` does.
 pub struct CachingStore {
     inner: Arc<dyn IntegrationLogStore>,
-    status: SingleFlightCache<(), Arc<StatusRead>>,
+    status: SingleFlightCache<(), Arc<StatusAnswer>>,
     log: SingleFlightCache<LogQuery, Arc<LogAnswer>>,
+    /// Tells this store's answers apart in the workers' memory ([`SEEN_STATUS`]).
+    id: u64,
+}
+
+/// The cached Status read in every form a request needs: the read (status page, metrics),
+/// the parsed status and the rendered body with its tag (Status operation), built once per
+/// load and shared by every hit.
+pub struct StatusAnswer {
+    pub read: Arc<StatusRead>,
+    pub status: IntegrationStatus,
+    body: OnceLock<Tagged>,
+}
+
+impl StatusAnswer {
+    fn new(read: Arc<StatusRead>) -> Self {
+        StatusAnswer {
+            status: IntegrationStatus::from_entries(read.entries.iter().copied()),
+            read,
+            body: OnceLock::new(),
+        }
+    }
+
+    /// The rendered body, rendering it from the parsed status on first use.
+    pub fn body_or_render<E>(
+        &self,
+        render: impl FnOnce(&IntegrationStatus) -> Result<Vec<u8>, E>,
+    ) -> Result<&Tagged, E> {
+        render_once(&self.body, || render(&self.status))
+    }
+}
+
+/// The body in `cell`, rendered by the first caller (a racing second render is dropped).
+fn render_once<E>(
+    cell: &OnceLock<Tagged>,
+    render: impl FnOnce() -> Result<Vec<u8>, E>,
+) -> Result<&Tagged, E> {
+    if let Some(body) = cell.get() {
+        return Ok(body);
+    }
+    let body = Tagged::new(render()?);
+    Ok(cell.get_or_init(|| body))
+}
+
+/// A Status answer a worker thread saw fresh: reusable while its cache's version is `version`
+/// and until `expires`.
+struct SeenStatus {
+    cache: u64,
+    version: u64,
+    expires: Instant,
+    answer: Arc<StatusAnswer>,
+}
+
+/// Caching stores a thread remembers answers of at once (one in the service; tests make more).
+const SEEN_PER_THREAD: usize = 4;
+
+thread_local! {
+    /// Per worker thread, so a cached Status hit reads no shared map and takes no lock.
+    static SEEN_STATUS: RefCell<Vec<SeenStatus>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Default of `cache.log_max_entries`: distinct log queries kept at once.
@@ -251,12 +345,8 @@ impl LogAnswer {
     pub fn body_or_render<E>(
         &self,
         render: impl FnOnce(&[LogEntry]) -> Result<Vec<u8>, E>,
-    ) -> Result<Tagged, E> {
-        if let Some(body) = self.body.get() {
-            return Ok(body.clone());
-        }
-        let body = Tagged::new(render(&self.entries)?);
-        Ok(self.body.get_or_init(|| body).clone())
+    ) -> Result<&Tagged, E> {
+        render_once(&self.body, || render(&self.entries))
     }
 }
 
@@ -271,11 +361,60 @@ impl CachingStore {
         ttl: Duration,
         log_max_entries: usize,
     ) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         CachingStore {
             inner,
             status: SingleFlightCache::new(ttl),
             log: SingleFlightCache::bounded(ttl, log_max_entries),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The (cached) Status answer: from this thread's memory while the cache has not changed
+    /// and the entry is fresh, otherwise from the cache (or a load) and then remembered.
+    pub async fn status_answer(&self) -> Result<Arc<StatusAnswer>, StoreError> {
+        let version = self.status.version();
+        if let Some(answer) = self.seen_status(version) {
+            self.status.count_hit();
+            return Ok(answer);
+        }
+        let inner = self.inner.clone();
+        let (answer, expires) = self
+            .status
+            .get_or_load_fresh((), move || {
+                async move { Ok(Arc::new(StatusAnswer::new(inner.status_read().await?))) }.boxed()
+            })
+            .await?;
+        if let Some(expires) = expires {
+            self.remember_status(version, expires, &answer);
+        }
+        Ok(answer)
+    }
+
+    fn seen_status(&self, version: u64) -> Option<Arc<StatusAnswer>> {
+        SEEN_STATUS.with_borrow(|seen| {
+            seen.iter()
+                .find(|s| s.cache == self.id)
+                .filter(|s| s.version == version && Instant::now() < s.expires)
+                .map(|s| s.answer.clone())
+        })
+    }
+
+    /// `version` was read before the lookup that found `answer` fresh: if the cache has
+    /// changed since, the versions differ and the memory is not used.
+    fn remember_status(&self, version: u64, expires: Instant, answer: &Arc<StatusAnswer>) {
+        SEEN_STATUS.with_borrow_mut(|seen| {
+            seen.retain(|s| s.cache != self.id);
+            if seen.len() >= SEEN_PER_THREAD {
+                seen.remove(0);
+            }
+            seen.push(SeenStatus {
+                cache: self.id,
+                version,
+                expires,
+                answer: answer.clone(),
+            });
+        });
     }
 
     /// The (cached) answer to `query`, with its memoized body.
@@ -312,19 +451,12 @@ impl CachingStore {
 #[async_trait]
 impl IntegrationLogStore for CachingStore {
     async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
-        Ok(self.status_read().await?.entries)
+        Ok(self.status_answer().await?.read.entries.clone())
     }
 
     /// The Status operation, the status page and `/metrics` share this one cached read.
-    async fn status_read(&self) -> Result<StatusRead, StoreError> {
-        let inner = self.inner.clone();
-        let read = self
-            .status
-            .get_or_load((), move || {
-                async move { inner.status_read().await.map(Arc::new) }.boxed()
-            })
-            .await?;
-        Ok(read.as_ref().clone())
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
+        Ok(self.status_answer().await?.read.clone())
     }
 
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
@@ -553,6 +685,48 @@ mod tests {
         }
 
         assert_eq!(renders.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cached_status_answer_is_rendered_once_and_reloaded_after_the_ttl() {
+        let (store, cache) = cached(TTL);
+        let renders = AtomicUsize::new(0);
+        let render = |_: &IntegrationStatus| {
+            renders.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(b"{}".to_vec())
+        };
+
+        for _ in 0..5 {
+            let answer = cache.status_answer().await.expect("read");
+            answer.body_or_render(render).expect("rendered");
+        }
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+
+        tokio::time::advance(TTL).await;
+        let answer = cache.status_answer().await.expect("read");
+        answer.body_or_render(render).expect("rendered");
+        assert_eq!(store.calls(), 2, "a remembered answer outlived its ttl");
+        assert_eq!(renders.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            cache.stats()[0].1,
+            CacheStats {
+                hits: 4,
+                misses: 2,
+                coalesced: 0
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_remembered_status_answer_is_dropped_by_clear() {
+        let (store, cache) = cached(TTL);
+        cache.status_answer().await.expect("first");
+        cache.status_answer().await.expect("remembered");
+
+        cache.clear();
+        cache.status_answer().await.expect("after clear");
+
+        assert_eq!(store.calls(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -25,16 +25,8 @@ struct Job<'a> {
     start: Option<DateTime<Utc>>,
 }
 
-/// The whole page from one Status read. Pure: the same read and context give the same bytes.
-pub fn render_read(read: &StatusRead, context: &PageContext) -> String {
-    render(
-        &IntegrationStatus::from_entries(read.entries.iter().copied()),
-        read,
-        context,
-    )
-}
-
-/// The whole page, with `runs` giving each job's durations. Pure.
+/// The whole page, with `runs` giving each job's durations. Pure: the same arguments give the
+/// same bytes.
 pub fn render(status: &IntegrationStatus, runs: &StatusRead, context: &PageContext) -> String {
     let jobs = status.jobs().map(|job| {
         let (id, title) = match job.job {

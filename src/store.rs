@@ -19,8 +19,9 @@ pub trait IntegrationLogStore: Send + Sync + 'static {
     /// One Status read: the status entries and the finished runs with their durations. By
     /// default the runs are paired from the entries (the table source); a source that knows
     /// runs directly (SQL Server Agent) answers itself. Wrappers must forward it.
-    async fn status_read(&self) -> Result<StatusRead, StoreError> {
-        self.status_entries().await.map(StatusRead::from_entries)
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
+        let entries = self.status_entries().await?;
+        Ok(Arc::new(StatusRead::from_entries(entries)))
     }
 
     /// Why the service should not be ready although the database answers (a setting that

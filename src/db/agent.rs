@@ -1,6 +1,7 @@
 //! `integration_log.source = "sql_agent"`: the status and the log from SQL Server Agent's
 //! history in `msdb`, read-only, through the same pool as the table source.
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{Offset, TimeZone, Utc};
@@ -113,14 +114,14 @@ fn step_setting(job: Job) -> &'static str {
 #[async_trait]
 impl IntegrationLogStore for SqlAgentStore {
     async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
-        Ok(self.status_read().await?.entries)
+        Ok(self.status_read().await?.entries.clone())
     }
 
     #[tracing::instrument(name = "db.agent_status", skip(self))]
-    async fn status_read(&self) -> Result<StatusRead, StoreError> {
-        Ok(StatusRead::from_runs(
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
+        Ok(Arc::new(StatusRead::from_runs(
             self.history(AGENT_STATUS_DEPTH).await?.runs,
-        ))
+        )))
     }
 
     /// The newest `top` rows of each step give at least `top` entries of each category that

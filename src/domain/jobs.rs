@@ -50,10 +50,10 @@ pub enum JobsRead {
 
 impl JobsRead {
     pub fn from_entries(entries: Vec<CategoryTime>, now: DateTime<Utc>) -> Self {
-        Self::from_read(StatusRead::from_entries(entries), now)
+        Self::from_read(&StatusRead::from_entries(entries), now)
     }
 
-    pub fn from_read(read: StatusRead, now: DateTime<Utc>) -> Self {
+    pub fn from_read(read: &StatusRead, now: DateTime<Utc>) -> Self {
         let last_run_seconds = Job::ALL
             .into_iter()
             .filter_map(|job| {
@@ -63,7 +63,7 @@ impl JobsRead {
             .collect();
         JobsRead::Known {
             now,
-            status: IntegrationStatus::from_entries(read.entries),
+            status: IntegrationStatus::from_entries(read.entries.iter().copied()),
             last_run_seconds,
         }
     }

@@ -48,7 +48,7 @@ impl IntegrationLogStore for MeteredStore {
         result
     }
 
-    async fn status_read(&self) -> Result<StatusRead, StoreError> {
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
         let started = Instant::now();
         let result = self.inner.status_read().await;
         self.record("status", started, &result);

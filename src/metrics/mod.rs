@@ -8,7 +8,8 @@ mod metered_store;
 pub use metered_store::MeteredStore;
 
 use std::fmt::Write;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::cache::CacheStats;
@@ -20,64 +21,113 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Default)]
+/// Counts per bucket (not cumulative: one atomic add per observation; summed when rendered),
+/// the last slot past every bound (`+Inf`), and the sum in nanoseconds.
 struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
 }
 
 impl Histogram {
-    fn observe(&mut self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        for (bound, count) in BUCKETS.iter().zip(self.buckets.iter_mut()) {
-            if seconds <= *bound {
-                *count += 1;
-            }
+    fn new() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
         }
-        self.count += 1;
-        self.sum += seconds;
+    }
+
+    fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
-        for (bound, count) in BUCKETS.iter().zip(self.buckets) {
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+        let count = cumulative + self.buckets[BUCKETS.len()].load(Ordering::Relaxed);
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
 }
 
-/// A histogram family keyed by its label values (in label order). A handful of series, so
-/// a linear search that allocates only for a new series beats a map keyed by owned strings.
+/// Most series a family keeps; observations of further label sets are not recorded. The label
+/// values are bounded (route patterns, methods, statuses, commands), so this is never reached.
+const MAX_SERIES: usize = 256;
+
+type Series<const N: usize> = ([String; N], Histogram);
+
+/// A histogram family keyed by its label values (in label order). Observing takes no lock:
+/// series live in write-once slots found by a linear search over the few filled ones, and
+/// only adding a new series takes the `adding` lock.
 struct Family<const N: usize> {
     label_names: [&'static str; N],
-    series: Mutex<Vec<([String; N], Histogram)>>,
+    slots: Box<[OnceLock<Box<Series<N>>>]>,
+    filled: AtomicUsize,
+    adding: Mutex<()>,
 }
 
 impl<const N: usize> Family<N> {
     fn new(label_names: [&'static str; N]) -> Self {
         Family {
             label_names,
-            series: Mutex::new(Vec::new()),
+            slots: (0..MAX_SERIES).map(|_| OnceLock::new()).collect(),
+            filled: AtomicUsize::new(0),
+            adding: Mutex::new(()),
         }
     }
 
+    fn find(&self, label_values: &[&str; N]) -> Option<&Histogram> {
+        self.series()
+            .find(|(values, _)| values.iter().zip(label_values).all(|(a, b)| a == b))
+            .map(|(_, histogram)| histogram)
+    }
+
+    /// Every series added so far, in the order added.
+    fn series(&self) -> impl Iterator<Item = &Series<N>> {
+        let filled = self.filled.load(Ordering::Acquire);
+        self.slots[..filled]
+            .iter()
+            .filter_map(|slot| slot.get().map(Box::as_ref))
+    }
+
     fn observe(&self, label_values: [&str; N], elapsed: Duration) {
-        let mut series = lock(&self.series);
-        let found = series
-            .iter_mut()
-            .find(|(values, _)| values.iter().zip(label_values).all(|(a, b)| a == b));
-        match found {
-            Some((_, histogram)) => histogram.observe(elapsed),
-            None => {
-                let mut histogram = Histogram::default();
-                histogram.observe(elapsed);
-                series.push((label_values.map(str::to_owned), histogram));
-                series.sort_by(|a, b| a.0.cmp(&b.0));
-            }
+        if let Some(histogram) = self.find(&label_values) {
+            return histogram.observe(elapsed);
         }
+        let _adding = lock(&self.adding);
+        if let Some(histogram) = self.find(&label_values) {
+            return histogram.observe(elapsed);
+        }
+        let filled = self.filled.load(Ordering::Acquire);
+        let Some(slot) = self.slots.get(filled) else {
+            return;
+        };
+        let histogram = Histogram::new();
+        histogram.observe(elapsed);
+        let _ = slot.set(Box::new((label_values.map(str::to_owned), histogram)));
+        self.filled.store(filled + 1, Ordering::Release);
+    }
+
+    /// The series sorted by their label values, as the exposition lists them.
+    fn sorted(&self) -> Vec<&Series<N>> {
+        let mut series: Vec<_> = self.series().collect();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        series
     }
 
     fn labels(&self, values: &[String; N]) -> String {
@@ -91,21 +141,26 @@ impl<const N: usize> Family<N> {
 
     fn render_histogram(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (values, histogram) in lock(&self.series).iter() {
+        for (values, histogram) in self.sorted() {
             histogram.render(out, name, &self.labels(values));
         }
     }
 
     fn render_counts(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (values, histogram) in lock(&self.series).iter() {
-            let _ = writeln!(out, "{name}{{{}}} {}", self.labels(values), histogram.count);
+        for (values, histogram) in self.sorted() {
+            let _ = writeln!(
+                out,
+                "{name}{{{}}} {}",
+                self.labels(values),
+                histogram.count()
+            );
         }
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Only counters behind it; a panic mid-update loses at most one observation.
+    // Guards only the adding of a series; nothing behind it can be left half-written.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -6,7 +6,6 @@ use crate::domain::{LogEntryDocument, LogQuery};
 
 /// `GET /QoEDataService/IntegrationLog`: the newest entries, newest first.
 /// Disabled (the default), it answers as CQD does: `200 OK`, empty body, no database access.
-#[tracing::instrument(name = "integration_log", skip(state, request))]
 pub async fn get_log(
     state: web::Data<AppState>,
     request: HttpRequest,

@@ -15,7 +15,7 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
         JobsRead::NotRead
     } else {
         match state.store.status_read().await {
-            Ok(read) => JobsRead::from_read(read, Utc::now()),
+            Ok(read) => JobsRead::from_read(&read, Utc::now()),
             Err(error) => {
                 static UNREAD: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
                 let cause = format!("{error:?}");

@@ -2,9 +2,7 @@
 use std::sync::Arc;
 
 use crate::cache::CachingStore;
-use crate::conditional::RenderedBody;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
-use crate::domain::CategoryTime;
 use crate::metrics::{MeteredStore, Metrics, PoolGauge};
 use crate::store::IntegrationLogStore;
 
@@ -16,7 +14,6 @@ pub struct AppState {
     pub integration_log: IntegrationLogSettings,
     pub cache_settings: CacheSettings,
     pub metrics: Arc<Metrics>,
-    pub status_body: Arc<RenderedBody<Vec<CategoryTime>>>,
 }
 
 impl AppState {
@@ -39,7 +36,6 @@ impl AppState {
             integration_log,
             cache_settings: cache,
             metrics,
-            status_body: Arc::new(RenderedBody::new()),
         }
     }
 

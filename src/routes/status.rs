@@ -2,8 +2,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{ApiError, AppState};
 use crate::conditional;
-use crate::domain::IntegrationStatus;
-use crate::store::IntegrationLogStore;
 
 /// `GET /QoEDataService/IntegrationLog/Status`: the last runs of both jobs.
 /// Disabled (the default), it answers as CQD does: `200 OK`, empty body, no database access.
@@ -15,11 +13,11 @@ pub async fn get_status(
     if !state.integration_log.enabled {
         return Ok(HttpResponse::Ok().finish());
     }
-    let entries = state.store.status_entries().await?;
+    // The cached answer carries its rendered body: a hit formats nothing and takes no lock.
+    let answer = state.store.status_answer().await?;
     let zone = state.integration_log.time_zone;
-    let body = state.status_body.get_or_render(entries, |entries| {
-        let document = IntegrationStatus::from_entries(entries.iter().copied()).render(zone);
-        serde_json::to_vec(&document).map_err(ApiError::Rendering)
+    let body = answer.body_or_render(|status| {
+        serde_json::to_vec(&status.render(zone)).map_err(ApiError::Rendering)
     })?;
     Ok(conditional::json_with_etag(
         &request,

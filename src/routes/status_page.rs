@@ -3,8 +3,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
 use super::{ApiError, AppState};
-use crate::status_html::{render_read, PageContext};
-use crate::store::IntegrationLogStore;
+use crate::status_html::{render, PageContext};
 
 /// Inline styles only, nothing else: the page needs no script, image or remote resource.
 /// Its charts are inline SVG markup, which this policy allows like any other element.
@@ -18,7 +17,7 @@ pub async fn get_status_page(state: web::Data<AppState>) -> Result<HttpResponse,
     if !state.integration_log.enabled {
         return Ok(HttpResponse::Ok().finish());
     }
-    let read = state.store.status_read().await?;
+    let answer = state.store.status_answer().await?;
     let context = PageContext {
         zone: state.integration_log.time_zone,
         now: Utc::now(),
@@ -29,5 +28,5 @@ pub async fn get_status_page(state: web::Data<AppState>) -> Result<HttpResponse,
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
         .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .body(render_read(&read, &context)))
+        .body(render(&answer.status, &answer.read, &context)))
 }

@@ -2,6 +2,7 @@
 //! running (`MSSQL_AGENT_ENABLED=true`, as docker-compose.yml sets). Part of the `sql_server`
 //! suite: `cargo test --test sql_server -- --ignored`. The server's clock zone is taken from
 //! `QOETEST_SERVER_TIME_ZONE` (default `UTC`, the container's).
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
@@ -203,7 +204,7 @@ async fn read_as_login_with(
     grants: &str,
 ) -> (
     Result<Vec<String>, StoreError>,
-    Result<StatusRead, StoreError>,
+    Result<Arc<StatusRead>, StoreError>,
 ) {
     let database = TestDatabase::create().await;
     let job = format!("{}_job", database.name);
