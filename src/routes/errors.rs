@@ -2,7 +2,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use crate::domain::LogQueryError;
@@ -57,20 +57,25 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            ApiError::DatabaseUnavailable(_) => {
-                response
-                    .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
-                    .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
-            }
-            ApiError::Unauthorized => {
-                response.insert_header((header::WWW_AUTHENTICATE, API_KEY_CHALLENGE));
-            }
-            ApiError::InvalidQuery(_) | ApiError::BadRequest(_) | ApiError::Rendering(_) => {}
+        let mut response = match self {
+            ApiError::DatabaseUnavailable(_) => service_unavailable(),
+            _ => HttpResponse::build(self.status_code()),
+        };
+        if let ApiError::Unauthorized = self {
+            response.insert_header((header::WWW_AUTHENTICATE, API_KEY_CHALLENGE));
         }
         response.json(ErrorBody::new(self.to_string()))
     }
+}
+
+/// Every 503 the service gives (a failed read, `/readyz`) says when to ask again and must not
+/// be kept by a cache in between.
+pub(super) fn service_unavailable() -> HttpResponseBuilder {
+    let mut response = HttpResponse::ServiceUnavailable();
+    response
+        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
+        .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
+    response
 }
 
 impl From<StoreError> for ApiError {
@@ -82,5 +87,28 @@ impl From<StoreError> for ApiError {
             tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable");
         }
         ApiError::DatabaseUnavailable(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Unavailability;
+
+    #[test]
+    fn every_503_says_when_to_retry_and_must_not_be_cached() {
+        let stalled = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let failed_read =
+            ApiError::DatabaseUnavailable(StoreError::new(Unavailability::TimedOut, stalled))
+                .error_response();
+        let not_ready = service_unavailable().finish();
+
+        for response in [failed_read, not_ready] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            let retry_after = response.headers().get(header::RETRY_AFTER).unwrap();
+            assert_eq!(retry_after, RETRY_AFTER_SECONDS.to_string().as_str());
+            let cache_control = response.headers().get(header::CACHE_CONTROL).unwrap();
+            assert_eq!(cache_control, "no-store");
+        }
     }
 }

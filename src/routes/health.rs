@@ -1,10 +1,9 @@
 use std::sync::LazyLock;
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::{AppState, RETRY_AFTER_SECONDS};
+use super::{errors, AppState};
 use crate::log_limit::RateLimit;
 use crate::store::IntegrationLogStore;
 
@@ -44,12 +43,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             error.kind().reason().to_owned()
         }
     };
-    HttpResponse::ServiceUnavailable()
-        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
-        .json(Health {
-            status: "unavailable",
-            reason: Some(reason),
-        })
+    errors::service_unavailable().json(Health {
+        status: "unavailable",
+        reason: Some(reason),
+    })
 }
 
 /// A probe polled every few seconds while the database is down would log the same line each

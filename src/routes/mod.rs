@@ -7,7 +7,9 @@ mod state;
 mod status;
 mod status_page;
 
-use actix_web::http::Method;
+use std::sync::LazyLock;
+
+use actix_web::http::{header, Method};
 use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
 use crate::paths::{
@@ -114,9 +116,17 @@ fn extractor_error(
     ApiError::BadRequest(problem).into()
 }
 
-/// `GET /openapi.json`.
+/// `GET /openapi.json`: the document never changes while the process runs, so it is
+/// serialized once.
 async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(crate::openapi::document())
+    static DOCUMENT: LazyLock<web::Bytes> = LazyLock::new(|| {
+        serde_json::to_vec(&crate::openapi::document())
+            .expect("a serde_json::Value always serializes")
+            .into()
+    });
+    HttpResponse::Ok()
+        .insert_header(header::ContentType::json())
+        .body(DOCUMENT.clone())
 }
 
 async fn not_found() -> HttpResponse {
