@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
 use actix_web::http::{header, StatusCode};
-use actix_web::test;
 use qoe_data_service::configuration::Settings;
 use qoe_data_service::db::{SqlServerStore, STATUS_MARKER};
 use qoe_data_service::domain::LogCategory;
@@ -58,35 +56,18 @@ impl Harness {
         Harness { server, store }
     }
 
-    async fn app(
-        &self,
-    ) -> impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    > {
-        spawn_app(self.store.clone(), enabled(chrono_tz::Tz::UTC)).await
+    async fn app(&self) -> TestApp {
+        TestApp::builder().store(self.store.clone()).spawn().await
     }
 }
 
-async fn get<B: MessageBody>(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    path: &str,
-) -> (StatusCode, Option<String>, String, Duration) {
+/// Status, `Retry-After`, body, and how long the answer took.
+async fn get(app: &TestApp, path: &str) -> (StatusCode, Option<String>, String, Duration) {
     let started = Instant::now();
-    let response = test::call_service(app, test::TestRequest::get().uri(path).to_request()).await;
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = String::from_utf8_lossy(&test::read_body(response).await).into_owned();
-    (status, retry_after, body, started.elapsed())
+    let response = app.get(path).await;
+    let took = started.elapsed();
+    let retry_after = response.header(header::RETRY_AFTER).map(str::to_owned);
+    (response.status, retry_after, response.text(), took)
 }
 
 /// Polls `condition` until it holds or `deadline` passes.
@@ -106,11 +87,10 @@ async fn through_the_real_pool_and_driver_status_is_the_documentation_sample() {
     let harness = Harness::start().await;
     let app = harness.app().await;
 
-    let response =
-        test::call_service(&app, test::TestRequest::get().uri(STATUS_PATH).to_request()).await;
+    let response = app.get(STATUS_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_is_documentation_sample(&test::read_body(response).await);
+    assert_eq!(response.status, StatusCode::OK);
+    assert_is_documentation_sample(&response.body);
 }
 
 #[actix_web::test]
@@ -399,7 +379,7 @@ async fn strict_tls_store(
 async fn strict_tls_with_the_configured_ca_reads_the_status() {
     let certificates = TestCertificates::generate_localhost().expect("certificates");
     let (_server, store) = strict_tls_store(&certificates, &certificates, "trusted-ca").await;
-    let app = spawn_app(store, enabled(chrono_tz::Tz::UTC)).await;
+    let app = TestApp::builder().store(store).spawn().await;
 
     let (status, _, body, _) = get(&app, STATUS_PATH).await;
 
@@ -412,7 +392,7 @@ async fn strict_tls_with_an_unknown_ca_fails_readiness_as_a_certificate_problem(
     let served = TestCertificates::generate_localhost().expect("certificates");
     let other = TestCertificates::generate_localhost().expect("another CA");
     let (_server, store) = strict_tls_store(&served, &other, "unknown-ca").await;
-    let app = spawn_app(store.clone(), enabled(chrono_tz::Tz::UTC)).await;
+    let app = TestApp::builder().store(store.clone()).spawn().await;
 
     let (status, _, body, _) = get(&app, "/readyz").await;
     let error = store

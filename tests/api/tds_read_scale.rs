@@ -1,14 +1,12 @@
 //! Single-flight and read scale through the real pool and driver, against the TDS test server.
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::test;
 use futures_util::future::join_all;
 use qoe_data_service::db::SqlServerStore;
 use qoe_data_service::paths::STATUS_PATH;
-use qoe_data_service::routes::AppState;
-use qoe_data_service::startup::app;
 use qoe_data_service::store::IntegrationLogStore;
 use testkit::integration_log::{IntegrationLogDb, STATUS_MARKER};
 use testkit::{Fault, Request, TdsTestServer};
@@ -43,23 +41,17 @@ async fn two_hundred_concurrent_misses_make_one_status_query_on_the_server() {
         &[("QOE_INTEGRATION_LOG__ENABLED", "true")],
     );
     let store = SqlServerStore::new(&settings.database).expect("store");
-    let state = AppState::new(
-        Arc::new(store),
-        settings.integration_log,
-        settings.cache,
-        None,
-    );
-    let http = open_http();
-    let gate = actix_web::web::Data::new(qoe_data_service::middleware::api_key::ApiKeyGate::new(
-        &http.api_keys,
-    ));
-    let app = test::init_service(app(state.clone(), gate, &http)).await;
+    let app = TestApp::builder()
+        .store(Arc::new(store))
+        .integration_log(settings.integration_log)
+        .cache(settings.cache)
+        .spawn()
+        .await;
 
-    let requests =
-        join_all((0..200).map(|_| test::call_service(&app, get(STATUS_PATH).to_request())));
+    let requests = join_all((0..200).map(|_| app.get(STATUS_PATH).into_future()));
     let release = async {
         wait_until("200 requests waiting on the cache", LIMIT, || {
-            let stats = state.store.stats()[0].1;
+            let stats = app.state().store.stats()[0].1;
             stats.misses + stats.coalesced == 200
         })
         .await;
@@ -71,7 +63,7 @@ async fn two_hundred_concurrent_misses_make_one_status_query_on_the_server() {
     };
     let (responses, ()) = tokio::join!(requests, release);
 
-    assert!(responses.iter().all(|r| r.status() == StatusCode::OK));
+    assert!(responses.iter().all(|r| r.status == StatusCode::OK));
     assert_eq!(status_queries(&server), 1);
 }
 
