@@ -478,13 +478,6 @@ fn admin_connection_string() -> String {
         .unwrap_or_else(|_| panic!("set {NEEDS} to an admin connection string (see README)"))
 }
 
-/// The status document the README shows: the CQD documentation's sample.
-fn documented_status() -> serde_json::Value {
-    let blocks = support::readme_blocks("### The status document", "json");
-    serde_json::from_str(blocks.first().expect("README shows the status document"))
-        .expect("the README's status document is JSON")
-}
-
 #[tokio::test]
 #[ignore = "needs SQL Server: see README"]
 async fn the_compose_scripts_run_twice_and_the_service_login_reads_the_documentation_sample() {
@@ -507,7 +500,7 @@ async fn the_compose_scripts_run_twice_and_the_service_login_reads_the_documenta
     let document = IntegrationStatus::from_entries(entries).render(Tz::UTC);
     assert_eq!(
         serde_json::to_value(&document).expect("the document serializes"),
-        documented_status()
+        support::documented_status()
     );
 }
 

@@ -14,7 +14,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{test, web};
 use async_trait::async_trait;
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::TimeDelta;
 use chrono_tz::Tz;
 use futures_util::future::LocalBoxFuture;
 use qoe_data_service::configuration::{
@@ -26,6 +26,10 @@ use qoe_data_service::routes::AppState;
 use qoe_data_service::startup::app;
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 use secrecy::SecretString;
+use testkit::integration_log::{documentation_sample_rows, parse_doc_time};
+
+#[path = "../support/mod.rs"]
+mod support;
 
 /// A store double: answers with what the test gave it, counts the calls and keeps the
 /// last log query it was asked.
@@ -354,74 +358,30 @@ pub async fn http_get(port: u16, path: &str) -> RawResponse {
 }
 
 pub fn entry(category: LogCategory, cqd_time: &str) -> CategoryTime {
+    let time = parse_doc_time(cqd_time).unwrap_or_else(|| panic!("bad sample time {cqd_time}"));
     CategoryTime {
         category,
-        time: NaiveDateTime::parse_from_str(cqd_time, "%m/%d/%Y %H:%M:%S")
-            .unwrap_or_else(|e| panic!("bad sample time {cqd_time}: {e}"))
-            .and_utc(),
+        time: time.and_utc(),
     }
 }
 
-/// The rows behind the documentation's sample, plus one older success that the 5-cut drops.
+/// The documentation's sample (testkit's, the one source) as the store hands it out.
 pub fn documentation_sample() -> Vec<CategoryTime> {
-    use LogCategory::*;
-    let mut rows = Vec::new();
-    let mut add = |category, times: &[&str]| {
-        rows.extend(times.iter().map(|time| entry(category, time)));
-    };
-    add(
-        DataIntegrationSucceeded,
-        &[
-            "01/17/2015 14:30:00",
-            "01/18/2015 10:30:13",
-            "01/18/2015 10:28:29",
-            "01/17/2015 15:15:17",
-            "01/17/2015 15:00:17",
-            "01/17/2015 14:45:13",
-        ],
-    );
-    add(
-        CubeProcessingSucceeded,
-        &[
-            "01/17/2015 15:16:40",
-            "01/17/2015 15:01:41",
-            "01/17/2015 14:47:19",
-            "01/17/2015 14:31:40",
-            "01/17/2015 14:17:01",
-        ],
-    );
-    add(
-        CubeProcessingFailed,
-        &[
-            "01/18/2015 10:30:58",
-            "01/18/2015 10:29:28",
-            "01/17/2015 10:02:20",
-            "01/15/2015 20:01:56",
-            "01/15/2015 19:45:50",
-        ],
-    );
-    add(CubeProcessingStarted, &["01/18/2015 10:30:16"]);
-    rows
+    documentation_sample_rows()
+        .into_iter()
+        .map(|row| CategoryTime {
+            category: row.category.parse().expect("a sample category"),
+            time: row.time.and_utc(),
+        })
+        .collect()
 }
-
-/// The documentation's sample response, with its empty member made valid JSON.
-pub const DOCUMENTATION_SAMPLE_JSON: &str = r#"{
-"LastSuccessIntegrations": ["01/18/2015 10:30:13", "01/18/2015 10:28:29", "01/17/2015 15:15:17", "01/17/2015 15:00:17", "01/17/2015 14:45:13"],
-"LastSuccessCubeProcessings": ["01/17/2015 15:16:40", "01/17/2015 15:01:41", "01/17/2015 14:47:19", "01/17/2015 14:31:40", "01/17/2015 14:17:01"],
-"LastFailedIntegrations": [],
-"LastFailedCubeProcessings": ["01/18/2015 10:30:58", "01/18/2015 10:29:28", "01/17/2015 10:02:20", "01/15/2015 20:01:56", "01/15/2015 19:45:50"],
-"LastDataIntegrationStart": null,
-"LastCubeProcessingStart": "01/18/2015 10:30:16"
-}"#;
 
 /// Checks a response body against the documentation sample: same values, members in order.
 pub fn assert_is_documentation_sample(body: &[u8]) {
     let text = String::from_utf8_lossy(body);
     let actual: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    let expected: serde_json::Value =
-        serde_json::from_str(DOCUMENTATION_SAMPLE_JSON).expect("the sample is valid JSON");
-    assert_eq!(actual, expected, "{text}");
+    assert_eq!(actual, support::documented_status(), "{text}");
     let positions: Vec<usize> = [
         "LastSuccessIntegrations",
         "LastSuccessCubeProcessings",
