@@ -5,7 +5,6 @@
 //! what `docker compose up` runs against the `QoEArchive` database and logins compose creates.
 mod support;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono_tz::Tz;
@@ -157,14 +156,9 @@ fn connection_string(admin: &str, database: Option<&str>, login: Option<(&str, &
 }
 
 fn settings_for(connection_string: String) -> Settings {
-    let env = HashMap::from([
-        (
-            "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-            connection_string,
-        ),
-        ("QOE_INTEGRATION_LOG__ENABLED".to_owned(), "true".to_owned()),
-    ]);
-    Settings::load_from(None, env).expect("valid test settings")
+    let mut settings = Settings::for_tests(&connection_string).expect("valid test settings");
+    settings.integration_log.enabled = true;
+    settings
 }
 
 async fn client(connection_string: String) -> AdminClient {

@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -436,17 +435,9 @@ impl FakeStore {
     }
 }
 
-/// Settings as the binary would load them from `QOE_…` variables, with a connection string.
-pub fn settings_with(connection_string: &str, pairs: &[(&str, &str)]) -> Settings {
-    let mut env: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert(
-        "QOE_DATABASE__CONNECTION_STRING".into(),
-        connection_string.into(),
-    );
-    Settings::load_from(None, env).unwrap_or_else(|e| panic!("test settings rejected: {e}"))
+/// [`Settings::for_tests`]: the defaults, this database, a free port on 127.0.0.1.
+pub fn test_settings(connection_string: &str) -> Settings {
+    Settings::for_tests(connection_string).unwrap_or_else(|e| panic!("test settings rejected: {e}"))
 }
 
 /// Polls `condition` every 5 ms until it holds; fails the test after `limit`.

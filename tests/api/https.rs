@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use qoe_data_service::configuration::Settings;
+use qoe_data_service::configuration::{Settings, TlsSettings};
 use qoe_data_service::startup::Application;
 use testkit::TestCertificates;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,19 +34,12 @@ impl TlsFiles {
     }
 
     fn settings(&self) -> Settings {
-        let cert = self.dir.join("cert.pem");
-        let key = self.dir.join("key.pem");
-        settings_with(
-            CONNECTION_STRING,
-            &[
-                ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
-                (
-                    "QOE_HTTP__TLS__CERT_PATH",
-                    cert.to_str().expect("utf-8 path"),
-                ),
-                ("QOE_HTTP__TLS__KEY_PATH", key.to_str().expect("utf-8 path")),
-            ],
-        )
+        let mut settings = test_settings(CONNECTION_STRING);
+        settings.http.tls = Some(TlsSettings {
+            cert_path: self.dir.join("cert.pem"),
+            key_path: self.dir.join("key.pem"),
+        });
+        settings
     }
 }
 
@@ -205,7 +198,7 @@ mod healthcheck {
     #[actix_web::test]
     async fn the_healthcheck_speaks_plain_http_without_tls_and_fails_when_nothing_listens() {
         let application = Application::build_with_store(
-            settings_with(CONNECTION_STRING, &[("QOE_HTTP__LISTEN", "127.0.0.1:0")]),
+            test_settings(CONNECTION_STRING),
             FakeStore::with_entries(vec![]),
         )
         .expect("starts");

@@ -77,7 +77,7 @@ impl Harness {
         let server = TdsTestServer::start(db)
             .await
             .expect("TDS test server starts");
-        let settings = settings_with(&server.ado_connection_string(), &[]);
+        let settings = test_settings(&server.ado_connection_string());
         let store = Arc::new(
             SqlAgentStore::new(&settings.database, agent_settings(zone)).expect("the store builds"),
         );
@@ -310,18 +310,9 @@ async fn the_binary_reads_agent_history_when_the_source_setting_says_so() {
     let server = TdsTestServer::start(cqd_job())
         .await
         .expect("TDS test server starts");
-    let settings = settings_with(
-        &server.ado_connection_string(),
-        &[
-            ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
-            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
-            ("QOE_INTEGRATION_LOG__SOURCE", "sql_agent"),
-            (
-                "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
-                "America/New_York",
-            ),
-        ],
-    );
+    let mut settings = test_settings(&server.ado_connection_string());
+    settings.integration_log.enabled = true;
+    settings.integration_log.source = LogSource::SqlAgent(agent_settings(Tz::America__New_York));
     let application = Application::build(settings).expect("the service builds");
     let port = application.port();
     actix_web::rt::spawn(application.run_until_stopped());

@@ -21,23 +21,14 @@ const POOL_MAX: u32 = 4;
 /// The bound on a failure answer: the command timeout plus 250 ms.
 const PROMPT: Duration = Duration::from_millis(500 + 250);
 
-fn settings_for(connection_string: String, extra: &[(&str, &str)]) -> Settings {
-    let mut env: HashMap<String, String> = [
-        (
-            "QOE_DATABASE__CONNECTION_STRING",
-            connection_string.as_str(),
-        ),
-        ("QOE_DATABASE__COMMAND_TIMEOUT_MS", "500"),
-        ("QOE_DATABASE__CONNECT_TIMEOUT_MS", "1000"),
-        ("QOE_DATABASE__POOL_MAX_SIZE", "4"),
-        ("QOE_INTEGRATION_LOG__ENABLED", "true"),
-        ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Settings::load_from(None, env).expect("valid test settings")
+/// Short timeouts and a small pool, so that failures show within a test's patience.
+fn settings_for(connection_string: &str) -> Settings {
+    let mut settings = test_settings(connection_string);
+    settings.database.command_timeout = COMMAND_TIMEOUT;
+    settings.database.connect_timeout = Duration::from_millis(1000);
+    settings.database.pool_max_size = POOL_MAX;
+    settings.integration_log.enabled = true;
+    settings
 }
 
 /// A TDS test server loaded with the documentation sample and the real store pointed at it.
@@ -51,7 +42,7 @@ impl Harness {
         let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
             .await
             .expect("TDS test server starts");
-        let settings = settings_for(server.ado_connection_string(), &[]);
+        let settings = settings_for(&server.ado_connection_string());
         let store = Arc::new(SqlServerStore::new(&settings.database).expect("store"));
         Harness { server, store }
     }
@@ -328,7 +319,7 @@ async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
         .await
         .expect("TDS test server starts");
     server.set_fault(Fault::LoginFailed);
-    let application = Application::build(settings_for(server.ado_connection_string(), &[]))
+    let application = Application::build(settings_for(&server.ado_connection_string()))
         .expect("the service starts although the login fails");
     let port = application.port();
     tokio::spawn(application.run_until_stopped());
@@ -364,13 +355,8 @@ async fn strict_tls_store(
     .await
     .expect("TLS TDS test server starts");
     let ca = trusted.write_ca_pem(&temp_dir(name)).expect("CA file");
-    let settings = settings_for(
-        strict_connection_string(server.port()),
-        &[(
-            "QOE_DATABASE__CA_CERTIFICATE_PATH",
-            &ca.display().to_string(),
-        )],
-    );
+    let mut settings = settings_for(&strict_connection_string(server.port()));
+    settings.database.ca_certificate_path = Some(ca);
     let store = Arc::new(SqlServerStore::new(&settings.database).expect("store"));
     (server, store)
 }

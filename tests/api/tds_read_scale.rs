@@ -36,10 +36,8 @@ fn status_queries(server: &TdsTestServer) -> usize {
 async fn two_hundred_concurrent_misses_make_one_status_query_on_the_server() {
     let server = sample_server().await;
     server.set_fault(Fault::Stall);
-    let settings = settings_with(
-        &server.ado_connection_string(),
-        &[("QOE_INTEGRATION_LOG__ENABLED", "true")],
-    );
+    let mut settings = test_settings(&server.ado_connection_string());
+    settings.integration_log.enabled = true;
     let store = SqlServerStore::new(&settings.database).expect("store");
     let app = TestApp::builder()
         .store(Arc::new(store))
@@ -72,7 +70,7 @@ async fn application_intent_read_only_reaches_the_server_in_login7() {
     let server = sample_server().await;
     for (suffix, read_only_logins) in [("", 0), (";ApplicationIntent=ReadOnly", 1)] {
         let before = server.stats().read_only_logins;
-        let settings = settings_with(&format!("{}{suffix}", server.ado_connection_string()), &[]);
+        let settings = test_settings(&format!("{}{suffix}", server.ado_connection_string()));
         let store = SqlServerStore::new(&settings.database).expect("store");
 
         store.ping().await.expect("ping");
