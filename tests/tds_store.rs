@@ -108,3 +108,24 @@ async fn one_deadline_bounds_the_pool_wait_connect_and_command_together() {
         "{error:?}"
     );
 }
+
+#[test]
+fn the_test_server_knows_each_query_by_the_services_own_marker() {
+    use qoe_data_service::db;
+    use testkit::{integration_log, sql_agent};
+
+    for (service, test_server) in [
+        (db::STATUS_MARKER, integration_log::STATUS_MARKER),
+        (db::LOG_MARKER, integration_log::LOG_MARKER),
+        (db::AGENT_HISTORY_MARKER, sql_agent::AGENT_HISTORY_MARKER),
+        (
+            db::AGENT_READINESS_MARKER,
+            sql_agent::AGENT_READINESS_MARKER,
+        ),
+    ] {
+        assert_eq!(
+            test_server, service,
+            "testkit would not recognise the query"
+        );
+    }
+}

@@ -8,7 +8,8 @@ use crate::types::{Column, ColumnType, Handler, Request, Response, ResultSet, Va
 use chrono::NaiveDateTime;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Marker the status query's SQL text contains.
+/// Marker the status query's SQL text contains: the service's `db::STATUS_MARKER`, which
+/// testkit cannot import (`tests/tds_store.rs` checks that the two agree, and the log's too).
 pub const STATUS_MARKER: &str = "qoe:status";
 /// Marker the log query's SQL text contains.
 pub const LOG_MARKER: &str = "qoe:integration-log";

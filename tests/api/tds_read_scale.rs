@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use futures_util::future::join_all;
-use qoe_data_service::db::SqlServerStore;
+use qoe_data_service::db::{SqlServerStore, STATUS_MARKER};
 use qoe_data_service::paths::STATUS_PATH;
 use qoe_data_service::store::IntegrationLogStore;
-use testkit::integration_log::{IntegrationLogDb, STATUS_MARKER};
+use testkit::integration_log::IntegrationLogDb;
 use testkit::{Fault, Request, TdsTestServer};
 
 use crate::helpers::*;
