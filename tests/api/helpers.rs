@@ -375,6 +375,26 @@ pub fn documentation_sample() -> Vec<CategoryTime> {
         .collect()
 }
 
+/// With the integration log switched off, `path` answers 200 with an empty body and never
+/// asks `store`, whatever it holds.
+pub async fn assert_disabled_answers_empty_without_the_database(path: &str, store: Arc<FakeStore>) {
+    let app = TestApp::builder()
+        .store(store.clone())
+        .disabled()
+        .spawn()
+        .await;
+
+    let response = app.get(path).await;
+
+    assert_eq!(response.status, StatusCode::OK, "{path}");
+    assert!(response.body.is_empty(), "{path}: {}", response.text());
+    assert_eq!(
+        store.calls(),
+        0,
+        "{path}: the store was called while disabled"
+    );
+}
+
 /// Checks a response body against the documentation sample: same values, members in order.
 pub fn assert_is_documentation_sample(body: &[u8]) {
     let text = String::from_utf8_lossy(body);

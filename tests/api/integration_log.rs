@@ -39,18 +39,8 @@ async fn over(store: Arc<FakeStore>) -> TestApp {
 
 #[actix_web::test]
 async fn disabled_log_answers_an_empty_body_without_touching_the_database() {
-    let store = FakeStore::with_log(sample_log());
-    let app = TestApp::builder()
-        .store(store.clone())
-        .disabled()
-        .spawn()
+    assert_disabled_answers_empty_without_the_database(LOG_PATH, FakeStore::with_log(sample_log()))
         .await;
-
-    let response = app.get(LOG_PATH).await;
-
-    assert_eq!(response.status, StatusCode::OK);
-    assert!(response.body.is_empty());
-    assert_eq!(store.calls(), 0, "the store was called while disabled");
 }
 
 #[actix_web::test]

@@ -15,18 +15,11 @@ async fn sample_app_in(time_zone: Tz) -> TestApp {
 
 #[actix_web::test]
 async fn disabled_status_page_answers_an_empty_body_without_touching_the_database() {
-    let store = FakeStore::with_entries(documentation_sample());
-    let app = TestApp::builder()
-        .store(store.clone())
-        .disabled()
-        .spawn()
-        .await;
-
-    let response = app.get(STATUS_PAGE_PATH).await;
-
-    assert_eq!(response.status, StatusCode::OK);
-    assert!(response.body.is_empty());
-    assert_eq!(store.calls(), 0, "the store was called while disabled");
+    assert_disabled_answers_empty_without_the_database(
+        STATUS_PAGE_PATH,
+        FakeStore::with_entries(documentation_sample()),
+    )
+    .await;
 }
 
 #[actix_web::test]
