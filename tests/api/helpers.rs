@@ -22,7 +22,7 @@ use qoe_data_service::configuration::{
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
 use qoe_data_service::middleware::api_key::ApiKeyGate;
 use qoe_data_service::routes::AppState;
-use qoe_data_service::startup::app;
+use qoe_data_service::startup::{app, Application};
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 use secrecy::SecretString;
 use testkit::integration_log::{documentation_sample_rows, parse_doc_time};
@@ -453,6 +453,20 @@ impl FakeStore {
         *self.failure.lock().expect("not poisoned") =
             kind.map(|kind| StoreError::new(kind, DriverSaysTooMuch));
     }
+}
+
+/// Runs `application` in the background, as the binary does; its port.
+pub fn run_in_background(application: Application) -> u16 {
+    let port = application.port();
+    actix_web::rt::spawn(application.run_until_stopped());
+    port
+}
+
+/// The whole service, bound as `settings` say, over an empty store double; its port.
+pub fn serve_over_an_empty_store(settings: Settings) -> u16 {
+    let application = Application::build_with_store(settings, FakeStore::with_entries(vec![]))
+        .expect("the service starts");
+    run_in_background(application)
 }
 
 /// [`Settings::for_tests`]: the defaults, this database, a free port on 127.0.0.1.

@@ -2,7 +2,6 @@
 use std::time::Duration;
 
 use qoe_data_service::configuration::HttpSettings;
-use qoe_data_service::startup::Application;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -11,11 +10,7 @@ use crate::helpers::*;
 async fn serve(http: impl FnOnce(&mut HttpSettings)) -> u16 {
     let mut settings = test_settings("Server=tcp:127.0.0.1,1;User Id=u;Password=p");
     http(&mut settings.http);
-    let application =
-        Application::build_with_store(settings, FakeStore::with_entries(vec![])).expect("starts");
-    let port = application.port();
-    actix_web::rt::spawn(application.run_until_stopped());
-    port
+    serve_over_an_empty_store(settings)
 }
 
 /// Reads until the server closes; `None` if it is still open after `limit`.

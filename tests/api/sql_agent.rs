@@ -313,9 +313,7 @@ async fn the_binary_reads_agent_history_when_the_source_setting_says_so() {
     let mut settings = test_settings(&server.ado_connection_string());
     settings.integration_log.enabled = true;
     settings.integration_log.source = LogSource::SqlAgent(agent_settings(Tz::America__New_York));
-    let application = Application::build(settings).expect("the service builds");
-    let port = application.port();
-    actix_web::rt::spawn(application.run_until_stopped());
+    let port = run_in_background(Application::build(settings).expect("the service builds"));
 
     let response = http_get(port, STATUS_PATH).await;
 

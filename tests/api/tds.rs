@@ -321,8 +321,7 @@ async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
     server.set_fault(Fault::LoginFailed);
     let application = Application::build(settings_for(&server.ado_connection_string()))
         .expect("the service starts although the login fails");
-    let port = application.port();
-    tokio::spawn(application.run_until_stopped());
+    let port = run_in_background(application);
 
     let ready = http_get(port, "/readyz").await;
     let status = http_get(port, STATUS_PATH).await;
