@@ -119,25 +119,19 @@ fn source(source: &LogSource) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use chrono_tz::Tz;
+    use secrecy::SecretString;
 
     use super::*;
+    use crate::configuration::{ApiKeys, LogSource, SqlAgentSettings};
 
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
-        let mut env: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        env.insert(
-            "QOE_DATABASE__CONNECTION_STRING".into(),
-            "Server=tcp:db,1433;User Id=qoe_service;Password=x".into(),
-        );
-        Settings::load_from(None, env).expect("valid")
+    fn settings() -> Settings {
+        Settings::for_tests("Server=tcp:db,1433;User Id=qoe_service;Password=x").expect("valid")
     }
 
     #[test]
     fn the_start_line_says_plainly_that_an_unkeyed_service_is_open() {
-        let line = posture(&settings(&[]));
+        let line = posture(&settings());
 
         assert!(line.contains("API keys OFF"), "{line}");
         assert!(line.contains("CORS origins none"), "{line}");
@@ -148,14 +142,15 @@ mod tests {
 
     #[test]
     fn the_start_line_names_the_agent_steps_it_reads() {
-        let line = posture(&settings(&[
-            ("QOE_INTEGRATION_LOG__SOURCE", "sql_agent"),
-            ("QOE_INTEGRATION_LOG__SQL_AGENT__JOB_NAME", "CQD"),
-            (
-                "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
-                "Europe/Moscow",
-            ),
-        ]));
+        let mut settings = settings();
+        settings.integration_log.source = LogSource::SqlAgent(SqlAgentSettings {
+            data_integration_step: "QoE Archive Data".into(),
+            cube_processing_step: "Process Cube".into(),
+            job_name: Some("CQD".into()),
+            server_time_zone: Tz::Europe__Moscow,
+        });
+
+        let line = posture(&settings);
 
         assert!(
             line.contains("source SQL Server Agent history (steps `QoE Archive Data` and `Process Cube` of job `CQD`, server time zone Europe/Moscow)"),
@@ -165,11 +160,16 @@ mod tests {
 
     #[test]
     fn the_start_line_counts_keys_and_lists_origins_without_printing_a_key() {
-        let line = posture(&settings(&[
-            ("QOE_HTTP__API_KEYS", "Key-0ne,Key-Tw0"),
-            ("QOE_HTTP__CORS_TRUSTED_ORIGINS", "https://cqd.example.org"),
-            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
-        ]));
+        let mut settings = settings();
+        settings.http.api_keys = ApiKeys::new(vec![
+            SecretString::from("Key-0ne"),
+            SecretString::from("Key-Tw0"),
+        ])
+        .expect("valid keys");
+        settings.http.cors_trusted_origins = vec!["https://cqd.example.org".into()];
+        settings.integration_log.enabled = true;
+
+        let line = posture(&settings);
 
         assert!(line.contains("API keys on (2 keys)"), "{line}");
         assert!(line.contains("https://cqd.example.org"), "{line}");

@@ -4,7 +4,6 @@
 //!
 //! Needs Debian's `chromium` (or `QOETEST_CHROMIUM=/path/to/chrome`). Without it the test
 //! fails when `CI` is set and is skipped, saying so, otherwise.
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -106,17 +105,10 @@ fn live_log(now: DateTime<Utc>) -> Vec<LogRow> {
 }
 
 fn settings(connection_string: String) -> Settings {
-    let env = HashMap::from([
-        ("QOE_DATABASE__CONNECTION_STRING", connection_string),
-        ("QOE_HTTP__LISTEN", "127.0.0.1:0".to_owned()),
-        ("QOE_INTEGRATION_LOG__ENABLED", "true".to_owned()),
-        ("QOE_INTEGRATION_LOG__TIME_ZONE", ZONE.name().to_owned()),
-    ]);
-    Settings::load_from(
-        None,
-        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-    )
-    .expect("valid settings")
+    let mut settings = Settings::for_tests(&connection_string).expect("valid settings");
+    settings.integration_log.enabled = true;
+    settings.integration_log.time_zone = ZONE;
+    settings
 }
 
 #[actix_web::test]

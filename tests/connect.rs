@@ -16,20 +16,8 @@ const ACCOUNT: &str = "CORP\\qoe_service";
 const ACCOUNT_PASSWORD: &str = "Winter-2026!";
 
 fn store(connection_string: &str) -> SqlServerStore {
-    let settings = Settings::load_from(
-        None,
-        HashMap::from([
-            (
-                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-                connection_string.to_owned(),
-            ),
-            (
-                "QOE_DATABASE__CONNECT_TIMEOUT_MS".to_owned(),
-                "3000".to_owned(),
-            ),
-        ]),
-    )
-    .expect("valid settings");
+    let mut settings = Settings::for_tests(connection_string).expect("valid settings");
+    settings.database.connect_timeout = Duration::from_millis(3000);
     SqlServerStore::new(&settings.database).expect("a store")
 }
 

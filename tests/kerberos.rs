@@ -227,20 +227,10 @@ async fn kerberos_server_on(kdc: &Kdc, ip: Ipv4Addr, host: &str) -> (TdsTestServ
 
 /// The service itself, built from settings as in production, on a free port.
 fn service(connection_string: &str) -> u16 {
-    let settings = Settings::load_from(
-        None,
-        HashMap::from(
-            [
-                ("QOE_DATABASE__CONNECTION_STRING", connection_string),
-                ("QOE_DATABASE__CONNECT_TIMEOUT_MS", "3000"),
-                ("QOE_DATABASE__COMMAND_TIMEOUT_MS", "1000"),
-                ("QOE_INTEGRATION_LOG__ENABLED", "true"),
-                ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        ),
-    )
-    .expect("valid settings");
+    let mut settings = Settings::for_tests(connection_string).expect("valid settings");
+    settings.database.connect_timeout = Duration::from_millis(3000);
+    settings.database.command_timeout = Duration::from_millis(1000);
+    settings.integration_log.enabled = true;
     let application = Application::build(settings).expect("the service starts");
     let port = application.port();
     tokio::spawn(application.run_until_stopped());

@@ -5,7 +5,6 @@
 //! what `docker compose up` runs against the `QoEArchive` database and logins compose creates.
 mod support;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono_tz::Tz;
@@ -157,14 +156,9 @@ fn connection_string(admin: &str, database: Option<&str>, login: Option<(&str, &
 }
 
 fn settings_for(connection_string: String) -> Settings {
-    let env = HashMap::from([
-        (
-            "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-            connection_string,
-        ),
-        ("QOE_INTEGRATION_LOG__ENABLED".to_owned(), "true".to_owned()),
-    ]);
-    Settings::load_from(None, env).expect("valid test settings")
+    let mut settings = Settings::for_tests(&connection_string).expect("valid test settings");
+    settings.integration_log.enabled = true;
+    settings
 }
 
 async fn client(connection_string: String) -> AdminClient {
@@ -478,13 +472,6 @@ fn admin_connection_string() -> String {
         .unwrap_or_else(|_| panic!("set {NEEDS} to an admin connection string (see README)"))
 }
 
-/// The status document the README shows: the CQD documentation's sample.
-fn documented_status() -> serde_json::Value {
-    let blocks = support::readme_blocks("### The status document", "json");
-    serde_json::from_str(blocks.first().expect("README shows the status document"))
-        .expect("the README's status document is JSON")
-}
-
 #[tokio::test]
 #[ignore = "needs SQL Server: see README"]
 async fn the_compose_scripts_run_twice_and_the_service_login_reads_the_documentation_sample() {
@@ -507,7 +494,7 @@ async fn the_compose_scripts_run_twice_and_the_service_login_reads_the_documenta
     let document = IntegrationStatus::from_entries(entries).render(Tz::UTC);
     assert_eq!(
         serde_json::to_value(&document).expect("the document serializes"),
-        documented_status()
+        support::documented_status()
     );
 }
 

@@ -1,6 +1,6 @@
 //! The SQL Server store against the in-process TDS server (`testkit`): the log query's
 //! parameters, row mapping and round trips, without a real SQL Server.
-use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use qoe_data_service::configuration::Settings;
@@ -14,14 +14,7 @@ async fn store_for(db: IntegrationLogDb) -> (TdsTestServer, SqlServerStore) {
     let server = TdsTestServer::start(db)
         .await
         .expect("the TDS test server starts");
-    let settings = Settings::load_from(
-        None,
-        HashMap::from([(
-            "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-            server.ado_connection_string(),
-        )]),
-    )
-    .expect("valid settings");
+    let settings = Settings::for_tests(&server.ado_connection_string()).expect("valid settings");
     let store = SqlServerStore::new(&settings.database).expect("a store");
     (server, store)
 }
@@ -87,28 +80,11 @@ async fn one_deadline_bounds_the_pool_wait_connect_and_command_together() {
     let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
         .expect("the TDS test server starts");
-    let settings = Settings::load_from(
-        None,
-        HashMap::from([
-            (
-                "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-                server.ado_connection_string(),
-            ),
-            (
-                "QOE_DATABASE__CONNECT_TIMEOUT_MS".to_owned(),
-                "5000".to_owned(),
-            ),
-            (
-                "QOE_DATABASE__COMMAND_TIMEOUT_MS".to_owned(),
-                "5000".to_owned(),
-            ),
-            (
-                "QOE_DATABASE__REQUEST_TIMEOUT_MS".to_owned(),
-                "400".to_owned(),
-            ),
-        ]),
-    )
-    .expect("valid settings");
+    let mut settings =
+        Settings::for_tests(&server.ado_connection_string()).expect("valid settings");
+    settings.database.connect_timeout = Duration::from_millis(5000);
+    settings.database.command_timeout = Duration::from_millis(5000);
+    settings.database.request_timeout = Duration::from_millis(400);
     let store = SqlServerStore::new(&settings.database).expect("a store");
     server.set_fault(testkit::Fault::Stall);
 
@@ -131,4 +107,25 @@ async fn one_deadline_bounds_the_pool_wait_connect_and_command_together() {
         format!("{error:?}").contains("database.request_timeout_ms"),
         "{error:?}"
     );
+}
+
+#[test]
+fn the_test_server_knows_each_query_by_the_services_own_marker() {
+    use qoe_data_service::db;
+    use testkit::{integration_log, sql_agent};
+
+    for (service, test_server) in [
+        (db::STATUS_MARKER, integration_log::STATUS_MARKER),
+        (db::LOG_MARKER, integration_log::LOG_MARKER),
+        (db::AGENT_HISTORY_MARKER, sql_agent::AGENT_HISTORY_MARKER),
+        (
+            db::AGENT_READINESS_MARKER,
+            sql_agent::AGENT_READINESS_MARKER,
+        ),
+    ] {
+        assert_eq!(
+            test_server, service,
+            "testkit would not recognise the query"
+        );
+    }
 }

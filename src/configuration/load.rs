@@ -148,6 +148,16 @@ impl Settings {
         raw.validate()
     }
 
+    /// The defaults, reading the database at `connection_string` and listening on a free port
+    /// of 127.0.0.1: what tests start from before setting the fields they care about.
+    pub fn for_tests(connection_string: &str) -> Result<Self, SettingsError> {
+        let (defaults, _) = merged(None, HashMap::new())?;
+        let mut raw = RawSettings::deserialize(defaults)?;
+        raw.database.connection_string = Some(SecretString::from(connection_string));
+        raw.http.listen = "127.0.0.1:0".to_owned();
+        raw.validate()
+    }
+
     /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
     /// other sections not read.
     pub fn load_http(file: Option<&Path>) -> Result<HttpSettings, SettingsError> {
@@ -588,6 +598,18 @@ mod tests {
         let mut env = environment(&[("QOE_DATABASE__CONNECTION_STRING", CONNECTION_STRING)]);
         env.extend(environment(pairs));
         Settings::load_from(None, env)
+    }
+
+    #[test]
+    fn test_settings_are_the_loaded_defaults_on_a_free_local_port() {
+        let for_tests = Settings::for_tests(CONNECTION_STRING).expect("valid");
+        let loaded = load(&[("QOE_HTTP__LISTEN", "127.0.0.1:0")]).expect("valid");
+
+        assert_eq!(format!("{for_tests:?}"), format!("{loaded:?}"));
+        assert_eq!(
+            for_tests.http.listen,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+        );
     }
 
     fn error_of(pairs: &[(&str, &str)]) -> String {

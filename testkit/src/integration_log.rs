@@ -8,7 +8,8 @@ use crate::types::{Column, ColumnType, Handler, Request, Response, ResultSet, Va
 use chrono::NaiveDateTime;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Marker the status query's SQL text contains.
+/// Marker the status query's SQL text contains: the service's `db::STATUS_MARKER`, which
+/// testkit cannot import (`tests/tds_store.rs` checks that the two agree, and the log's too).
 pub const STATUS_MARKER: &str = "qoe:status";
 /// Marker the log query's SQL text contains.
 pub const LOG_MARKER: &str = "qoe:integration-log";
@@ -44,48 +45,53 @@ pub fn parse_doc_time(text: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(text, "%m/%d/%Y %H:%M:%S").ok()
 }
 
-/// The CQD documentation sample rows (plus one older `DataIntegrationSucceeded` row so a 5-row cut shows).
+/// The rows behind the CQD documentation's sample, by category, plus one older
+/// `DataIntegrationSucceeded` row that the 5-row cut drops. The single source of the sample:
+/// the API tests, the demo and `docker/demo-rows.sql` (checked by `tests/sql_scripts.rs`) use it.
+/// The dropped row comes first, so a cut that takes rows in order instead of newest first shows.
+pub const DOCUMENTATION_SAMPLE: &[(&str, &[&str])] = &[
+    (
+        "DataIntegrationSucceeded",
+        &[
+            "01/17/2015 14:30:00",
+            "01/18/2015 10:30:13",
+            "01/18/2015 10:28:29",
+            "01/17/2015 15:15:17",
+            "01/17/2015 15:00:17",
+            "01/17/2015 14:45:13",
+        ],
+    ),
+    (
+        "CubeProcessingSucceeded",
+        &[
+            "01/17/2015 15:16:40",
+            "01/17/2015 15:01:41",
+            "01/17/2015 14:47:19",
+            "01/17/2015 14:31:40",
+            "01/17/2015 14:17:01",
+        ],
+    ),
+    ("DataIntegrationFailed", &[]),
+    (
+        "CubeProcessingFailed",
+        &[
+            "01/18/2015 10:30:58",
+            "01/18/2015 10:29:28",
+            "01/17/2015 10:02:20",
+            "01/15/2015 20:01:56",
+            "01/15/2015 19:45:50",
+        ],
+    ),
+    ("DataIntegrationStarted", &[]),
+    ("CubeProcessingStarted", &["01/18/2015 10:30:16"]),
+];
+
+/// [`DOCUMENTATION_SAMPLE`] as rows, in its order.
 ///
 /// `*Failed` rows carry the description `"<category> (sample)"`; the others have none.
 pub fn documentation_sample_rows() -> Vec<LogRow> {
-    const SAMPLE: &[(&str, &[&str])] = &[
-        (
-            "DataIntegrationSucceeded",
-            &[
-                "01/18/2015 10:30:13",
-                "01/18/2015 10:28:29",
-                "01/17/2015 15:15:17",
-                "01/17/2015 15:00:17",
-                "01/17/2015 14:45:13",
-                "01/17/2015 14:30:00",
-            ],
-        ),
-        (
-            "CubeProcessingSucceeded",
-            &[
-                "01/17/2015 15:16:40",
-                "01/17/2015 15:01:41",
-                "01/17/2015 14:47:19",
-                "01/17/2015 14:31:40",
-                "01/17/2015 14:17:01",
-            ],
-        ),
-        ("DataIntegrationFailed", &[]),
-        (
-            "CubeProcessingFailed",
-            &[
-                "01/18/2015 10:30:58",
-                "01/18/2015 10:29:28",
-                "01/17/2015 10:02:20",
-                "01/15/2015 20:01:56",
-                "01/15/2015 19:45:50",
-            ],
-        ),
-        ("DataIntegrationStarted", &[]),
-        ("CubeProcessingStarted", &["01/18/2015 10:30:16"]),
-    ];
     let mut rows = Vec::new();
-    for (category, times) in SAMPLE {
+    for (category, times) in DOCUMENTATION_SAMPLE {
         for time in *times {
             let time = parse_doc_time(time).expect("the documentation sample times are valid");
             let description = category

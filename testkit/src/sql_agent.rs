@@ -10,7 +10,8 @@ use crate::types::{Column, ColumnType, Handler, Request, Response, ResultSet, Va
 use chrono::NaiveDateTime;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Marker the history query's SQL text contains.
+/// Marker the history query's SQL text contains: the service's `db::AGENT_HISTORY_MARKER`
+/// (`tests/tds_store.rs` checks that the two agree, and the readiness query's too).
 pub const AGENT_HISTORY_MARKER: &str = "qoe:agent-history";
 /// Marker the readiness query's SQL text contains.
 pub const AGENT_READINESS_MARKER: &str = "qoe:agent-readiness";

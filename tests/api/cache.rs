@@ -1,27 +1,29 @@
+use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::test;
-use chrono_tz::Tz;
 use futures_util::future::join_all;
-use qoe_data_service::paths::STATUS_PATH;
-use qoe_data_service::store::Unavailability;
+use qoe_data_service::paths::{READYZ_PATH, STATUS_PATH};
+use qoe_data_service::store::{IntegrationLogStore, Unavailability};
 
 use crate::helpers::*;
 
 const TTL: Duration = Duration::from_secs(5);
 
+async fn cached(store: Arc<dyn IntegrationLogStore>) -> TestApp {
+    TestApp::builder().store(store).cache_ttl(TTL).spawn().await
+}
+
 #[actix_web::test]
 async fn two_hundred_concurrent_status_requests_make_one_database_query() {
     tokio::time::pause();
     let store = FakeStore::with_entries(documentation_sample());
-    let slow = SlowStore::new(store.clone(), Duration::from_millis(200));
-    let app = spawn_app_with_cache(slow, enabled(Tz::UTC), TTL).await;
+    let app = cached(SlowStore::new(store.clone(), Duration::from_millis(200))).await;
 
-    let responses =
-        join_all((0..200).map(|_| test::call_service(&app, get(STATUS_PATH).to_request()))).await;
+    let responses = join_all((0..200).map(|_| app.get(STATUS_PATH).into_future())).await;
 
-    assert!(responses.iter().all(|r| r.status() == StatusCode::OK));
+    assert!(responses.iter().all(|r| r.status == StatusCode::OK));
     assert_eq!(store.calls(), 1);
 }
 
@@ -29,10 +31,10 @@ async fn two_hundred_concurrent_status_requests_make_one_database_query() {
 async fn the_status_is_read_again_once_the_ttl_has_passed() {
     tokio::time::pause();
     let store = FakeStore::with_entries(documentation_sample());
-    let app = spawn_app_with_cache(store.clone(), enabled(Tz::UTC), TTL).await;
+    let app = cached(store.clone()).await;
 
-    test::call_service(&app, get(STATUS_PATH).to_request()).await;
-    test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    app.get(STATUS_PATH).await;
+    app.get(STATUS_PATH).await;
     assert_eq!(
         store.calls(),
         1,
@@ -40,7 +42,7 @@ async fn the_status_is_read_again_once_the_ttl_has_passed() {
     );
 
     tokio::time::advance(TTL).await;
-    test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    app.get(STATUS_PATH).await;
     assert_eq!(store.calls(), 2, "the answer outlived the ttl");
 }
 
@@ -48,24 +50,24 @@ async fn the_status_is_read_again_once_the_ttl_has_passed() {
 async fn a_failed_read_is_not_cached() {
     let store = FakeStore::with_entries(documentation_sample());
     store.set_failure(Some(Unavailability::Unreachable));
-    let app = spawn_app_with_cache(store.clone(), enabled(Tz::UTC), TTL).await;
+    let app = cached(store.clone()).await;
 
-    let failed = test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    let failed = app.get(STATUS_PATH).await;
     store.set_failure(None);
-    let retried = test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    let retried = app.get(STATUS_PATH).await;
 
-    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(retried.status(), StatusCode::OK);
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retried.status, StatusCode::OK);
     assert_eq!(store.calls(), 2);
 }
 
 #[actix_web::test]
 async fn readiness_always_asks_the_database() {
     let store = FakeStore::with_entries(vec![]);
-    let app = spawn_app_with_cache(store.clone(), enabled(Tz::UTC), TTL).await;
+    let app = cached(store.clone()).await;
 
-    test::call_service(&app, get("/readyz").to_request()).await;
-    test::call_service(&app, get("/readyz").to_request()).await;
+    app.get(READYZ_PATH).await;
+    app.get(READYZ_PATH).await;
 
     assert_eq!(store.calls(), 2);
 }

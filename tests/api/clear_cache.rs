@@ -1,6 +1,4 @@
 use actix_web::http::{header, StatusCode};
-use actix_web::test;
-use chrono_tz::Tz;
 use qoe_data_service::paths::{CLEAR_CACHE_PATH, LOG_PATH, STATUS_PATH};
 
 use crate::helpers::*;
@@ -8,70 +6,50 @@ use crate::helpers::*;
 #[actix_web::test]
 async fn clear_cache_answers_200_with_an_empty_body_without_touching_the_database() {
     let store = FakeStore::with_entries(vec![]);
-    let app = spawn_app(store.clone(), enabled(Tz::UTC)).await;
+    let app = TestApp::builder().store(store.clone()).spawn().await;
 
-    let response = test::call_service(
-        &app,
-        test::TestRequest::post().uri(CLEAR_CACHE_PATH).to_request(),
-    )
-    .await;
+    let response = app.post(CLEAR_CACHE_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(test::read_body(response).await.is_empty());
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(response.body.is_empty());
     assert_eq!(store.calls(), 0);
 }
 
 #[actix_web::test]
 async fn clear_cache_works_while_the_integration_log_is_disabled() {
-    let app = spawn_app(FakeStore::with_entries(vec![]), disabled()).await;
+    let app = TestApp::builder().disabled().spawn().await;
 
-    let response = test::call_service(
-        &app,
-        test::TestRequest::post().uri(CLEAR_CACHE_PATH).to_request(),
-    )
-    .await;
+    let response = app.post(CLEAR_CACHE_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status, StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn clear_cache_only_accepts_post() {
-    let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
+    let app = TestApp::spawn().await;
 
-    let response = test::call_service(
-        &app,
-        test::TestRequest::get().uri(CLEAR_CACHE_PATH).to_request(),
-    )
-    .await;
+    let response = app.get(CLEAR_CACHE_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        response.headers().get(header::ALLOW).map(|v| v.as_bytes()),
-        Some(&b"POST"[..])
-    );
+    assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.header(header::ALLOW), Some("POST"));
 }
 
 #[actix_web::test]
 async fn clear_cache_makes_the_next_status_and_log_reads_go_to_the_database() {
     let store = FakeStore::with_entries(documentation_sample());
-    let app = spawn_app_with_cache(
-        store.clone(),
-        enabled(Tz::UTC),
-        std::time::Duration::from_secs(60),
-    )
-    .await;
+    let app = TestApp::builder()
+        .store(store.clone())
+        .cache_ttl(std::time::Duration::from_secs(60))
+        .spawn()
+        .await;
     for path in [STATUS_PATH, LOG_PATH, STATUS_PATH, LOG_PATH] {
-        test::call_service(&app, get(path).to_request()).await;
+        app.get(path).await;
     }
     let cached_calls = store.calls();
 
-    test::call_service(
-        &app,
-        test::TestRequest::post().uri(CLEAR_CACHE_PATH).to_request(),
-    )
-    .await;
+    app.post(CLEAR_CACHE_PATH).await;
     for path in [STATUS_PATH, LOG_PATH] {
-        test::call_service(&app, get(path).to_request()).await;
+        app.get(path).await;
     }
 
     assert_eq!(cached_calls, 2, "one read each before ClearCache");

@@ -1,24 +1,34 @@
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Service, ServiceResponse};
+use actix_service::boxed::BoxService;
+use actix_service::ServiceExt;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{AsHeaderName, HeaderMap, TryIntoHeaderPair};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::Bytes;
 use actix_web::{test, web};
 use async_trait::async_trait;
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::TimeDelta;
 use chrono_tz::Tz;
+use futures_util::future::LocalBoxFuture;
 use qoe_data_service::configuration::{
-    CacheSettings, HttpSettings, IntegrationLogSettings, LogSource, Settings,
+    ApiKeys, CacheSettings, HttpSettings, IntegrationLogSettings, LogSource, Settings,
 };
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
 use qoe_data_service::middleware::api_key::ApiKeyGate;
 use qoe_data_service::routes::AppState;
-use qoe_data_service::startup::app;
+use qoe_data_service::startup::{app, Application};
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
+use secrecy::SecretString;
+use testkit::integration_log::{documentation_sample_rows, parse_doc_time};
+
+#[path = "../support/mod.rs"]
+mod support;
 
 /// A store double: answers with what the test gave it, counts the calls and keeps the
 /// last log query it was asked.
@@ -94,7 +104,7 @@ impl IntegrationLogStore for FakeStore {
     }
 }
 
-pub fn enabled(time_zone: Tz) -> IntegrationLogSettings {
+fn enabled(time_zone: Tz) -> IntegrationLogSettings {
     IntegrationLogSettings {
         enabled: true,
         time_zone,
@@ -103,108 +113,188 @@ pub fn enabled(time_zone: Tz) -> IntegrationLogSettings {
     }
 }
 
-pub fn disabled() -> IntegrationLogSettings {
+fn disabled() -> IntegrationLogSettings {
     IntegrationLogSettings {
         enabled: false,
         ..enabled(Tz::UTC)
     }
 }
 
-/// The app as production wires it, in-process, with no CORS, no API keys and the cache off.
-pub async fn spawn_app(
-    store: Arc<dyn IntegrationLogStore>,
-    integration_log: IntegrationLogSettings,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    spawn_app_with_cache(store, integration_log, Duration::ZERO).await
-}
+type AppService = BoxService<actix_http::Request, ServiceResponse, actix_web::Error>;
 
-/// As [`spawn_app`], caching database answers for `ttl`.
-pub async fn spawn_app_with_cache(
-    store: Arc<dyn IntegrationLogStore>,
-    integration_log: IntegrationLogSettings,
-    ttl: Duration,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    let http = open_http();
-    let gate = web::Data::new(ApiKeyGate::new(&http.api_keys));
-    spawn(store, integration_log, http, gate, ttl).await
-}
-
-/// The app as production wires it, middleware included, with the given HTTP settings.
-pub async fn spawn_app_with(
-    store: Arc<dyn IntegrationLogStore>,
-    integration_log: IntegrationLogSettings,
-    http: HttpSettings,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    let gate = web::Data::new(ApiKeyGate::new(&http.api_keys));
-    spawn_app_with_gate(store, integration_log, http, gate).await
-}
-
-/// An enabled app over an empty store, with the given HTTP settings.
-pub async fn spawn_enabled_app(
-    http: HttpSettings,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    spawn_app_with(FakeStore::with_entries(vec![]), enabled(Tz::UTC), http).await
-}
-
-/// As [`spawn_app_with`], keeping a handle on the API key gate to read its count.
-pub async fn spawn_app_with_gate(
-    store: Arc<dyn IntegrationLogStore>,
-    integration_log: IntegrationLogSettings,
-    http: HttpSettings,
+/// The app as production wires it (middleware and route table), in-process.
+pub struct TestApp {
+    service: AppService,
+    state: AppState,
     gate: web::Data<ApiKeyGate>,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    spawn(store, integration_log, http, gate, Duration::ZERO).await
 }
 
-async fn spawn(
+/// What a [`TestApp`] is spawned with; by default an empty store, the log enabled in UTC, no
+/// CORS, no API keys and the cache off.
+pub struct TestAppBuilder {
     store: Arc<dyn IntegrationLogStore>,
     integration_log: IntegrationLogSettings,
     http: HttpSettings,
-    gate: web::Data<ApiKeyGate>,
-    ttl: Duration,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    let cache = CacheSettings {
-        ttl,
-        log_max_entries: 256,
-    };
-    let state = AppState::new(store, integration_log, cache, None);
-    test::init_service(app(state, gate, &http)).await
+    cache: CacheSettings,
 }
 
-/// A response header as text, if present and printable.
-pub fn header_text<B>(
-    response: &ServiceResponse<B>,
-    name: impl actix_web::http::header::AsHeaderName,
-) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            store: FakeStore::with_entries(vec![]),
+            integration_log: enabled(Tz::UTC),
+            http: open_http(),
+            cache: CacheSettings {
+                ttl: Duration::ZERO,
+                log_max_entries: 256,
+            },
+        }
+    }
+
+    /// The default app: see [`TestAppBuilder`].
+    pub async fn spawn() -> TestApp {
+        TestApp::builder().spawn().await
+    }
+
+    pub fn get(&self, path: &str) -> AppRequest<'_> {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> AppRequest<'_> {
+        self.request(Method::POST, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> AppRequest<'_> {
+        AppRequest {
+            app: self,
+            request: test::TestRequest::default().method(method).uri(path),
+        }
+    }
+
+    /// The state the handlers share, to look at the cache's counters.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// How many requests the API key check has refused.
+    pub fn api_key_rejections(&self) -> u64 {
+        self.gate.rejections()
+    }
+}
+
+impl TestAppBuilder {
+    pub fn store(mut self, store: Arc<dyn IntegrationLogStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    pub fn integration_log(mut self, integration_log: IntegrationLogSettings) -> Self {
+        self.integration_log = integration_log;
+        self
+    }
+
+    /// The integration log enabled, its times shown in `time_zone`.
+    pub fn time_zone(mut self, time_zone: Tz) -> Self {
+        self.integration_log = enabled(time_zone);
+        self
+    }
+
+    /// The integration log switched off.
+    pub fn disabled(mut self) -> Self {
+        self.integration_log = disabled();
+        self
+    }
+
+    pub fn api_keys(mut self, keys: &[&str]) -> Self {
+        let keys = keys.iter().map(|&key| SecretString::from(key)).collect();
+        self.http.api_keys = ApiKeys::new(keys).expect("valid test keys");
+        self
+    }
+
+    pub fn trusted_origins(mut self, origins: &[&str]) -> Self {
+        self.http.cors_trusted_origins = origins.iter().map(|&origin| origin.to_owned()).collect();
+        self
+    }
+
+    /// Database answers are cached for `ttl`.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache.ttl = ttl;
+        self
+    }
+
+    pub fn cache(mut self, cache: CacheSettings) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let gate = web::Data::new(ApiKeyGate::new(&self.http.api_keys));
+        let state = AppState::new(self.store, self.integration_log, self.cache, None);
+        let service = test::init_service(app(state.clone(), gate.clone(), &self.http)).await;
+        TestApp {
+            service: actix_service::boxed::service(
+                service.map(ServiceResponse::map_into_boxed_body),
+            ),
+            state,
+            gate,
+        }
+    }
+}
+
+/// A request on its way to a [`TestApp`]: add headers, then `.await` it.
+pub struct AppRequest<'a> {
+    app: &'a TestApp,
+    request: test::TestRequest,
+}
+
+impl AppRequest<'_> {
+    pub fn with_header(mut self, name: impl TryIntoHeaderPair) -> Self {
+        self.request = self.request.insert_header(name);
+        self
+    }
+}
+
+impl<'a> IntoFuture for AppRequest<'a> {
+    type Output = TestResponse;
+    type IntoFuture = LocalBoxFuture<'a, TestResponse>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let response = test::call_service(&self.app.service, self.request.to_request()).await;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = test::read_body(response).await;
+            TestResponse {
+                status,
+                headers,
+                body,
+            }
+        })
+    }
+}
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// A header as text, if present and printable.
+    pub fn header(&self, name: impl AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
 }
 
 pub fn open_http() -> HttpSettings {
@@ -267,74 +357,50 @@ pub async fn http_get(port: u16, path: &str) -> RawResponse {
 }
 
 pub fn entry(category: LogCategory, cqd_time: &str) -> CategoryTime {
+    let time = parse_doc_time(cqd_time).unwrap_or_else(|| panic!("bad sample time {cqd_time}"));
     CategoryTime {
         category,
-        time: NaiveDateTime::parse_from_str(cqd_time, "%m/%d/%Y %H:%M:%S")
-            .unwrap_or_else(|e| panic!("bad sample time {cqd_time}: {e}"))
-            .and_utc(),
+        time: time.and_utc(),
     }
 }
 
-/// The rows behind the documentation's sample, plus one older success that the 5-cut drops.
+/// The documentation's sample (testkit's, the one source) as the store hands it out.
 pub fn documentation_sample() -> Vec<CategoryTime> {
-    use LogCategory::*;
-    let mut rows = Vec::new();
-    let mut add = |category, times: &[&str]| {
-        rows.extend(times.iter().map(|time| entry(category, time)));
-    };
-    add(
-        DataIntegrationSucceeded,
-        &[
-            "01/17/2015 14:30:00",
-            "01/18/2015 10:30:13",
-            "01/18/2015 10:28:29",
-            "01/17/2015 15:15:17",
-            "01/17/2015 15:00:17",
-            "01/17/2015 14:45:13",
-        ],
-    );
-    add(
-        CubeProcessingSucceeded,
-        &[
-            "01/17/2015 15:16:40",
-            "01/17/2015 15:01:41",
-            "01/17/2015 14:47:19",
-            "01/17/2015 14:31:40",
-            "01/17/2015 14:17:01",
-        ],
-    );
-    add(
-        CubeProcessingFailed,
-        &[
-            "01/18/2015 10:30:58",
-            "01/18/2015 10:29:28",
-            "01/17/2015 10:02:20",
-            "01/15/2015 20:01:56",
-            "01/15/2015 19:45:50",
-        ],
-    );
-    add(CubeProcessingStarted, &["01/18/2015 10:30:16"]);
-    rows
+    documentation_sample_rows()
+        .into_iter()
+        .map(|row| CategoryTime {
+            category: row.category.parse().expect("a sample category"),
+            time: row.time.and_utc(),
+        })
+        .collect()
 }
 
-/// The documentation's sample response, with its empty member made valid JSON.
-pub const DOCUMENTATION_SAMPLE_JSON: &str = r#"{
-"LastSuccessIntegrations": ["01/18/2015 10:30:13", "01/18/2015 10:28:29", "01/17/2015 15:15:17", "01/17/2015 15:00:17", "01/17/2015 14:45:13"],
-"LastSuccessCubeProcessings": ["01/17/2015 15:16:40", "01/17/2015 15:01:41", "01/17/2015 14:47:19", "01/17/2015 14:31:40", "01/17/2015 14:17:01"],
-"LastFailedIntegrations": [],
-"LastFailedCubeProcessings": ["01/18/2015 10:30:58", "01/18/2015 10:29:28", "01/17/2015 10:02:20", "01/15/2015 20:01:56", "01/15/2015 19:45:50"],
-"LastDataIntegrationStart": null,
-"LastCubeProcessingStart": "01/18/2015 10:30:16"
-}"#;
+/// With the integration log switched off, `path` answers 200 with an empty body and never
+/// asks `store`, whatever it holds.
+pub async fn assert_disabled_answers_empty_without_the_database(path: &str, store: Arc<FakeStore>) {
+    let app = TestApp::builder()
+        .store(store.clone())
+        .disabled()
+        .spawn()
+        .await;
+
+    let response = app.get(path).await;
+
+    assert_eq!(response.status, StatusCode::OK, "{path}");
+    assert!(response.body.is_empty(), "{path}: {}", response.text());
+    assert_eq!(
+        store.calls(),
+        0,
+        "{path}: the store was called while disabled"
+    );
+}
 
 /// Checks a response body against the documentation sample: same values, members in order.
 pub fn assert_is_documentation_sample(body: &[u8]) {
     let text = String::from_utf8_lossy(body);
     let actual: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    let expected: serde_json::Value =
-        serde_json::from_str(DOCUMENTATION_SAMPLE_JSON).expect("the sample is valid JSON");
-    assert_eq!(actual, expected, "{text}");
+    assert_eq!(actual, support::documented_status(), "{text}");
     let positions: Vec<usize> = [
         "LastSuccessIntegrations",
         "LastSuccessCubeProcessings",
@@ -389,21 +455,23 @@ impl FakeStore {
     }
 }
 
-pub fn get(uri: &str) -> test::TestRequest {
-    test::TestRequest::get().uri(uri)
+/// Runs `application` in the background, as the binary does; its port.
+pub fn run_in_background(application: Application) -> u16 {
+    let port = application.port();
+    actix_web::rt::spawn(application.run_until_stopped());
+    port
 }
 
-/// Settings as the binary would load them from `QOE_…` variables, with a connection string.
-pub fn settings_with(connection_string: &str, pairs: &[(&str, &str)]) -> Settings {
-    let mut env: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert(
-        "QOE_DATABASE__CONNECTION_STRING".into(),
-        connection_string.into(),
-    );
-    Settings::load_from(None, env).unwrap_or_else(|e| panic!("test settings rejected: {e}"))
+/// The whole service, bound as `settings` say, over an empty store double; its port.
+pub fn serve_over_an_empty_store(settings: Settings) -> u16 {
+    let application = Application::build_with_store(settings, FakeStore::with_entries(vec![]))
+        .expect("the service starts");
+    run_in_background(application)
+}
+
+/// [`Settings::for_tests`]: the defaults, this database, a free port on 127.0.0.1.
+pub fn test_settings(connection_string: &str) -> Settings {
+    Settings::for_tests(connection_string).unwrap_or_else(|e| panic!("test settings rejected: {e}"))
 }
 
 /// Polls `condition` every 5 ms until it holds; fails the test after `limit`.

@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use qoe_data_service::configuration::Settings;
+use qoe_data_service::configuration::{Settings, TlsSettings};
 use qoe_data_service::startup::Application;
 use testkit::TestCertificates;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,19 +34,12 @@ impl TlsFiles {
     }
 
     fn settings(&self) -> Settings {
-        let cert = self.dir.join("cert.pem");
-        let key = self.dir.join("key.pem");
-        settings_with(
-            CONNECTION_STRING,
-            &[
-                ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
-                (
-                    "QOE_HTTP__TLS__CERT_PATH",
-                    cert.to_str().expect("utf-8 path"),
-                ),
-                ("QOE_HTTP__TLS__KEY_PATH", key.to_str().expect("utf-8 path")),
-            ],
-        )
+        let mut settings = test_settings(CONNECTION_STRING);
+        settings.http.tls = Some(TlsSettings {
+            cert_path: self.dir.join("cert.pem"),
+            key_path: self.dir.join("key.pem"),
+        });
+        settings
     }
 }
 
@@ -84,11 +77,7 @@ async fn connect(
 async fn https_serves_http_1_1_and_offers_http_2() {
     let certificates = certificates();
     let files = TlsFiles::write("serves", &certificates, &certificates.server_key_pem);
-    let application =
-        Application::build_with_store(files.settings(), FakeStore::with_entries(vec![]))
-            .expect("starts with TLS");
-    let port = application.port();
-    actix_web::rt::spawn(application.run_until_stopped());
+    let port = serve_over_an_empty_store(files.settings());
 
     let h2 = connect(port, &files.ca_pem, &[b"h2", b"http/1.1"]).await;
     assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -150,11 +139,7 @@ mod healthcheck {
     async fn the_healthcheck_speaks_https_trusting_the_configured_certificate() {
         let certificates = certificates();
         let files = TlsFiles::write("health-tls", &certificates, &certificates.server_key_pem);
-        let application =
-            Application::build_with_store(files.settings(), FakeStore::with_entries(vec![]))
-                .expect("starts with TLS");
-        let port = application.port();
-        actix_web::rt::spawn(application.run_until_stopped());
+        let port = serve_over_an_empty_store(files.settings());
         let cert = files.dir.join("cert.pem");
         let key = files.dir.join("key.pem");
         let listen = format!("127.0.0.1:{port}");
@@ -177,11 +162,7 @@ mod healthcheck {
     async fn the_healthcheck_refuses_a_server_with_another_certificate() {
         let served = certificates();
         let files = TlsFiles::write("health-served", &served, &served.server_key_pem);
-        let application =
-            Application::build_with_store(files.settings(), FakeStore::with_entries(vec![]))
-                .expect("starts with TLS");
-        let port = application.port();
-        actix_web::rt::spawn(application.run_until_stopped());
+        let port = serve_over_an_empty_store(files.settings());
         let other = certificates();
         let other_files = TlsFiles::write("health-other", &other, &other.server_key_pem);
         let cert = other_files.dir.join("cert.pem");
@@ -204,13 +185,7 @@ mod healthcheck {
 
     #[actix_web::test]
     async fn the_healthcheck_speaks_plain_http_without_tls_and_fails_when_nothing_listens() {
-        let application = Application::build_with_store(
-            settings_with(CONNECTION_STRING, &[("QOE_HTTP__LISTEN", "127.0.0.1:0")]),
-            FakeStore::with_entries(vec![]),
-        )
-        .expect("starts");
-        let port = application.port();
-        actix_web::rt::spawn(application.run_until_stopped());
+        let port = serve_over_an_empty_store(test_settings(CONNECTION_STRING));
 
         let listen = format!("127.0.0.1:{port}");
         healthcheck::check(&http_only(&[("QOE_HTTP__LISTEN", &listen)]))

@@ -1,10 +1,10 @@
 use actix_web::http::{header, StatusCode};
-use actix_web::test;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use qoe_data_service::domain::{LogCategory, LogEntry};
 use qoe_data_service::paths::LOG_PATH;
 use qoe_data_service::store::Unavailability;
+use std::sync::Arc;
 
 use crate::helpers::*;
 
@@ -33,68 +33,61 @@ fn sample_log() -> Vec<LogEntry> {
     ]
 }
 
-fn get(uri: &str) -> actix_http::Request {
-    test::TestRequest::get().uri(uri).to_request()
+async fn over(store: Arc<FakeStore>) -> TestApp {
+    TestApp::builder().store(store).spawn().await
 }
 
 #[actix_web::test]
 async fn disabled_log_answers_an_empty_body_without_touching_the_database() {
-    let store = FakeStore::with_log(sample_log());
-    let app = spawn_app(store.clone(), disabled()).await;
-
-    let response = test::call_service(&app, get(LOG_PATH)).await;
-
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(test::read_body(response).await.is_empty());
-    assert_eq!(store.calls(), 0, "the store was called while disabled");
+    assert_disabled_answers_empty_without_the_database(LOG_PATH, FakeStore::with_log(sample_log()))
+        .await;
 }
 
 #[actix_web::test]
 async fn enabled_log_lists_entries_as_the_contract_spells_them() {
-    let app = spawn_app(FakeStore::with_log(sample_log()), enabled(Tz::UTC)).await;
+    let app = over(FakeStore::with_log(sample_log())).await;
 
-    let response = test::call_service(&app, get(LOG_PATH)).await;
+    let response = app.get(LOG_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status, StatusCode::OK);
     assert_eq!(
-        header_text(&response, header::CONTENT_TYPE).as_deref(),
+        response.header(header::CONTENT_TYPE),
         Some("application/json")
     );
-    let body = test::read_body(response).await;
     assert_eq!(
-        String::from_utf8_lossy(&body),
+        response.text(),
         r#"[{"LogCategory":"CubeProcessingFailed","LogTime":"2015-03-18T10:28:29.10","LogDescription":"Cube processing failed: timeout"},{"LogCategory":"DataIntegrationSucceeded","LogTime":"2015-03-18T10:15:02.50","LogDescription":null}]"#
     );
 }
 
 #[actix_web::test]
 async fn log_times_are_shown_in_the_configured_zone() {
-    let app = spawn_app(
-        FakeStore::with_log(sample_log()),
-        enabled(Tz::Europe__Moscow),
-    )
-    .await;
+    let app = TestApp::builder()
+        .store(FakeStore::with_log(sample_log()))
+        .time_zone(Tz::Europe__Moscow)
+        .spawn()
+        .await;
 
-    let body: serde_json::Value = test::call_and_read_body_json(&app, get(LOG_PATH)).await;
+    let body = app.get(LOG_PATH).await.json();
 
     assert_eq!(body[0]["LogTime"], "2015-03-18T13:28:29.10");
 }
 
 #[actix_web::test]
 async fn an_empty_log_is_an_empty_array() {
-    let app = spawn_app(FakeStore::with_log(vec![]), enabled(Tz::UTC)).await;
+    let app = over(FakeStore::with_log(vec![])).await;
 
-    let body = test::call_and_read_body(&app, get(LOG_PATH)).await;
+    let response = app.get(LOG_PATH).await;
 
-    assert_eq!(&body[..], b"[]");
+    assert_eq!(&response.body[..], b"[]");
 }
 
 #[actix_web::test]
 async fn without_parameters_the_newest_hundred_of_every_category_are_asked_for() {
     let store = FakeStore::with_log(vec![]);
-    let app = spawn_app(store.clone(), enabled(Tz::UTC)).await;
+    let app = over(store.clone()).await;
 
-    test::call_service(&app, get(LOG_PATH)).await;
+    app.get(LOG_PATH).await;
 
     let query = store.last_log_query().expect("the store was asked");
     assert_eq!(query.top(), 100);
@@ -104,17 +97,15 @@ async fn without_parameters_the_newest_hundred_of_every_category_are_asked_for()
 #[actix_web::test]
 async fn top_and_category_reach_the_store() {
     let store = FakeStore::with_log(vec![]);
-    let app = spawn_app(store.clone(), enabled(Tz::UTC)).await;
+    let app = over(store.clone()).await;
 
-    let response = test::call_service(
-        &app,
-        get(&format!(
+    let response = app
+        .get(&format!(
             "{LOG_PATH}?top=1000&category=CubeProcessingFailed"
-        )),
-    )
-    .await;
+        ))
+        .await;
 
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status, StatusCode::OK);
     let query = store.last_log_query().expect("the store was asked");
     assert_eq!(query.top(), 1000);
     assert_eq!(query.category(), Some(LogCategory::CubeProcessingFailed));
@@ -135,12 +126,12 @@ async fn invalid_parameters_are_a_400_naming_the_parameter_without_a_database_ca
     ];
     for (query_string, named) in cases {
         let store = FakeStore::with_log(sample_log());
-        let app = spawn_app(store.clone(), enabled(Tz::UTC)).await;
+        let app = over(store.clone()).await;
 
-        let response = test::call_service(&app, get(&format!("{LOG_PATH}?{query_string}"))).await;
+        let response = app.get(&format!("{LOG_PATH}?{query_string}")).await;
 
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query_string}");
-        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{query_string}");
+        let body = response.json();
         let message = body["error"].as_str().unwrap_or_default();
         assert!(
             message.contains(named),
@@ -152,10 +143,9 @@ async fn invalid_parameters_are_a_400_naming_the_parameter_without_a_database_ca
 
 #[actix_web::test]
 async fn the_top_message_says_what_is_allowed() {
-    let app = spawn_app(FakeStore::with_log(vec![]), enabled(Tz::UTC)).await;
+    let app = over(FakeStore::with_log(vec![])).await;
 
-    let body: serde_json::Value =
-        test::call_and_read_body_json(&app, get(&format!("{LOG_PATH}?top=abc"))).await;
+    let body = app.get(&format!("{LOG_PATH}?top=abc")).await.json();
 
     assert_eq!(
         body,
@@ -165,16 +155,11 @@ async fn the_top_message_says_what_is_allowed() {
 
 #[actix_web::test]
 async fn a_store_failure_is_a_503_with_nothing_leaked() {
-    let app = spawn_app(
-        FakeStore::failing(Unavailability::QueryFailed),
-        enabled(Tz::UTC),
-    )
-    .await;
+    let app = over(FakeStore::failing(Unavailability::QueryFailed)).await;
 
-    let response = test::call_service(&app, get(LOG_PATH)).await;
+    let response = app.get(LOG_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(response.headers().contains_key(header::RETRY_AFTER));
-    let body = test::read_body(response).await;
-    assert_eq!(&body[..], br#"{"error":"database unavailable"}"#);
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(&response.body[..], br#"{"error":"database unavailable"}"#);
 }

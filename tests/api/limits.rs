@@ -1,21 +1,16 @@
 //! Memory under abuse: request heads and concurrent connections are capped.
 use std::time::Duration;
 
-use qoe_data_service::startup::Application;
+use qoe_data_service::configuration::HttpSettings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
-async fn serve(pairs: &[(&str, &str)]) -> u16 {
-    let mut pairs = pairs.to_vec();
-    pairs.push(("QOE_HTTP__LISTEN", "127.0.0.1:0"));
-    let settings = settings_with("Server=tcp:127.0.0.1,1;User Id=u;Password=p", &pairs);
-    let application =
-        Application::build_with_store(settings, FakeStore::with_entries(vec![])).expect("starts");
-    let port = application.port();
-    actix_web::rt::spawn(application.run_until_stopped());
-    port
+async fn serve(http: impl FnOnce(&mut HttpSettings)) -> u16 {
+    let mut settings = test_settings("Server=tcp:127.0.0.1,1;User Id=u;Password=p");
+    http(&mut settings.http);
+    serve_over_an_empty_store(settings)
 }
 
 /// Reads until the server closes; `None` if it is still open after `limit`.
@@ -36,7 +31,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8
 
 #[actix_web::test]
 async fn a_request_head_longer_than_the_cap_closes_the_connection_at_once() {
-    let port = serve(&[("QOE_HTTP__MAX_REQUEST_HEAD_BYTES", "2048")]).await;
+    let port = serve(|http| http.max_request_head_bytes = 2048).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -57,7 +52,7 @@ async fn a_request_head_longer_than_the_cap_closes_the_connection_at_once() {
 
 #[actix_web::test]
 async fn heads_within_the_cap_are_served_one_after_another_on_one_connection() {
-    let port = serve(&[("QOE_HTTP__MAX_REQUEST_HEAD_BYTES", "2048")]).await;
+    let port = serve(|http| http.max_request_head_bytes = 2048).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -83,7 +78,7 @@ async fn heads_within_the_cap_are_served_one_after_another_on_one_connection() {
 
 #[actix_web::test]
 async fn connections_past_the_cap_wait_until_one_closes() {
-    let port = serve(&[("QOE_HTTP__MAX_CONNECTIONS", "2")]).await;
+    let port = serve(|http| http.max_connections = 2).await;
     let mut holders = Vec::new();
     for _ in 0..2 {
         let mut holder = TcpStream::connect(("127.0.0.1", port))
@@ -114,7 +109,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
 
 #[test]
 fn the_caps_have_sane_defaults_and_bounds() {
-    let settings = settings_with("Server=tcp:db,1433;User Id=u;Password=p", &[]);
+    let settings = test_settings("Server=tcp:db,1433;User Id=u;Password=p");
     assert_eq!(settings.http.max_request_head_bytes, 16 * 1024);
     assert_eq!(settings.http.max_connections, 1024);
 

@@ -1,25 +1,21 @@
-use actix_web::http::StatusCode;
-use actix_web::test;
-use chrono_tz::Tz;
+use actix_web::http::{header, StatusCode};
 use qoe_data_service::paths::{METRICS_PATH, STATUS_PATH};
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;
 
-async fn scrape(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-) -> String {
-    let response = test::call_service(app, get(METRICS_PATH).to_request()).await;
-    assert_eq!(response.status(), StatusCode::OK);
+async fn scrape(app: &TestApp) -> String {
+    let response = app.get(METRICS_PATH).await;
+    assert_eq!(response.status, StatusCode::OK);
     assert_eq!(
-        header_text(&response, "content-type").as_deref(),
+        response.header(header::CONTENT_TYPE),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    String::from_utf8_lossy(&test::read_body(response).await).into_owned()
+    response.text()
+}
+
+async fn over(store: std::sync::Arc<FakeStore>) -> TestApp {
+    TestApp::builder().store(store).spawn().await
 }
 
 fn assert_has(text: &str, line: &str) {
@@ -31,10 +27,10 @@ fn assert_has(text: &str, line: &str) {
 
 #[actix_web::test]
 async fn requests_are_counted_by_route_pattern_and_status() {
-    let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
-    test::call_service(&app, get(STATUS_PATH).to_request()).await;
-    test::call_service(&app, get(STATUS_PATH).to_request()).await;
-    test::call_service(&app, get("/no/such/path/123").to_request()).await;
+    let app = TestApp::spawn().await;
+    app.get(STATUS_PATH).await;
+    app.get(STATUS_PATH).await;
+    app.get("/no/such/path/123").await;
 
     let text = scrape(&app).await;
 
@@ -54,10 +50,13 @@ async fn requests_are_counted_by_route_pattern_and_status() {
 #[actix_web::test]
 async fn database_reads_and_cache_counters_are_reported() {
     let store = FakeStore::with_entries(documentation_sample());
-    let app =
-        spawn_app_with_cache(store, enabled(Tz::UTC), std::time::Duration::from_secs(60)).await;
-    test::call_service(&app, get(STATUS_PATH).to_request()).await;
-    test::call_service(&app, get(STATUS_PATH).to_request()).await;
+    let app = TestApp::builder()
+        .store(store)
+        .cache_ttl(std::time::Duration::from_secs(60))
+        .spawn()
+        .await;
+    app.get(STATUS_PATH).await;
+    app.get(STATUS_PATH).await;
 
     let text = scrape(&app).await;
 
@@ -72,11 +71,7 @@ async fn database_reads_and_cache_counters_are_reported() {
 
 #[actix_web::test]
 async fn job_freshness_comes_from_the_status_data() {
-    let app = spawn_app(
-        FakeStore::with_entries(documentation_sample()),
-        enabled(Tz::UTC),
-    )
-    .await;
+    let app = over(FakeStore::with_entries(documentation_sample())).await;
 
     let text = scrape(&app).await;
 
@@ -102,11 +97,7 @@ async fn job_freshness_comes_from_the_status_data() {
 
 #[actix_web::test]
 async fn an_unavailable_database_is_status_up_zero_and_the_scrape_still_succeeds() {
-    let app = spawn_app(
-        FakeStore::failing(Unavailability::Unreachable),
-        enabled(Tz::UTC),
-    )
-    .await;
+    let app = over(FakeStore::failing(Unavailability::Unreachable)).await;
 
     let text = scrape(&app).await;
 
@@ -117,7 +108,11 @@ async fn an_unavailable_database_is_status_up_zero_and_the_scrape_still_succeeds
 #[actix_web::test]
 async fn with_the_status_disabled_metrics_read_nothing() {
     let store = FakeStore::with_entries(documentation_sample());
-    let app = spawn_app(store.clone(), disabled()).await;
+    let app = TestApp::builder()
+        .store(store.clone())
+        .disabled()
+        .spawn()
+        .await;
 
     let text = scrape(&app).await;
 

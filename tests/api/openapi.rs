@@ -1,14 +1,11 @@
 use std::collections::BTreeSet;
 
-use actix_web::http::{Method, StatusCode};
-use actix_web::test as actix_test;
+use actix_web::http::StatusCode;
 use chrono_tz::Tz;
-use qoe_data_service::configuration::{ApiKeys, HttpSettings};
 use qoe_data_service::domain::{IntegrationStatus, LogCategory, LogEntry};
 use qoe_data_service::openapi::document;
 use qoe_data_service::paths::{LOG_PATH, OPENAPI_PATH};
 use qoe_data_service::routes::routed_operations;
-use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -63,22 +60,15 @@ fn the_documented_operations_are_exactly_the_routed_ones() {
 
 #[actix_web::test]
 async fn every_routed_operation_is_answered_by_the_route_table() {
-    let app = spawn_app(FakeStore::with_entries(vec![]), enabled(Tz::UTC)).await;
+    let app = TestApp::spawn().await;
 
     for (method, path) in routed_operations() {
-        let response = actix_test::call_service(
-            &app,
-            actix_test::TestRequest::default()
-                .method(method.clone())
-                .uri(path)
-                .to_request(),
-        )
-        .await;
+        let response = app.request(method.clone(), path).await;
 
         assert!(
-            ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&response.status()),
+            ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&response.status),
             "{method} {path} answered {}",
-            response.status()
+            response.status
         );
     }
 }
@@ -175,23 +165,16 @@ fn the_log_documents_top_and_category_and_nothing_else() {
 
 #[actix_web::test]
 async fn the_document_is_served_as_openapi_3_without_a_key() {
-    let http = HttpSettings {
-        api_keys: ApiKeys::new(vec![SecretString::from("k-1")]).expect("valid"),
-        ..open_http()
-    };
-    let app = spawn_app_with(FakeStore::with_entries(vec![]), disabled(), http).await;
+    let app = TestApp::builder()
+        .disabled()
+        .api_keys(&["k-1"])
+        .spawn()
+        .await;
 
-    let response = actix_test::call_service(
-        &app,
-        actix_test::TestRequest::default()
-            .method(Method::GET)
-            .uri(OPENAPI_PATH)
-            .to_request(),
-    )
-    .await;
+    let response = app.get(OPENAPI_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    let served: Value = actix_test::read_body_json(response).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let served = response.json();
     assert!(served["openapi"]
         .as_str()
         .is_some_and(|v| v.starts_with("3.")));

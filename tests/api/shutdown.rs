@@ -88,6 +88,11 @@ impl Service {
         assert!(status.success());
     }
 
+    async fn assert_exits_cleanly_within(&mut self, limit: Duration) {
+        let code = self.exit_code_within(limit).await;
+        assert_eq!(code, Some(0), "{}", self.log());
+    }
+
     async fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
         let status = tokio::time::timeout(limit, self.child.wait())
             .await
@@ -131,12 +136,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let mut answer = String::new();
     in_flight.read_to_string(&mut answer).await.expect("answer");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(
-        service.exit_code_within(LIMIT).await,
-        Some(0),
-        "{}",
-        service.log()
-    );
+    service.assert_exits_cleanly_within(LIMIT).await;
 }
 
 #[tokio::test]
@@ -152,12 +152,7 @@ async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
     let terminated = Instant::now();
     service.terminate();
 
-    assert_eq!(
-        service.exit_code_within(LIMIT).await,
-        Some(0),
-        "{}",
-        service.log()
-    );
+    service.assert_exits_cleanly_within(LIMIT).await;
     assert!(
         terminated.elapsed() < Duration::from_secs(3),
         "took {:?} with a 1 s shutdown timeout",
@@ -193,10 +188,5 @@ async fn sighup_is_logged_and_serving_goes_on() {
         "exited on SIGHUP"
     );
     service.terminate();
-    assert_eq!(
-        service.exit_code_within(LIMIT).await,
-        Some(0),
-        "{}",
-        service.log()
-    );
+    service.assert_exits_cleanly_within(LIMIT).await;
 }

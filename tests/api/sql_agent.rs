@@ -77,11 +77,15 @@ impl Harness {
         let server = TdsTestServer::start(db)
             .await
             .expect("TDS test server starts");
-        let settings = settings_with(&server.ado_connection_string(), &[]);
+        let settings = test_settings(&server.ado_connection_string());
         let store = Arc::new(
             SqlAgentStore::new(&settings.database, agent_settings(zone)).expect("the store builds"),
         );
         Harness { server, store }
+    }
+
+    async fn app(&self) -> TestApp {
+        TestApp::builder().store(self.store.clone()).spawn().await
     }
 
     fn history_requests(&self) -> Vec<Request> {
@@ -96,24 +100,15 @@ impl Harness {
     }
 }
 
-async fn body_of(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-    path: &str,
-) -> (StatusCode, String) {
-    let response = actix_web::test::call_service(app, get(path).to_request()).await;
-    let status = response.status();
-    let body = String::from_utf8_lossy(&actix_web::test::read_body(response).await).into_owned();
-    (status, body)
+async fn body_of(app: &TestApp, path: &str) -> (StatusCode, String) {
+    let response = app.get(path).await;
+    (response.status, response.text())
 }
 
 #[actix_web::test]
 async fn status_comes_from_agent_history_converted_from_the_servers_zone() {
     let harness = Harness::start(cqd_job(), Tz::America__New_York).await;
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
 
     let (status, body) = body_of(&app, STATUS_PATH).await;
 
@@ -137,7 +132,7 @@ async fn status_comes_from_agent_history_converted_from_the_servers_zone() {
 #[actix_web::test]
 async fn each_status_read_is_one_round_trip_with_every_value_bound() {
     let harness = Harness::start(cqd_job(), Tz::America__New_York).await;
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
     harness.server.clear_requests();
 
     let (status, _) = body_of(&app, STATUS_PATH).await;
@@ -165,7 +160,7 @@ async fn each_status_read_is_one_round_trip_with_every_value_bound() {
 #[actix_web::test]
 async fn the_log_carries_each_steps_message_as_its_description() {
     let harness = Harness::start(cqd_job(), Tz::UTC).await;
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
 
     let (status, body) = body_of(
         &app,
@@ -205,7 +200,7 @@ async fn a_step_running_now_is_its_jobs_last_start() {
         job_started: Some(started),
     }]);
     let harness = Harness::start(db, Tz::UTC).await;
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
 
     let (_, body) = body_of(&app, STATUS_PATH).await;
 
@@ -219,7 +214,7 @@ async fn a_missing_step_gives_empty_arrays_and_null_and_keeps_readyz_unready() {
     db.add_step(JOB, ARCHIVE);
     db.push_history(history(ARCHIVE, 1, 20150118, 100000, 113));
     let harness = Harness::start(db, Tz::UTC).await;
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
 
     let (status, body) = body_of(&app, STATUS_PATH).await;
     assert_eq!(status, StatusCode::OK, "a missing step is not an error");
@@ -241,7 +236,7 @@ async fn a_missing_step_gives_empty_arrays_and_null_and_keeps_readyz_unready() {
 async fn readyz_refuses_while_the_server_clock_disagrees_with_server_time_zone() {
     let db = cqd_job();
     let harness = Harness::start(db.clone(), Tz::Europe__Moscow).await;
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
 
     let (status, body) = body_of(&app, READYZ_PATH).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -264,7 +259,7 @@ async fn an_unreadable_msdb_answers_503_on_status_and_readyz() {
         number: 229,
         message: "The SELECT permission was denied on the object 'sysjobhistory'".into(),
     });
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
 
     let (status, body) = body_of(&app, STATUS_PATH).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -279,7 +274,7 @@ async fn an_unreadable_msdb_answers_503_on_status_and_readyz() {
 #[actix_web::test]
 async fn the_status_page_charts_agent_run_durations_and_metrics_report_the_last() {
     let harness = Harness::start(cqd_job(), Tz::UTC).await;
-    let app = spawn_app(harness.store.clone(), enabled(Tz::UTC)).await;
+    let app = harness.app().await;
 
     let (status, page) = body_of(&app, STATUS_PAGE_PATH).await;
     assert_eq!(status, StatusCode::OK);
@@ -315,21 +310,10 @@ async fn the_binary_reads_agent_history_when_the_source_setting_says_so() {
     let server = TdsTestServer::start(cqd_job())
         .await
         .expect("TDS test server starts");
-    let settings = settings_with(
-        &server.ado_connection_string(),
-        &[
-            ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
-            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
-            ("QOE_INTEGRATION_LOG__SOURCE", "sql_agent"),
-            (
-                "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
-                "America/New_York",
-            ),
-        ],
-    );
-    let application = Application::build(settings).expect("the service builds");
-    let port = application.port();
-    actix_web::rt::spawn(application.run_until_stopped());
+    let mut settings = test_settings(&server.ado_connection_string());
+    settings.integration_log.enabled = true;
+    settings.integration_log.source = LogSource::SqlAgent(agent_settings(Tz::America__New_York));
+    let port = run_in_background(Application::build(settings).expect("the service builds"));
 
     let response = http_get(port, STATUS_PATH).await;
 

@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
 use actix_web::http::{header, StatusCode};
-use actix_web::test;
 use qoe_data_service::configuration::Settings;
 use qoe_data_service::db::{SqlServerStore, STATUS_MARKER};
 use qoe_data_service::domain::LogCategory;
@@ -23,23 +21,14 @@ const POOL_MAX: u32 = 4;
 /// The bound on a failure answer: the command timeout plus 250 ms.
 const PROMPT: Duration = Duration::from_millis(500 + 250);
 
-fn settings_for(connection_string: String, extra: &[(&str, &str)]) -> Settings {
-    let mut env: HashMap<String, String> = [
-        (
-            "QOE_DATABASE__CONNECTION_STRING",
-            connection_string.as_str(),
-        ),
-        ("QOE_DATABASE__COMMAND_TIMEOUT_MS", "500"),
-        ("QOE_DATABASE__CONNECT_TIMEOUT_MS", "1000"),
-        ("QOE_DATABASE__POOL_MAX_SIZE", "4"),
-        ("QOE_INTEGRATION_LOG__ENABLED", "true"),
-        ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Settings::load_from(None, env).expect("valid test settings")
+/// Short timeouts and a small pool, so that failures show within a test's patience.
+fn settings_for(connection_string: &str) -> Settings {
+    let mut settings = test_settings(connection_string);
+    settings.database.command_timeout = COMMAND_TIMEOUT;
+    settings.database.connect_timeout = Duration::from_millis(1000);
+    settings.database.pool_max_size = POOL_MAX;
+    settings.integration_log.enabled = true;
+    settings
 }
 
 /// A TDS test server loaded with the documentation sample and the real store pointed at it.
@@ -53,40 +42,23 @@ impl Harness {
         let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
             .await
             .expect("TDS test server starts");
-        let settings = settings_for(server.ado_connection_string(), &[]);
+        let settings = settings_for(&server.ado_connection_string());
         let store = Arc::new(SqlServerStore::new(&settings.database).expect("store"));
         Harness { server, store }
     }
 
-    async fn app(
-        &self,
-    ) -> impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    > {
-        spawn_app(self.store.clone(), enabled(chrono_tz::Tz::UTC)).await
+    async fn app(&self) -> TestApp {
+        TestApp::builder().store(self.store.clone()).spawn().await
     }
 }
 
-async fn get<B: MessageBody>(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    path: &str,
-) -> (StatusCode, Option<String>, String, Duration) {
+/// Status, `Retry-After`, body, and how long the answer took.
+async fn get(app: &TestApp, path: &str) -> (StatusCode, Option<String>, String, Duration) {
     let started = Instant::now();
-    let response = test::call_service(app, test::TestRequest::get().uri(path).to_request()).await;
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = String::from_utf8_lossy(&test::read_body(response).await).into_owned();
-    (status, retry_after, body, started.elapsed())
+    let response = app.get(path).await;
+    let took = started.elapsed();
+    let retry_after = response.header(header::RETRY_AFTER).map(str::to_owned);
+    (response.status, retry_after, response.text(), took)
 }
 
 /// Polls `condition` until it holds or `deadline` passes.
@@ -106,11 +78,10 @@ async fn through_the_real_pool_and_driver_status_is_the_documentation_sample() {
     let harness = Harness::start().await;
     let app = harness.app().await;
 
-    let response =
-        test::call_service(&app, test::TestRequest::get().uri(STATUS_PATH).to_request()).await;
+    let response = app.get(STATUS_PATH).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_is_documentation_sample(&test::read_body(response).await);
+    assert_eq!(response.status, StatusCode::OK);
+    assert_is_documentation_sample(&response.body);
 }
 
 #[actix_web::test]
@@ -348,10 +319,9 @@ async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
         .await
         .expect("TDS test server starts");
     server.set_fault(Fault::LoginFailed);
-    let application = Application::build(settings_for(server.ado_connection_string(), &[]))
+    let application = Application::build(settings_for(&server.ado_connection_string()))
         .expect("the service starts although the login fails");
-    let port = application.port();
-    tokio::spawn(application.run_until_stopped());
+    let port = run_in_background(application);
 
     let ready = http_get(port, "/readyz").await;
     let status = http_get(port, STATUS_PATH).await;
@@ -384,13 +354,8 @@ async fn strict_tls_store(
     .await
     .expect("TLS TDS test server starts");
     let ca = trusted.write_ca_pem(&temp_dir(name)).expect("CA file");
-    let settings = settings_for(
-        strict_connection_string(server.port()),
-        &[(
-            "QOE_DATABASE__CA_CERTIFICATE_PATH",
-            &ca.display().to_string(),
-        )],
-    );
+    let mut settings = settings_for(&strict_connection_string(server.port()));
+    settings.database.ca_certificate_path = Some(ca);
     let store = Arc::new(SqlServerStore::new(&settings.database).expect("store"));
     (server, store)
 }
@@ -399,7 +364,7 @@ async fn strict_tls_store(
 async fn strict_tls_with_the_configured_ca_reads_the_status() {
     let certificates = TestCertificates::generate_localhost().expect("certificates");
     let (_server, store) = strict_tls_store(&certificates, &certificates, "trusted-ca").await;
-    let app = spawn_app(store, enabled(chrono_tz::Tz::UTC)).await;
+    let app = TestApp::builder().store(store).spawn().await;
 
     let (status, _, body, _) = get(&app, STATUS_PATH).await;
 
@@ -412,7 +377,7 @@ async fn strict_tls_with_an_unknown_ca_fails_readiness_as_a_certificate_problem(
     let served = TestCertificates::generate_localhost().expect("certificates");
     let other = TestCertificates::generate_localhost().expect("another CA");
     let (_server, store) = strict_tls_store(&served, &other, "unknown-ca").await;
-    let app = spawn_app(store.clone(), enabled(chrono_tz::Tz::UTC)).await;
+    let app = TestApp::builder().store(store.clone()).spawn().await;
 
     let (status, _, body, _) = get(&app, "/readyz").await;
     let error = store

@@ -1,16 +1,14 @@
 //! Single-flight and read scale through the real pool and driver, against the TDS test server.
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::test;
 use futures_util::future::join_all;
-use qoe_data_service::db::SqlServerStore;
+use qoe_data_service::db::{SqlServerStore, STATUS_MARKER};
 use qoe_data_service::paths::STATUS_PATH;
-use qoe_data_service::routes::AppState;
-use qoe_data_service::startup::app;
 use qoe_data_service::store::IntegrationLogStore;
-use testkit::integration_log::{IntegrationLogDb, STATUS_MARKER};
+use testkit::integration_log::IntegrationLogDb;
 use testkit::{Fault, Request, TdsTestServer};
 
 use crate::helpers::*;
@@ -38,28 +36,20 @@ fn status_queries(server: &TdsTestServer) -> usize {
 async fn two_hundred_concurrent_misses_make_one_status_query_on_the_server() {
     let server = sample_server().await;
     server.set_fault(Fault::Stall);
-    let settings = settings_with(
-        &server.ado_connection_string(),
-        &[("QOE_INTEGRATION_LOG__ENABLED", "true")],
-    );
+    let mut settings = test_settings(&server.ado_connection_string());
+    settings.integration_log.enabled = true;
     let store = SqlServerStore::new(&settings.database).expect("store");
-    let state = AppState::new(
-        Arc::new(store),
-        settings.integration_log,
-        settings.cache,
-        None,
-    );
-    let http = open_http();
-    let gate = actix_web::web::Data::new(qoe_data_service::middleware::api_key::ApiKeyGate::new(
-        &http.api_keys,
-    ));
-    let app = test::init_service(app(state.clone(), gate, &http)).await;
+    let app = TestApp::builder()
+        .store(Arc::new(store))
+        .integration_log(settings.integration_log)
+        .cache(settings.cache)
+        .spawn()
+        .await;
 
-    let requests =
-        join_all((0..200).map(|_| test::call_service(&app, get(STATUS_PATH).to_request())));
+    let requests = join_all((0..200).map(|_| app.get(STATUS_PATH).into_future()));
     let release = async {
         wait_until("200 requests waiting on the cache", LIMIT, || {
-            let stats = state.store.stats()[0].1;
+            let stats = app.state().store.stats()[0].1;
             stats.misses + stats.coalesced == 200
         })
         .await;
@@ -71,7 +61,7 @@ async fn two_hundred_concurrent_misses_make_one_status_query_on_the_server() {
     };
     let (responses, ()) = tokio::join!(requests, release);
 
-    assert!(responses.iter().all(|r| r.status() == StatusCode::OK));
+    assert!(responses.iter().all(|r| r.status == StatusCode::OK));
     assert_eq!(status_queries(&server), 1);
 }
 
@@ -80,7 +70,7 @@ async fn application_intent_read_only_reaches_the_server_in_login7() {
     let server = sample_server().await;
     for (suffix, read_only_logins) in [("", 0), (";ApplicationIntent=ReadOnly", 1)] {
         let before = server.stats().read_only_logins;
-        let settings = settings_with(&format!("{}{suffix}", server.ado_connection_string()), &[]);
+        let settings = test_settings(&format!("{}{suffix}", server.ado_connection_string()));
         let store = SqlServerStore::new(&settings.database).expect("store");
 
         store.ping().await.expect("ping");

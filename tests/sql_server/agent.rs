@@ -107,11 +107,8 @@ fn agent_store(settings: &Settings, job: &str) -> SqlAgentStore {
 
 /// Settings connecting to msdb with `login`, or as the admin.
 fn msdb_settings(database: &TestDatabase, login: Option<(&str, &str)>) -> Settings {
-    let env = std::collections::HashMap::from([(
-        "QOE_DATABASE__CONNECTION_STRING".to_owned(),
-        database.connection_string(Some("msdb"), login),
-    )]);
-    Settings::load_from(None, env).expect("valid test settings")
+    Settings::for_tests(&database.connection_string(Some("msdb"), login))
+        .expect("valid test settings")
 }
 
 /// A login with an msdb user and exactly `grants` (T-SQL run in msdb, `{user}` replaced).

@@ -119,6 +119,13 @@ pub fn readme_sql_blocks(heading: &str) -> Vec<String> {
 }
 
 /// The fenced blocks in `language` of the README section whose heading is `heading`, in order.
+/// The status document the README shows: the CQD documentation's sample.
+pub fn documented_status() -> serde_json::Value {
+    let blocks = readme_blocks("### The status document", "json");
+    serde_json::from_str(blocks.first().expect("README shows the status document"))
+        .expect("the README's status document is JSON")
+}
+
 pub fn readme_blocks(heading: &str, language: &str) -> Vec<String> {
     let opening = format!("```{language}");
     let readme = read("README.md");
