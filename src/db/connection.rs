@@ -17,6 +17,8 @@ const REVALIDATE_AFTER_IDLE: Duration = Duration::from_secs(30);
 pub struct SqlServerConnectionManager {
     target: ConnectTarget,
     connect_timeout: Duration,
+    /// Bounds the revalidation `SELECT 1`, as it bounds every command the store runs.
+    command_timeout: Duration,
     connect_failures: broadcast::Sender<DbError>,
 }
 
@@ -35,11 +37,13 @@ impl SqlServerConnectionManager {
     pub fn new(
         target: ConnectTarget,
         connect_timeout: Duration,
+        command_timeout: Duration,
         connect_failures: broadcast::Sender<DbError>,
     ) -> Self {
         SqlServerConnectionManager {
             target,
             connect_timeout,
+            command_timeout,
             connect_failures,
         }
     }
@@ -69,7 +73,10 @@ impl bb8::ManageConnection for SqlServerConnectionManager {
     async fn is_valid(&self, connection: &mut SqlConnection) -> Result<(), DbError> {
         connection.server_hung_up()?;
         if connection.idle_since.elapsed() >= REVALIDATE_AFTER_IDLE {
-            connection.guarded(async |c| ping(c.client()).await).await?;
+            let ping = connection.guarded(async |c| ping(c.client()).await);
+            tokio::time::timeout(self.command_timeout, ping)
+                .await
+                .unwrap_or(Err(DbError::CommandTimedOut(self.command_timeout)))?;
         }
         Ok(())
     }

@@ -48,11 +48,14 @@ pub struct SqlServerStore {
 impl SqlServerStore {
     /// Builds the pool without connecting: the service starts even while the database is down.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
-        let target = ConnectTarget::from_settings(settings)?;
+        // `with_connection` bounds every command; the driver's own per-round-trip timer would
+        // only add a cross-thread wake-up per round trip for a bound that fires later.
+        let target = ConnectTarget::from_settings(settings)?.without_driver_command_timeout();
         let (connect_failures, _) = broadcast::channel(16);
         let manager = SqlServerConnectionManager::new(
             target,
             settings.connect_timeout,
+            settings.command_timeout,
             connect_failures.clone(),
         );
         let pool = Pool::builder()
@@ -95,7 +98,8 @@ impl SqlServerStore {
 
     /// Runs `command` on a pooled connection within the command timeout, and the whole read
     /// (pool wait, connect, command) within `database.request_timeout_ms`. A command cut off
-    /// leaves its connection marked broken, so the pool drops it.
+    /// leaves its connection marked broken, so the pool drops it. Both deadlines are on the
+    /// runtime's timer: the driver's own `command_timeout` is off for the pool's connections.
     async fn with_connection<T>(
         &self,
         command: impl AsyncFnOnce(&mut SqlConnection) -> Result<T, DbError>,

@@ -28,8 +28,9 @@ pub struct ConnectTarget {
     pub(super) named_instance: Option<String>,
     /// The same settings without a server, for the one host and port a redirect names.
     redirect_template: DatabaseSettings,
-    /// `migrate`: statements may run as long as they need, also after a redirect.
-    no_command_timeout: bool,
+    /// The driver arms no per-round-trip timer, also after a redirect: `migrate`'s statements
+    /// may run as long as they need, and the store bounds each command itself.
+    no_driver_command_timeout: bool,
 }
 
 impl std::fmt::Debug for ConnectTarget {
@@ -68,14 +69,19 @@ impl ConnectTarget {
             config,
             named_instance,
             redirect_template,
-            no_command_timeout: false,
+            no_driver_command_timeout: false,
         })
     }
 
-    /// Lets commands run without a time limit (migrations), on this server and after a redirect.
-    pub(super) fn without_command_timeout(mut self) -> Self {
+    /// Leaves tiberius' `command_timeout` unset, on this server and after a redirect. For
+    /// migrations, which may run as long as they need, and for the store's pool, which bounds
+    /// every command with `database.command_timeout_ms` on the runtime's own timer instead
+    /// (`SqlServerStore::with_connection`): tiberius arms a `futures-timer` delay for every
+    /// round trip, served by that crate's global thread, which cost the uncached read ~17 % of
+    /// its CPU in wake-ups, to enforce a bound the store's timeout reaches first anyway.
+    pub(super) fn without_driver_command_timeout(mut self) -> Self {
         self.config.command_timeout(None);
-        self.no_command_timeout = true;
+        self.no_driver_command_timeout = true;
         self
     }
 
@@ -91,7 +97,7 @@ impl ConnectTarget {
         apply_trusted_connection(&pairs, &mut config).map_err(|e| e.to_string())?;
         config.host(host);
         config.port(port);
-        if self.no_command_timeout {
+        if self.no_driver_command_timeout {
             config.command_timeout(None);
         }
         Ok(config)
