@@ -17,6 +17,21 @@ pub const OPENAPI_PATH: &str = "/openapi.json";
 /// Prometheus scrape endpoint.
 pub const METRICS_PATH: &str = "/metrics";
 
+/// Every routed path: the route table registers exactly these (a test in `routes` checks
+/// it). All are static patterns, so a request's route pattern is the one its path equals,
+/// as actix-web's `match_pattern` would find it, without walking the resource map or
+/// allocating the label.
+pub const ROUTED_PATHS: [&str; 8] = [
+    STATUS_PATH,
+    STATUS_PAGE_PATH,
+    LOG_PATH,
+    CLEAR_CACHE_PATH,
+    HEALTHZ_PATH,
+    READYZ_PATH,
+    OPENAPI_PATH,
+    METRICS_PATH,
+];
+
 /// The header a client may carry its key in, instead of `Authorization: Bearer`.
 pub const API_KEY_HEADER: &str = "x-api-key";
 

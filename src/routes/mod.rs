@@ -145,6 +145,19 @@ mod tests {
     use actix_web::body::to_bytes;
     use actix_web::test::TestRequest;
 
+    #[test]
+    fn the_route_table_registers_exactly_the_routed_paths() {
+        let mut registered: Vec<&str> = routed_operations()
+            .into_iter()
+            .map(|(_, path)| path)
+            .collect();
+        let mut listed = crate::paths::ROUTED_PATHS.to_vec();
+        registered.sort_unstable();
+        listed.sort_unstable();
+
+        assert_eq!(registered, listed);
+    }
+
     #[actix_web::test]
     async fn extractor_errors_are_answered_as_json_in_our_words() {
         let request = TestRequest::default().to_http_request();
