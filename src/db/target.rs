@@ -77,8 +77,8 @@ impl ConnectTarget {
     /// migrations, which may run as long as they need, and for the store's pool, which bounds
     /// every command with `database.command_timeout_ms` on the runtime's own timer instead
     /// (`SqlServerStore::with_connection`): tiberius arms a `futures-timer` delay for every
-    /// round trip, served by that crate's global thread, which cost the uncached read ~17 % of
-    /// its CPU in wake-ups, to enforce a bound the store's timeout reaches first anyway.
+    /// round trip, served by that crate's global thread (~17 % of an uncached read's profile;
+    /// BENCHMARKS.md), to enforce a bound the store's timeout reaches first anyway.
     pub(super) fn without_driver_command_timeout(mut self) -> Self {
         self.config.command_timeout(None);
         self.no_driver_command_timeout = true;
