@@ -24,8 +24,9 @@ pub enum MigrateError {
 
 /// Applies every migration not yet recorded in `refinery_schema_history`.
 pub async fn run(settings: &DatabaseSettings) -> Result<MigrationReport, MigrateError> {
-    // Building an index on a large existing log may take longer than a query ever should.
-    let target = ConnectTarget::from_settings(settings)?.without_driver_command_timeout();
+    // No command timeout here: building an index on a large existing log may take longer
+    // than a query ever should.
+    let target = ConnectTarget::from_settings(settings)?;
     let (mut client, _) = open_client(&target, settings.connect_timeout)
         .await
         .map_err(MigrateError::Connect)?;

@@ -48,9 +48,7 @@ pub struct SqlServerStore {
 impl SqlServerStore {
     /// Builds the pool without connecting: the service starts even while the database is down.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
-        // `with_connection` bounds every command; the driver's own per-round-trip timer would
-        // only add a cross-thread wake-up per round trip for a bound that fires later.
-        let target = ConnectTarget::from_settings(settings)?.without_driver_command_timeout();
+        let target = ConnectTarget::from_settings(settings)?;
         let (connect_failures, _) = broadcast::channel(16);
         let manager = SqlServerConnectionManager::new(
             target,
@@ -99,7 +97,7 @@ impl SqlServerStore {
     /// Runs `command` on a pooled connection within the command timeout, and the whole read
     /// (pool wait, connect, command) within `database.request_timeout_ms`. A command cut off
     /// leaves its connection marked broken, so the pool drops it. Both deadlines are on the
-    /// runtime's timer: the driver's own `command_timeout` is off for the pool's connections.
+    /// runtime's timer; the driver has none (`DatabaseSettings::tiberius_config`).
     async fn with_connection<T>(
         &self,
         command: impl AsyncFnOnce(&mut SqlConnection) -> Result<T, DbError>,

@@ -28,9 +28,6 @@ pub struct ConnectTarget {
     pub(super) named_instance: Option<String>,
     /// The same settings without a server, for the one host and port a redirect names.
     redirect_template: DatabaseSettings,
-    /// The driver arms no per-round-trip timer, also after a redirect: `migrate`'s statements
-    /// may run as long as they need, and the store bounds each command itself.
-    no_driver_command_timeout: bool,
 }
 
 impl std::fmt::Debug for ConnectTarget {
@@ -69,20 +66,7 @@ impl ConnectTarget {
             config,
             named_instance,
             redirect_template,
-            no_driver_command_timeout: false,
         })
-    }
-
-    /// Leaves tiberius' `command_timeout` unset, on this server and after a redirect. For
-    /// migrations, which may run as long as they need, and for the store's pool, which bounds
-    /// every command with `database.command_timeout_ms` on the runtime's own timer instead
-    /// (`SqlServerStore::with_connection`): tiberius arms a `futures-timer` delay for every
-    /// round trip, served by that crate's global thread (~17 % of an uncached read's profile;
-    /// BENCHMARKS.md), to enforce a bound the store's timeout reaches first anyway.
-    pub(super) fn without_driver_command_timeout(mut self) -> Self {
-        self.config.command_timeout(None);
-        self.no_driver_command_timeout = true;
-        self
     }
 
     /// The configuration for `host:port`, named by a routing ENVCHANGE: the same login,
@@ -97,9 +81,6 @@ impl ConnectTarget {
         apply_trusted_connection(&pairs, &mut config).map_err(|e| e.to_string())?;
         config.host(host);
         config.port(port);
-        if self.no_driver_command_timeout {
-            config.command_timeout(None);
-        }
         Ok(config)
     }
 }
