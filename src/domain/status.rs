@@ -1,4 +1,4 @@
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -9,6 +9,7 @@ pub const STATUS_DEPTH: usize = 5;
 
 /// The CQD timestamp format: `01/18/2015 10:30:13`, no fraction, no zone.
 const CQD_TIMESTAMP_FORMAT: &str = "%m/%d/%Y %H:%M:%S";
+const CQD_TIMESTAMP_LEN: usize = "01/18/2015 10:30:13".len();
 
 /// One integration log entry as far as the status needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,10 +137,29 @@ pub struct StatusDocument {
 }
 
 /// Renders an instant as CQD does: local wall-clock time in `zone`, fraction truncated.
+///
+/// Written digit by digit: `DateTime::format` parses the pattern and renders the zone's
+/// name into a fresh `String` on every call, which was about 5 % of an uncached Status read.
 pub fn cqd_timestamp(time: DateTime<Utc>, zone: Tz) -> String {
-    time.with_timezone(&zone)
-        .format(CQD_TIMESTAMP_FORMAT)
-        .to_string()
+    let local = time.with_timezone(&zone).naive_local();
+    let year = local.year();
+    if !(0..=9999).contains(&year) {
+        return local.format(CQD_TIMESTAMP_FORMAT).to_string();
+    }
+    let mut text = String::with_capacity(CQD_TIMESTAMP_LEN);
+    let mut push = |value: u32, digits: u32, then: Option<char>| {
+        for place in (0..digits).rev() {
+            text.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+        text.extend(then);
+    };
+    push(local.month(), 2, Some('/'));
+    push(local.day(), 2, Some('/'));
+    push(year as u32, 4, Some(' '));
+    push(local.hour(), 2, Some(':'));
+    push(local.minute(), 2, Some(':'));
+    push(local.second(), 2, None);
+    text
 }
 
 #[cfg(test)]
@@ -264,6 +284,23 @@ mod tests {
             cqd_timestamp(utc("2015-01-18 10:30:13.999"), Tz::UTC),
             "01/18/2015 10:30:13"
         );
+    }
+
+    #[test]
+    fn timestamps_read_as_chronos_own_format_from_year_1_to_9999_and_beyond() {
+        let mut time = utc("0001-01-01 00:00:00");
+        let step = TimeDelta::days(97) + TimeDelta::minutes(7_919) + TimeDelta::seconds(13);
+        let far_future = utc("9999-12-31 23:59:59") + TimeDelta::days(800);
+        while time < far_future {
+            for zone in [Tz::UTC, Tz::America__New_York, Tz::Asia__Kolkata] {
+                let by_chrono = time
+                    .with_timezone(&zone)
+                    .format(CQD_TIMESTAMP_FORMAT)
+                    .to_string();
+                assert_eq!(cqd_timestamp(time, zone), by_chrono, "{time} in {zone}");
+            }
+            time += step;
+        }
     }
 
     #[test]
