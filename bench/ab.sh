@@ -5,7 +5,8 @@
 # and p99 (for `d`, the loop's CPU per query).
 #
 #   bench/ab.sh ROUNDS SECONDS CASE...
-#     c         the bare actix-web endpoint of bench-server
+#     c         the bare actix-web endpoint of bench-server (the Status bytes)
+#     f         the bare actix-web endpoint of bench-server with the log top=1000 bytes
 #     d         the status query in a bare tiberius loop (bench-tds-loop)
 #     a:DIR     cached Status, served by DIR/qoe-data-service
 #     b:DIR     uncached Status (cache.ttl_ms = 0), served by DIR/qoe-data-service
@@ -17,7 +18,7 @@
 #   bench/ab.sh 5 8 c a:/tmp/old-target/release a:target/release b:/tmp/old-target/release b:target/release d
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
 ROUNDS=$1 SECS=$2
 shift 2
 ROWS=3000
@@ -34,6 +35,7 @@ for case in "$@"; do
   kind=${case%%:*} dir=${case#*:}
   case $kind in
     c) PID[$case]=$BENCH_SERVER_PID URL[$case]="http://127.0.0.1:$CONTROL_PORT/bare" ;;
+    f) PID[$case]=$BENCH_SERVER_PID URL[$case]="http://127.0.0.1:$CONTROL_PORT/bare-log" ;;
     d) ;;
     a | b | e)
       ttl=5000 path=/QoEDataService/IntegrationLog/Status

@@ -4,7 +4,7 @@
 # and the ratios issue #11 sets targets for:
 #   (a) cached Status, (b) uncached Status, (c) a bare actix-web endpoint with the same bytes,
 #   (d) the same status query in a bare tiberius loop over one connection (the driver's floor),
-#   (e) the log route's cached `top=1000` hit.
+#   (e) the log route's cached `top=1000` hit, (f) a bare actix-web endpoint with (e)'s bytes.
 #
 #   bench/run.sh            # 2 threads, 50 connections, 10 s per case, 3000 log rows
 #   bench/run.sh --smoke    # 2 s per case, 10 connections, 300 rows: proves the script works
@@ -91,6 +91,8 @@ RSS_A=$(peak_rss_kb)
 # idles meanwhile).
 measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c "$BENCH_SERVER_PID"
 measure "(e) IntegrationLog?top=1000, cache on ($LOG_BYTES bytes)" "http://127.0.0.1:$PORT$LOG_1000" yes e "$SERVICE_PID"
+BARE_LOG_BYTES=$(curl -fsS "$CONTROL/bare-log" | wc -c)
+measure "(f) bare actix-web, same $BARE_LOG_BYTES-byte body as (e)" "$CONTROL/bare-log" no f "$BENCH_SERVER_PID"
 stop_service
 
 start_service 0 "$PORT"
@@ -120,7 +122,7 @@ stop_service
 echo
 echo "| case | req/s | p50 | p99 | server CPU / request | DB round trips / request | service peak RSS |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-printf '%s\n' "${ROWS_OUT[0]}" "${ROWS_OUT[3]}" "${ROWS_OUT[1]}" "${ROWS_OUT[4]}" "${ROWS_OUT[2]}"
+printf '%s\n' "${ROWS_OUT[0]}" "${ROWS_OUT[4]}" "${ROWS_OUT[1]}" "${ROWS_OUT[5]}" "${ROWS_OUT[2]}" "${ROWS_OUT[3]}"
 echo
 ratio() { awk -v x="$(cat "$WORK/$1")" -v y="$(cat "$WORK/$2")" 'BEGIN {printf "%.2f", x / y}'; }
 echo "(a) vs (c) by CPU per request, c/a = $(ratio cpu-c cpu-a) (target >= 0.90)"
@@ -128,10 +130,11 @@ echo "(a) vs (c) by req/s, a/c = $(ratio rps-a rps-c) (target >= 0.90)"
 echo "p99 (a) / p99 (c) = $(ratio p99-a p99-c) (target <= 1.20)"
 echo "(b) / (d) CPU per request = $(ratio cpu-b cpu-d) (target <= 1.20)"
 echo "(e) log top=1000 hit / (a) Status hit, CPU per request = $(ratio cpu-e cpu-a) (target <= 2.00)"
+echo "(e) / (f), the log hit against a bare endpoint sending its bytes, CPU per request = $(ratio cpu-e cpu-f) (no target)"
 echo "(d): $LOOP"
 echo "200 concurrent misses on a cold cache -> $MISS_QUERIES database queries"
 cat "$WORK/notes"
 echo "(wrk counts only answered requests; up to $CONNECTIONS more were in flight when it stopped)"
-echo "Status body $STATUS_BYTES bytes, bare body $BARE_BYTES bytes"
+echo "Status body $STATUS_BYTES bytes, bare body $BARE_BYTES bytes; log body $LOG_BYTES bytes, bare log body $BARE_LOG_BYTES bytes"
 echo "peak RSS (VmHWM): a $((RSS_A / 1024)) MB, b $((RSS_B / 1024)) MB, 200 misses $((RSS_MISSES / 1024)) MB"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROWS log rows, RUST_LOG=$SERVICE_LOG; $(nproc) CPUs: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"

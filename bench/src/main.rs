@@ -6,6 +6,7 @@
 //! control server on `--port`:
 //! - `GET /bare`: the Status body the service gives for these rows, from a bare actix-web
 //!   handler (the ceiling the service is compared with);
+//! - `GET /bare-log`: likewise the body of `IntegrationLog?top=1000` (UTC);
 //! - `GET /stats`: `{"requests": n}`, batches and RPCs the TDS server has received;
 //! - `POST /stall?ms=N`: holds every database answer for N ms (to line up concurrent misses).
 //!
@@ -15,7 +16,9 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use chrono::{NaiveDateTime, TimeDelta};
-use qoe_data_service::domain::{CategoryTime, IntegrationStatus, LogCategory};
+use qoe_data_service::domain::{
+    CategoryTime, IntegrationStatus, LogCategory, LogEntry, LogEntryDocument, MAX_TOP,
+};
 use testkit::integration_log::{IntegrationLogDb, LogRow};
 use testkit::sql_agent::{AgentDb, AgentHistoryRow, AGENT_HISTORY_MARKER, AGENT_READINESS_MARKER};
 use testkit::{Fault, Handler, Request, TdsTestServer};
@@ -23,6 +26,7 @@ use testkit::{Fault, Handler, Request, TdsTestServer};
 struct Control {
     tds: TdsTestServer,
     bare_body: Vec<u8>,
+    bare_log_body: Vec<u8>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -49,6 +53,7 @@ fn invalid_argument(problem: impl ToString) -> std::io::Error {
 async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()> {
     let log = realistic_rows(rows);
     let bare_body = status_body(&log)?;
+    let bare_log_body = log_body(&log, MAX_TOP)?;
     let db = IntegrationLogDb::new();
     db.set_rows(log);
     let agent = realistic_agent_history(agent_runs);
@@ -62,11 +67,16 @@ async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()>
     })
     .await?;
     let tds_port = tds.port();
-    let control = web::Data::new(Control { tds, bare_body });
+    let control = web::Data::new(Control {
+        tds,
+        bare_body,
+        bare_log_body,
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(control.clone())
             .route("/bare", web::get().to(bare))
+            .route("/bare-log", web::get().to(bare_log))
             .route("/stats", web::get().to(stats))
             .route("/stall", web::post().to(stall))
     })
@@ -83,6 +93,12 @@ async fn bare(control: web::Data<Control>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(control.bare_body.clone())
+}
+
+async fn bare_log(control: web::Data<Control>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(control.bare_log_body.clone())
 }
 
 async fn stats(control: web::Data<Control>) -> HttpResponse {
@@ -186,4 +202,27 @@ fn status_body(rows: &[LogRow]) -> std::io::Result<Vec<u8>> {
     });
     let document = IntegrationStatus::from_entries(entries).render(chrono_tz::Tz::UTC);
     serde_json::to_vec(&document).map_err(std::io::Error::other)
+}
+
+/// The body the service renders for `IntegrationLog?top=N` over `rows` (UTC), byte for byte:
+/// newest first, as the TDS test server answers the log query.
+fn log_body(rows: &[LogRow], top: u16) -> std::io::Result<Vec<u8>> {
+    let mut newest: Vec<&LogRow> = rows.iter().collect();
+    newest.sort_by_key(|row| std::cmp::Reverse(row.time));
+    newest.truncate(usize::from(top));
+    let documents = newest
+        .into_iter()
+        .map(|row| {
+            let entry = LogEntry {
+                category: row
+                    .category
+                    .parse::<LogCategory>()
+                    .map_err(invalid_argument)?,
+                time: row.time.and_utc(),
+                description: row.description.clone(),
+            };
+            Ok(entry.render(chrono_tz::Tz::UTC))
+        })
+        .collect::<std::io::Result<Vec<LogEntryDocument>>>()?;
+    serde_json::to_vec(&documents).map_err(std::io::Error::other)
 }
