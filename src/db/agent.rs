@@ -13,6 +13,7 @@ use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{decode_history, AgentHistory, AgentRow, HistoryRow};
 use crate::domain::{CategoryTime, Job, JobRun, LogEntry, LogQuery, StatusRead};
 use crate::store::{IntegrationLogStore, StoreError};
+use crate::telemetry::in_request_span;
 
 /// Marks the history query in SQL Server's plan cache and in the TDS test server's log.
 pub const AGENT_HISTORY_MARKER: &str = "qoe:agent-history";
@@ -72,12 +73,14 @@ impl SqlAgentStore {
     fn warn_once_about(&self, missing: &[Job]) {
         for job in missing {
             if !self.warned_missing[*job as usize].swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    step = self.step_name(*job),
-                    setting = step_setting(*job),
-                    job_name = self.settings.job_name.as_deref(),
-                    "no SQL Server Agent job step has this name: its job reports no runs"
-                );
+                in_request_span(|| {
+                    tracing::warn!(
+                        step = self.step_name(*job),
+                        setting = step_setting(*job),
+                        job_name = self.settings.job_name.as_deref(),
+                        "no SQL Server Agent job step has this name: its job reports no runs"
+                    )
+                });
             }
         }
     }

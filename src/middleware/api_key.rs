@@ -14,6 +14,7 @@ use crate::configuration::ApiKeys;
 use crate::log_limit::RateLimit;
 use crate::paths::{API_KEY_HEADER, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
 use crate::routes::ApiError;
+use crate::telemetry::in_request_span;
 
 /// Paths anyone may ask, keys or not: probes and the API description.
 const OPEN_PATHS: [&str; 3] = [HEALTHZ_PATH, READYZ_PATH, OPENAPI_PATH];
@@ -77,16 +78,18 @@ pub async fn require_api_key(
             let rejections = gate.rejections.fetch_add(1, Ordering::Relaxed) + 1;
             static REFUSED: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
             if let Some(held_back) = REFUSED.admit("refused") {
-                tracing::warn!(
-                    rejections,
-                    held_back,
-                    reason = if presented.is_some() { "wrong key" } else { "no key" },
-                    method = %request.method(),
-                    path = request.path(),
-                    "refused a request without a valid API key (at most one such line per {:?}; \
-                     held_back counts the others)",
-                    crate::log_limit::WINDOW
-                );
+                in_request_span(|| {
+                    tracing::warn!(
+                        rejections,
+                        held_back,
+                        reason = if presented.is_some() { "wrong key" } else { "no key" },
+                        method = %request.method(),
+                        path = request.path(),
+                        "refused a request without a valid API key (at most one such line per \
+                         {:?}; held_back counts the others)",
+                        crate::log_limit::WINDOW
+                    )
+                });
             }
             let response = ApiError::Unauthorized.error_response();
             return Ok(request.into_response(response).map_into_right_body());

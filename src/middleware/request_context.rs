@@ -1,5 +1,6 @@
-//! One span per request, carrying a request id that is also returned to the client, and the
-//! request's entry in the HTTP metrics.
+//! The request id (taken or generated, returned to the client, named by every line logged
+//! while answering: `telemetry::in_request_span`), the `answered` line and the request's entry
+//! in the HTTP metrics.
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +13,12 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest};
-use tracing::Instrument;
 
 use crate::log_limit::RateLimit;
 use crate::metrics::Metrics;
 use crate::paths::{REQUEST_ID_HEADER, ROUTED_PATHS};
 use crate::signals::InFlight;
+use crate::telemetry::{answering, in_request_span};
 
 /// Taken from the request when valid, otherwise generated; always on the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
@@ -39,30 +40,30 @@ pub async fn request_context(
         .unwrap_or_else(generate_request_id);
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let method = method_label(request.method());
-    // Only the id is a span field: the text/JSON layers format span fields on every
-    // request, and each field (or later `record`) cost measurable throughput. The
-    // `answered` line carries method, path, route and status.
-    let span = tracing::info_span!("http_request", request_id = %request_id);
     let path = request.path().to_owned();
+    let echoed_id = HeaderValue::from_str(&request_id).ok();
     let started = Instant::now();
     let in_flight = InFlight::enter();
-    let result = next.call(request).instrument(span.clone()).await;
-    in_flight.finish();
-    let elapsed = started.elapsed();
-    let (status, route) = match &result {
-        Ok(response) => (response.status(), route_label(response.request())),
-        Err(error) => (error.as_response_error().status_code(), None),
-    };
-    let route = route.unwrap_or("unmatched");
-    span.in_scope(|| log_answer(method, &path, route, status, elapsed));
-    if let Some(metrics) = metrics {
-        metrics.observe_http(route, method, status.as_str(), elapsed);
-    }
-    let mut response = result?;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    Ok(response)
+    answering(request_id, async move {
+        let result = next.call(request).await;
+        in_flight.finish();
+        let elapsed = started.elapsed();
+        let (status, route) = match &result {
+            Ok(response) => (response.status(), route_label(response.request())),
+            Err(error) => (error.as_response_error().status_code(), None),
+        };
+        let route = route.unwrap_or("unmatched");
+        log_answer(method, &path, route, status, elapsed);
+        if let Some(metrics) = metrics {
+            metrics.observe_http(route, method, status.as_str(), elapsed);
+        }
+        let mut response = result?;
+        if let Some(value) = echoed_id {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        Ok(response)
+    })
+    .await
 }
 
 /// Server errors at `warn`; everything else at `debug`: a line per request at `info` would
@@ -74,10 +75,12 @@ fn log_answer(method: &str, path: &str, route: &str, status: StatusCode, elapsed
         // An outage answers every request with 503: one line per route and status per window.
         static SERVER_ERRORS: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
         if let Some(held_back) = SERVER_ERRORS.admit((route, status)) {
-            tracing::warn!(method, path, route, status, elapsed_ms, held_back, "answered");
+            in_request_span(|| {
+                tracing::warn!(method, path, route, status, elapsed_ms, held_back, "answered")
+            });
         }
-    } else {
-        tracing::debug!(method, path, route, status, elapsed_ms, "answered");
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        in_request_span(|| tracing::debug!(method, path, route, status, elapsed_ms, "answered"));
     }
 }
 

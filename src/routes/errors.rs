@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::domain::LogQueryError;
 use crate::log_limit::RateLimit;
 use crate::store::StoreError;
+use crate::telemetry::in_request_span;
 
 /// How long a client should wait before asking again after a database failure.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -84,7 +85,9 @@ impl From<StoreError> for ApiError {
         static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
         let cause = format!("{error:?}");
         if let Some(held_back) = UNAVAILABLE.admit(&cause) {
-            tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable");
+            in_request_span(
+                || tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable"),
+            );
         }
         ApiError::DatabaseUnavailable(error)
     }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{errors, AppState};
 use crate::log_limit::RateLimit;
 use crate::store::IntegrationLogStore;
+use crate::telemetry::in_request_span;
 
 #[derive(Serialize)]
 struct Health {
@@ -54,6 +55,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 fn warn_not_ready(cause: &str) {
     static NOT_READY: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
     if let Some(held_back) = NOT_READY.admit(cause) {
-        tracing::warn!(cause, held_back, "not ready");
+        in_request_span(|| tracing::warn!(cause, held_back, "not ready"));
     }
 }

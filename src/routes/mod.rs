@@ -16,6 +16,7 @@ use crate::paths::{
     CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH, READYZ_PATH,
     STATUS_PAGE_PATH, STATUS_PATH,
 };
+use crate::telemetry::in_request_span;
 
 pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
 pub use state::AppState;
@@ -112,7 +113,9 @@ fn extractor_error(
     request: &HttpRequest,
     problem: &'static str,
 ) -> actix_web::Error {
-    tracing::debug!(%error, path = request.path(), "refusing a malformed request");
+    in_request_span(
+        || tracing::debug!(%error, path = request.path(), "refusing a malformed request"),
+    );
     ApiError::BadRequest(problem).into()
 }
 

@@ -7,6 +7,7 @@ use super::AppState;
 use crate::domain::JobsRead;
 use crate::log_limit::RateLimit;
 use crate::store::IntegrationLogStore;
+use crate::telemetry::in_request_span;
 
 /// `GET /metrics`: Prometheus text. Job freshness comes from the (cached) status read, and
 /// only while the Status operation is enabled.
@@ -20,11 +21,13 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
                 static UNREAD: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
                 let cause = format!("{error:?}");
                 if let Some(held_back) = UNREAD.admit(&cause) {
-                    tracing::warn!(
-                        error = %cause,
-                        held_back,
-                        "metrics: the integration log could not be read"
-                    );
+                    in_request_span(|| {
+                        tracing::warn!(
+                            error = %cause,
+                            held_back,
+                            "metrics: the integration log could not be read"
+                        )
+                    });
                 }
                 JobsRead::Unavailable
             }
