@@ -194,58 +194,62 @@ async fn started_with_stderr_closed_it_serves_counts_the_lost_lines_and_exits_0(
     assert_eq!(terminate(child).await, Some(0));
 }
 
+/// Starts `serve` with `rust_log` and `extra`, asks for Status once expecting `status`, stops
+/// it, and returns the answer's request id and every JSON line the service wrote.
+async fn one_status_request(
+    rust_log: &str,
+    extra: &[(&str, &str)],
+    status: u16,
+) -> (String, Vec<serde_json::Value>) {
+    let (child, port, mut lines) = start(rust_log, extra).await;
+    let answer = http_get(port, "/QoEDataService/IntegrationLog/Status").await;
+    assert_eq!(answer.status, status);
+    let request_id = answer.header("X-Request-Id").expect("a request id");
+    let request_id = request_id.to_owned();
+    assert_eq!(terminate(child).await, Some(0));
+    let mut written = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        written.extend(serde_json::from_str::<serde_json::Value>(&line).ok());
+    }
+    (request_id, written)
+}
+
+fn whose_message(
+    lines: &[serde_json::Value],
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<&serde_json::Value> {
+    let message = |line: &serde_json::Value| line["message"].as_str().is_some_and(&wanted);
+    lines.iter().filter(|line| message(line)).collect()
+}
+
 #[tokio::test]
 async fn the_lines_written_while_answering_a_request_name_its_request_id() {
-    let (child, port, mut lines) = start("info", &[("QOE_INTEGRATION_LOG__ENABLED", "true")]).await;
-
     // Nothing listens on the configured database port: the answer is a 503.
-    let answer = http_get(port, "/QoEDataService/IntegrationLog/Status").await;
-    assert_eq!(answer.status, 503);
-    let request_id = answer
-        .header("X-Request-Id")
-        .expect("a request id")
-        .to_owned();
-    assert_eq!(terminate(child).await, Some(0));
+    let enabled = [("QOE_INTEGRATION_LOG__ENABLED", "true")];
+    let (request_id, lines) = one_status_request("info", &enabled, 503).await;
 
-    let mut named = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let message = json["message"].as_str().unwrap_or_default().to_owned();
-        if message.starts_with("answer") {
-            assert_eq!(json["span"]["name"], "http_request", "{line}");
-            assert_eq!(json["span"]["request_id"], request_id.as_str(), "{line}");
-            named.push(message);
-        }
-    }
+    let about_the_answer = whose_message(&lines, |m| m.starts_with("answer"));
+    let messages: Vec<_> = about_the_answer.iter().map(|l| &l["message"]).collect();
     assert_eq!(
-        named,
+        messages,
         ["answering 503: the database is unavailable", "answered"]
     );
+    for line in about_the_answer {
+        assert_eq!(line["span"]["name"], "http_request", "{line}");
+        assert_eq!(line["span"]["request_id"], request_id.as_str(), "{line}");
+    }
 }
 
 #[tokio::test]
 async fn a_refused_key_is_logged_with_its_request_id_even_at_warn() {
     // `info` only for the line announcing the port.
     let rust_log = "warn,qoe_data_service::cli=info";
-    let (child, port, mut lines) =
-        start(rust_log, &[("QOE_HTTP__API_KEYS", "the-right-key")]).await;
+    let keyed = [("QOE_HTTP__API_KEYS", "the-right-key")];
+    let (request_id, lines) = one_status_request(rust_log, &keyed, 401).await;
 
-    let refused = http_get(port, "/QoEDataService/IntegrationLog/Status").await;
-    assert_eq!(refused.status, 401);
-    let request_id = refused
-        .header("X-Request-Id")
-        .expect("a request id")
-        .to_owned();
-    assert_eq!(terminate(child).await, Some(0));
-
-    let mut warnings = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if line.contains("refused a request without a valid API key") {
-            warnings.push(serde_json::from_str::<serde_json::Value>(&line).expect("JSON"));
-        }
-    }
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!(warnings[0]["span"]["request_id"], request_id.as_str());
+    let refusals = whose_message(&lines, |m| {
+        m.contains("refused a request without a valid API key")
+    });
+    assert_eq!(refusals.len(), 1, "{lines:?}");
+    assert_eq!(refusals[0]["span"]["request_id"], request_id.as_str());
 }
