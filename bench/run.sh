@@ -82,16 +82,21 @@ micros() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v 
 STATUS=/QoEDataService/IntegrationLog/Status
 LOG_1000=/QoEDataService/IntegrationLog?top=1000
 start_service 5000 "$PORT"
-STATUS_BYTES=$(curl -fsS "http://127.0.0.1:$PORT$STATUS" | wc -c)
-LOG_BYTES=$(curl -fsS "http://127.0.0.1:$PORT$LOG_1000" | wc -c)
-BARE_BYTES=$(curl -fsS "$CONTROL/bare" | wc -c)
+# The bare endpoints must send the service's bytes, or (c) and (f) are not floors for (a) and (e).
+same_body() { # service path, bench-server path
+  curl -fsS "http://127.0.0.1:$PORT$1" >"$WORK/service.body"
+  curl -fsS "$CONTROL$2" >"$WORK/bare.body"
+  cmp -s "$WORK/service.body" "$WORK/bare.body" || { echo "$CONTROL$2 differs from $1" >&2; exit 1; }
+  wc -c <"$WORK/service.body"
+}
+STATUS_BYTES=$(same_body "$STATUS" /bare) BARE_BYTES=$STATUS_BYTES
+LOG_BYTES=$(same_body "$LOG_1000" /bare-log) BARE_LOG_BYTES=$LOG_BYTES
 measure "(a) Status, cache on (ttl 5 s)" "http://127.0.0.1:$PORT$STATUS" yes a "$SERVICE_PID"
 RSS_A=$(peak_rss_kb)
 # Right after (a), so both see the same background load on a shared machine (the service
 # idles meanwhile).
 measure "(c) bare actix-web, same $BARE_BYTES-byte body" "$CONTROL/bare" no c "$BENCH_SERVER_PID"
 measure "(e) IntegrationLog?top=1000, cache on ($LOG_BYTES bytes)" "http://127.0.0.1:$PORT$LOG_1000" yes e "$SERVICE_PID"
-BARE_LOG_BYTES=$(curl -fsS "$CONTROL/bare-log" | wc -c)
 measure "(f) bare actix-web, same $BARE_LOG_BYTES-byte body as (e)" "$CONTROL/bare-log" no f "$BENCH_SERVER_PID"
 stop_service
 
@@ -135,6 +140,6 @@ echo "(d): $LOOP"
 echo "200 concurrent misses on a cold cache -> $MISS_QUERIES database queries"
 cat "$WORK/notes"
 echo "(wrk counts only answered requests; up to $CONNECTIONS more were in flight when it stopped)"
-echo "Status body $STATUS_BYTES bytes, bare body $BARE_BYTES bytes; log body $LOG_BYTES bytes, bare log body $BARE_LOG_BYTES bytes"
+echo "Status body $STATUS_BYTES bytes and log body $LOG_BYTES bytes, each byte for byte the same as its bare endpoint's"
 echo "peak RSS (VmHWM): a $((RSS_A / 1024)) MB, b $((RSS_B / 1024)) MB, 200 misses $((RSS_MISSES / 1024)) MB"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROWS log rows, RUST_LOG=$SERVICE_LOG; $(nproc) CPUs: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"

@@ -53,9 +53,9 @@ fn invalid_argument(problem: impl ToString) -> std::io::Error {
 async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()> {
     let log = realistic_rows(rows);
     let bare_body = status_body(&log)?;
-    let bare_log_body = log_body(&log, MAX_TOP)?;
     let db = IntegrationLogDb::new();
     db.set_rows(log);
+    let bare_log_body = log_body(&db.newest(None, usize::from(MAX_TOP)))?;
     let agent = realistic_agent_history(agent_runs);
     let tds = TdsTestServer::start(move |request: &Request| {
         let sql = request.sql().unwrap_or_default();
@@ -204,14 +204,10 @@ fn status_body(rows: &[LogRow]) -> std::io::Result<Vec<u8>> {
     serde_json::to_vec(&document).map_err(std::io::Error::other)
 }
 
-/// The body the service renders for `IntegrationLog?top=N` over `rows` (UTC), byte for byte:
-/// newest first, as the TDS test server answers the log query.
-fn log_body(rows: &[LogRow], top: u16) -> std::io::Result<Vec<u8>> {
-    let mut newest: Vec<&LogRow> = rows.iter().collect();
-    newest.sort_by_key(|row| std::cmp::Reverse(row.time));
-    newest.truncate(usize::from(top));
+/// The body the service renders for the log query's answer `newest` (UTC), byte for byte.
+fn log_body(newest: &[LogRow]) -> std::io::Result<Vec<u8>> {
     let documents = newest
-        .into_iter()
+        .iter()
         .map(|row| {
             let entry = LogEntry {
                 category: row

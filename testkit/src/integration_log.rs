@@ -177,13 +177,10 @@ impl IntegrationLogDb {
         self.lock().rows.clone()
     }
 
-    /// The newest `limit` rows of `category`, newest first.
-    pub fn newest(&self, category: &str, limit: usize) -> Vec<LogRow> {
-        self.lock()
-            .newest(Some(category))
-            .take(limit)
-            .cloned()
-            .collect()
+    /// The newest `limit` rows of `category` (or of all), newest first, as SQL Server's index
+    /// gives them; equal times in insertion order.
+    pub fn newest(&self, category: Option<&str>, limit: usize) -> Vec<LogRow> {
+        self.lock().newest(category).take(limit).cloned().collect()
     }
 
     fn status(&self, params: &[Value]) -> Response {
@@ -201,7 +198,7 @@ impl IntegrationLogDb {
         let limit = usize::try_from(limit.max(0)).unwrap_or(0);
         let mut rows = Vec::new();
         for name in names {
-            for r in self.newest(name, limit) {
+            for r in self.newest(Some(name), limit) {
                 rows.push(vec![Value::String(r.category), Value::DateTime(r.time)]);
             }
         }
@@ -220,12 +217,7 @@ impl IntegrationLogDb {
             [Value::Int(top), Value::Null] | [Value::Int(top)] => (*top, None),
             _ => return bad_params("integration-log", params),
         };
-        let rows: Vec<LogRow> = self
-            .lock()
-            .newest(category)
-            .take(usize::try_from(top.max(0)).unwrap_or(0))
-            .cloned()
-            .collect();
+        let rows = self.newest(category, usize::try_from(top.max(0)).unwrap_or(0));
         Response::single(ResultSet::new(
             vec![
                 Column::new("LogCategory", ColumnType::NVarChar(64)),
@@ -332,11 +324,11 @@ mod tests {
         ));
 
         assert_eq!(
-            descriptions(db.newest("CubeProcessingFailed", 10)),
+            descriptions(db.newest(Some("CubeProcessingFailed"), 10)),
             ["tie 1", "tie 2", "tie 3", "pushed between", "old"]
         );
         assert_eq!(
-            descriptions(db.newest("CubeProcessingFailed", 2)),
+            descriptions(db.newest(Some("CubeProcessingFailed"), 2)),
             ["tie 1", "tie 2"]
         );
         assert_eq!(descriptions(db.rows())[5], "pushed between");
