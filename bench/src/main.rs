@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer, Route};
 use chrono::{NaiveDateTime, TimeDelta};
 use qoe_data_service::domain::{
     CategoryTime, IntegrationStatus, LogCategory, LogEntry, LogEntryDocument, MAX_TOP,
@@ -25,8 +25,6 @@ use testkit::{Fault, Handler, Request, TdsTestServer};
 
 struct Control {
     tds: TdsTestServer,
-    bare_body: Vec<u8>,
-    bare_log_body: Vec<u8>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -52,10 +50,10 @@ fn invalid_argument(problem: impl ToString) -> std::io::Error {
 
 async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()> {
     let log = realistic_rows(rows);
-    let bare_body = status_body(&log)?;
+    let bare_status = web::Bytes::from(status_body(&log)?);
     let db = IntegrationLogDb::new();
     db.set_rows(log);
-    let bare_log_body = log_body(&db.newest(None, usize::from(MAX_TOP)))?;
+    let bare_log = web::Bytes::from(log_body(&db.newest(None, usize::from(MAX_TOP)))?);
     let agent = realistic_agent_history(agent_runs);
     let tds = TdsTestServer::start(move |request: &Request| {
         let sql = request.sql().unwrap_or_default();
@@ -67,16 +65,12 @@ async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()>
     })
     .await?;
     let tds_port = tds.port();
-    let control = web::Data::new(Control {
-        tds,
-        bare_body,
-        bare_log_body,
-    });
+    let control = web::Data::new(Control { tds });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(control.clone())
-            .route("/bare", web::get().to(bare))
-            .route("/bare-log", web::get().to(bare_log))
+            .route("/bare", bare_json(bare_status.clone()))
+            .route("/bare-log", bare_json(bare_log.clone()))
             .route("/stats", web::get().to(stats))
             .route("/stall", web::post().to(stall))
     })
@@ -89,16 +83,17 @@ async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()>
     server.run().await
 }
 
-async fn bare(control: web::Data<Control>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(control.bare_body.clone())
-}
-
-async fn bare_log(control: web::Data<Control>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(control.bare_log_body.clone())
+/// `GET` answered with `body` as JSON by a bare handler. The body is shared, not copied, per
+/// answer, as the service shares its cached one: a copy would make the floor too high.
+fn bare_json(body: web::Bytes) -> Route {
+    web::get().to(move || {
+        let body = body.clone();
+        async move {
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body)
+        }
+    })
 }
 
 async fn stats(control: web::Data<Control>) -> HttpResponse {
