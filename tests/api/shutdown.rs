@@ -1,9 +1,11 @@
-//! The binary on SIGTERM: stops accepting, finishes in-flight requests within
-//! `http.shutdown_timeout_s`, exits 0.
+//! Stopping: on SIGTERM or SIGINT the binary stops accepting, finishes in-flight requests
+//! within `http.shutdown_timeout_s` and exits 0; other signals leave it serving. In-process,
+//! `Application::run_until` reports how many requests it drained and how many it cut off.
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use qoe_data_service::startup::{Application, ShutdownReport};
 use testkit::integration_log::IntegrationLogDb;
 use testkit::{Fault, TdsTestServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -73,6 +75,23 @@ impl Service {
             .await
             .expect("send");
         stream
+    }
+
+    /// Sends the status request `count` times on separate connections.
+    async fn send_status_requests(&self, count: usize) -> Vec<TcpStream> {
+        let mut streams = Vec::with_capacity(count);
+        for _ in 0..count {
+            streams.push(self.send_status_request().await);
+        }
+        streams
+    }
+
+    async fn wait_until_not_accepting(&self) {
+        let deadline = Instant::now() + LIMIT;
+        while TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            assert!(Instant::now() < deadline, "still accepting: {}", self.log());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     fn terminate(&self) {
@@ -189,4 +208,162 @@ async fn sighup_is_logged_and_serving_goes_on() {
     );
     service.terminate();
     service.assert_exits_cleanly_within(LIMIT).await;
+}
+
+#[tokio::test]
+async fn sigint_drains_the_requests_in_flight_like_sigterm() {
+    let server = stalled_server().await;
+    let mut service = Service::start(&server, "10").await;
+    let in_flight = service.send_status_requests(20).await;
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    service.signal("-INT");
+    service.wait_until_not_accepting().await;
+    server.set_fault(Fault::None);
+
+    for mut stream in in_flight {
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("answer");
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{answer}\n{}",
+            service.log()
+        );
+    }
+    service.assert_exits_cleanly_within(LIMIT).await;
+    wait_until("the last line", LIMIT, || {
+        service.log().contains("stopped:")
+    })
+    .await;
+    let log = service.log();
+    assert!(log.contains(r#""drained":20"#), "{log}");
+    assert!(log.contains(r#""cut_off":0"#), "{log}");
+}
+
+#[tokio::test]
+async fn sigusr1_and_sigusr2_are_logged_and_serving_goes_on() {
+    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("the TDS test server starts");
+    let mut service = Service::start(&server, "10").await;
+    // Answering means the signal handlers are in place: they follow the port's log line.
+    assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+
+    for (signal, name) in [("-USR1", "SIGUSR1"), ("-USR2", "SIGUSR2")] {
+        service.signal(signal);
+        wait_until(name, LIMIT, || service.log().contains(name)).await;
+    }
+
+    assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+    assert!(
+        service.child.try_wait().expect("wait").is_none(),
+        "exited on SIGUSR1 or SIGUSR2: {}",
+        service.log()
+    );
+    service.terminate();
+    service.assert_exits_cleanly_within(LIMIT).await;
+}
+
+/// The service in-process over `server`, stopped when `stop` is sent; its port and the
+/// report `run_until` returns.
+fn run_in_process(
+    server: &TdsTestServer,
+    shutdown_timeout: Duration,
+) -> (
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    actix_web::rt::task::JoinHandle<std::io::Result<ShutdownReport>>,
+) {
+    let mut settings = test_settings(&server.ado_connection_string());
+    settings.integration_log.enabled = true;
+    settings.http.shutdown_timeout = shutdown_timeout;
+    let application = Application::build(settings).expect("the service starts");
+    let port = application.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = actix_web::rt::spawn(application.run_until(async {
+        let _ = stopped.await;
+    }));
+    (port, stop, running)
+}
+
+async fn status_request(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(
+            b"GET /QoEDataService/IntegrationLog/Status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    stream
+}
+
+#[actix_web::test]
+async fn the_shutdown_report_counts_the_requests_drained() {
+    let server = stalled_server().await;
+    let (port, stop, running) = run_in_process(&server, LIMIT);
+    let mut in_flight = Vec::new();
+    for _ in 0..3 {
+        in_flight.push(status_request(port).await);
+    }
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    stop.send(()).expect("still running");
+    let deadline = Instant::now() + LIMIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after the stop");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.set_fault(Fault::None);
+    for mut stream in in_flight {
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    let report = tokio::time::timeout(LIMIT, running)
+        .await
+        .expect("stopped in time")
+        .expect("not panicked")
+        .expect("served without error");
+    assert_eq!(
+        report,
+        ShutdownReport {
+            drained: 3,
+            cut_off: 0
+        }
+    );
+}
+
+#[actix_web::test]
+async fn the_shutdown_report_counts_a_request_cut_off_by_the_shutdown_timeout() {
+    let server = stalled_server().await;
+    let (port, stop, running) = run_in_process(&server, Duration::from_secs(1));
+    let _stuck = status_request(port).await;
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    stop.send(()).expect("still running");
+
+    let report = tokio::time::timeout(LIMIT, running)
+        .await
+        .expect("stopped in time")
+        .expect("not panicked")
+        .expect("served without error");
+    assert_eq!(
+        report,
+        ShutdownReport {
+            drained: 0,
+            cut_off: 1
+        }
+    );
 }
