@@ -64,17 +64,16 @@ impl Service {
         Service { child, port, log }
     }
 
+    /// Over the documentation sample, answering (so its signal handlers are in place: they
+    /// follow the port's log line).
+    async fn start_answering(server: &TdsTestServer) -> Self {
+        let service = Service::start(server, "10").await;
+        assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+        service
+    }
+
     async fn send_status_request(&self) -> TcpStream {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .expect("connect");
-        stream
-            .write_all(
-                b"GET /QoEDataService/IntegrationLog/Status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            )
-            .await
-            .expect("send");
-        stream
+        send_status_request(self.port).await
     }
 
     /// Sends the status request `count` times on separate connections.
@@ -86,12 +85,10 @@ impl Service {
         streams
     }
 
-    async fn wait_until_not_accepting(&self) {
-        let deadline = Instant::now() + LIMIT;
-        while TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-            assert!(Instant::now() < deadline, "still accepting: {}", self.log());
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    /// The log once its last line, the shutdown's, is in.
+    async fn log_to_the_end(&self) -> String {
+        wait_until("the last line", LIMIT, || self.log().contains("stopped:")).await;
+        self.log()
     }
 
     fn terminate(&self) {
@@ -125,6 +122,36 @@ impl Service {
     }
 }
 
+async fn send_status_request(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(
+            b"GET /QoEDataService/IntegrationLog/Status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    stream
+}
+
+async fn wait_until_not_accepting(port: u16) {
+    let deadline = Instant::now() + LIMIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after the stop");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every answer read to the end is a 200.
+async fn assert_all_answered_200(streams: Vec<TcpStream>) {
+    for mut stream in streams {
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
+
 async fn stalled_server() -> TdsTestServer {
     let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
@@ -137,24 +164,17 @@ async fn stalled_server() -> TdsTestServer {
 async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let server = stalled_server().await;
     let mut service = Service::start(&server, "10").await;
-    let mut in_flight = service.send_status_request().await;
+    let in_flight = service.send_status_request().await;
     wait_until("the status query to reach the database", LIMIT, || {
         server.stats().requests > 0
     })
     .await;
 
     service.terminate();
-    let port = service.port;
-    let deadline = Instant::now() + LIMIT;
-    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_not_accepting(service.port).await;
     server.set_fault(Fault::None);
 
-    let mut answer = String::new();
-    in_flight.read_to_string(&mut answer).await.expect("answer");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_all_answered_200(vec![in_flight]).await;
     service.assert_exits_cleanly_within(LIMIT).await;
 }
 
@@ -177,7 +197,7 @@ async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
         "took {:?} with a 1 s shutdown timeout",
         terminated.elapsed()
     );
-    let log = service.log();
+    let log = service.log_to_the_end().await;
     assert!(log.contains(r#""cut_off":1"#), "{log}");
 }
 
@@ -186,8 +206,7 @@ async fn sighup_is_logged_and_serving_goes_on() {
     let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
         .expect("the TDS test server starts");
-    let mut service = Service::start(&server, "10").await;
-    assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+    let mut service = Service::start_answering(&server).await;
 
     service.signal("-HUP");
     let port = service.port;
@@ -221,24 +240,12 @@ async fn sigint_drains_the_requests_in_flight_like_sigterm() {
     .await;
 
     service.signal("-INT");
-    service.wait_until_not_accepting().await;
+    wait_until_not_accepting(service.port).await;
     server.set_fault(Fault::None);
 
-    for mut stream in in_flight {
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.expect("answer");
-        assert!(
-            answer.starts_with("HTTP/1.1 200"),
-            "{answer}\n{}",
-            service.log()
-        );
-    }
+    assert_all_answered_200(in_flight).await;
     service.assert_exits_cleanly_within(LIMIT).await;
-    wait_until("the last line", LIMIT, || {
-        service.log().contains("stopped:")
-    })
-    .await;
-    let log = service.log();
+    let log = service.log_to_the_end().await;
     assert!(log.contains(r#""drained":20"#), "{log}");
     assert!(log.contains(r#""cut_off":0"#), "{log}");
 }
@@ -248,9 +255,7 @@ async fn sigusr1_and_sigusr2_are_logged_and_serving_goes_on() {
     let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
         .expect("the TDS test server starts");
-    let mut service = Service::start(&server, "10").await;
-    // Answering means the signal handlers are in place: they follow the port's log line.
-    assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+    let mut service = Service::start_answering(&server).await;
 
     for (signal, name) in [("-USR1", "SIGUSR1"), ("-USR2", "SIGUSR2")] {
         service.signal(signal);
@@ -289,17 +294,15 @@ fn run_in_process(
     (port, stop, running)
 }
 
-async fn status_request(port: u16) -> TcpStream {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
+async fn report_within(
+    limit: Duration,
+    running: actix_web::rt::task::JoinHandle<std::io::Result<ShutdownReport>>,
+) -> ShutdownReport {
+    tokio::time::timeout(limit, running)
         .await
-        .expect("connect");
-    stream
-        .write_all(
-            b"GET /QoEDataService/IntegrationLog/Status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .await
-        .expect("send");
-    stream
+        .expect("stopped in time")
+        .expect("not panicked")
+        .expect("served without error")
 }
 
 #[actix_web::test]
@@ -308,7 +311,7 @@ async fn the_shutdown_report_counts_the_requests_drained() {
     let (port, stop, running) = run_in_process(&server, LIMIT);
     let mut in_flight = Vec::new();
     for _ in 0..3 {
-        in_flight.push(status_request(port).await);
+        in_flight.push(send_status_request(port).await);
     }
     wait_until("the status query to reach the database", LIMIT, || {
         server.stats().requests > 0
@@ -316,23 +319,11 @@ async fn the_shutdown_report_counts_the_requests_drained() {
     .await;
 
     stop.send(()).expect("still running");
-    let deadline = Instant::now() + LIMIT;
-    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after the stop");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_not_accepting(port).await;
     server.set_fault(Fault::None);
-    for mut stream in in_flight {
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.expect("answer");
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    }
+    assert_all_answered_200(in_flight).await;
 
-    let report = tokio::time::timeout(LIMIT, running)
-        .await
-        .expect("stopped in time")
-        .expect("not panicked")
-        .expect("served without error");
+    let report = report_within(LIMIT, running).await;
     assert_eq!(
         report,
         ShutdownReport {
@@ -346,7 +337,7 @@ async fn the_shutdown_report_counts_the_requests_drained() {
 async fn the_shutdown_report_counts_a_request_cut_off_by_the_shutdown_timeout() {
     let server = stalled_server().await;
     let (port, stop, running) = run_in_process(&server, Duration::from_secs(1));
-    let _stuck = status_request(port).await;
+    let _stuck = send_status_request(port).await;
     wait_until("the status query to reach the database", LIMIT, || {
         server.stats().requests > 0
     })
@@ -354,11 +345,7 @@ async fn the_shutdown_report_counts_a_request_cut_off_by_the_shutdown_timeout() 
 
     stop.send(()).expect("still running");
 
-    let report = tokio::time::timeout(LIMIT, running)
-        .await
-        .expect("stopped in time")
-        .expect("not panicked")
-        .expect("served without error");
+    let report = report_within(LIMIT, running).await;
     assert_eq!(
         report,
         ShutdownReport {
