@@ -27,7 +27,7 @@ pub mod middleware;
 pub mod openapi;
 /// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
 pub mod paths;
-/// What differs by operating system: stop signals, ignored signals, listener socket options.
+/// What differs by operating system: stop signals, signals ignored, listener socket options.
 pub mod platform;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;

@@ -13,7 +13,7 @@ use crate::middleware::api_key::require_api_key;
 use crate::middleware::cors::cors;
 pub use crate::middleware::request_context::ShutdownReport;
 use crate::middleware::request_context::{request_context, Requests};
-use crate::platform;
+use crate::platform::{self, Stop};
 use crate::routes::{configure, AppState};
 use crate::store::IntegrationLogStore;
 use crate::tls;
@@ -92,7 +92,7 @@ impl Application {
     }
 
     /// Serves until a stop is requested ([`platform::stop_requested`]: SIGTERM, Ctrl+C, …),
-    /// then drains as [`Application::run_until`] says. SIGHUP, SIGUSR1 and SIGUSR2 are logged
+    /// then stops as [`Application::run_until`] says. SIGHUP, SIGUSR1 and SIGUSR2 are logged
     /// and serving goes on.
     pub async fn run_until_stopped(self) -> std::io::Result<ShutdownReport> {
         platform::keep_serving_on_other_signals()?;
@@ -100,29 +100,34 @@ impl Application {
     }
 
     /// Serves until `stop` resolves, then stops accepting, lets in-flight requests finish
-    /// within `http.shutdown_timeout_s`, and drops the workers' state, which closes the pool.
-    /// The last line, and the report returned, say how many requests were drained and how
-    /// many cut off.
+    /// within `http.shutdown_timeout_s` ([`Stop::Drain`]; [`Stop::Now`] cuts them off), and
+    /// drops the workers' state, which closes the pool. The last line, and the report
+    /// returned, say how many requests were drained and how many cut off.
     pub async fn run_until(
         self,
-        stop: impl std::future::Future<Output = ()>,
+        stop: impl std::future::Future<Output = Stop>,
     ) -> std::io::Result<ShutdownReport> {
         let handle = self.server.handle();
         let mut running = std::pin::pin!(self.server);
-        tokio::select! {
+        let stop = tokio::select! {
             result = &mut running => {
                 result?;
                 tracing::info!("stopped without being asked to");
                 return Ok(ShutdownReport::default());
             }
-            () = stop => {}
-        }
+            stop = stop => stop,
+        };
         let in_flight = self.requests.start_draining();
-        tracing::info!(
-            in_flight,
-            "stopping: no new connections; letting in-flight requests finish"
-        );
-        drop(handle.stop(true));
+        let drain = stop == Stop::Drain;
+        if drain {
+            tracing::info!(
+                in_flight,
+                "stopping: no new connections; letting in-flight requests finish"
+            );
+        } else {
+            tracing::info!(in_flight, "stopping now: in-flight requests are cut off");
+        }
+        drop(handle.stop(drain));
         running.await?;
         let report = self.requests.shutdown_report();
         let ShutdownReport { drained, cut_off } = report;

@@ -19,12 +19,21 @@ mod os;
 /// Stops asked for from inside the process (a service manager's stop), not by a signal.
 static STOP: LazyLock<Notify> = LazyLock::new(Notify::new);
 
+/// How a stop was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Stop accepting and let in-flight requests finish (within `http.shutdown_timeout_s`).
+    Drain,
+    /// Stop at once, cutting off what is in flight (SIGQUIT).
+    Now,
+}
+
 /// Resolves at the first request to stop: SIGTERM or SIGINT (Ctrl+C) on Unix, Ctrl+C or
-/// Ctrl+Break on Windows, or [`request_stop`]. Each one asks for the same graceful drain.
-pub async fn stop_requested() {
+/// Ctrl+Break on Windows, or [`request_stop`], each asking to drain; or SIGQUIT, to stop now.
+pub async fn stop_requested() -> Stop {
     tokio::select! {
-        () = os::stop_signal() => {}
-        () = STOP.notified() => {}
+        stop = os::stop_signal() => stop,
+        () = STOP.notified() => Stop::Drain,
     }
 }
 

@@ -1,23 +1,27 @@
-//! Unix: SIGTERM and SIGINT stop gracefully; SIGHUP, SIGUSR1 and SIGUSR2 are logged.
+//! Unix: SIGTERM and SIGINT stop gracefully, SIGQUIT at once; SIGHUP, SIGUSR1 and SIGUSR2
+//! are logged.
 use std::sync::LazyLock;
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::Stop;
 use crate::log_limit::RateLimit;
 
-pub(super) async fn stop_signal() {
+pub(super) async fn stop_signal() -> Stop {
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int), Ok(mut quit)) => {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => Stop::Drain,
+                _ = int.recv() => Stop::Drain,
+                _ = quit.recv() => Stop::Now,
             }
         }
-        (Err(error), _) | (_, Err(error)) => {
-            tracing::error!(%error, "cannot listen for SIGTERM and SIGINT; stop the service with SIGKILL");
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+            tracing::error!(%error, "cannot listen for SIGTERM, SIGINT and SIGQUIT; stop the service with SIGKILL");
             std::future::pending().await
         }
     }

@@ -1,12 +1,14 @@
 //! Windows: Ctrl+C and Ctrl+Break stop gracefully; there are no other signals to ignore.
 use tokio::signal::windows::{ctrl_break, ctrl_c};
 
-pub(super) async fn stop_signal() {
+use super::Stop;
+
+pub(super) async fn stop_signal() -> Stop {
     match (ctrl_c(), ctrl_break()) {
         (Ok(mut c), Ok(mut brk)) => {
             tokio::select! {
-                _ = c.recv() => {}
-                _ = brk.recv() => {}
+                _ = c.recv() => Stop::Drain,
+                _ = brk.recv() => Stop::Drain,
             }
         }
         (Err(error), _) | (_, Err(error)) => {

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use qoe_data_service::platform::Stop;
 use qoe_data_service::startup::{Application, ShutdownReport};
 use testkit::integration_log::IntegrationLogDb;
 use testkit::{Fault, TdsTestServer};
@@ -251,6 +252,29 @@ async fn sigint_drains_the_requests_in_flight_like_sigterm() {
 }
 
 #[tokio::test]
+async fn sigquit_stops_at_once_cutting_off_the_request_in_flight() {
+    let server = stalled_server().await;
+    let mut service = Service::start(&server, "10").await;
+    let _stuck = service.send_status_request().await;
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    let quit = Instant::now();
+    service.signal("-QUIT");
+
+    service.assert_exits_cleanly_within(LIMIT).await;
+    assert!(
+        quit.elapsed() < Duration::from_secs(3),
+        "took {:?}: SIGQUIT waited for the 10 s shutdown timeout",
+        quit.elapsed()
+    );
+    let log = service.log_to_the_end().await;
+    assert!(log.contains(r#""cut_off":1"#), "{log}");
+}
+
+#[tokio::test]
 async fn sigusr1_and_sigusr2_are_logged_and_serving_goes_on() {
     let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
@@ -290,6 +314,7 @@ fn run_in_process(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = actix_web::rt::spawn(application.run_until(async {
         let _ = stopped.await;
+        Stop::Drain
     }));
     (port, stop, running)
 }
