@@ -117,5 +117,6 @@ async fn with_the_status_disabled_metrics_read_nothing() {
     let text = scrape(&app).await;
 
     assert!(!text.contains("qoe_status_up"), "{text}");
+    assert_has(&text, "qoe_integration_log_enabled 0");
     assert_eq!(store.calls(), 0);
 }
