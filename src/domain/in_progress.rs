@@ -53,33 +53,35 @@ mod tests {
     }
 
     #[test]
-    fn a_start_followed_by_a_success_is_not_in_progress() {
-        let status = IntegrationStatus::from_entries([
-            entry(LogCategory::CubeProcessingStarted, "2015-01-18 10:00:00"),
-            entry(LogCategory::CubeProcessingSucceeded, "2015-01-18 10:04:00"),
-        ]);
+    fn an_outcome_at_or_after_the_start_ends_the_run() {
+        for (outcome, at, why) in [
+            (
+                LogCategory::CubeProcessingSucceeded,
+                "2015-01-18 10:04:00",
+                "a success after it",
+            ),
+            (
+                LogCategory::CubeProcessingFailed,
+                "2015-01-18 10:04:00",
+                "a failure after it",
+            ),
+            (
+                LogCategory::CubeProcessingSucceeded,
+                "2015-01-18 10:00:00",
+                "an outcome at its instant",
+            ),
+        ] {
+            let status = IntegrationStatus::from_entries([
+                entry(LogCategory::CubeProcessingStarted, "2015-01-18 10:00:00"),
+                entry(outcome, at),
+            ]);
 
-        assert_eq!(cube_processing(&status).run_in_progress_since(), None);
-    }
-
-    #[test]
-    fn a_start_followed_by_a_failure_is_not_in_progress() {
-        let status = IntegrationStatus::from_entries([
-            entry(LogCategory::CubeProcessingStarted, "2015-01-18 10:00:00"),
-            entry(LogCategory::CubeProcessingFailed, "2015-01-18 10:04:00"),
-        ]);
-
-        assert_eq!(cube_processing(&status).run_in_progress_since(), None);
-    }
-
-    #[test]
-    fn an_outcome_at_the_instant_of_the_start_ends_that_run() {
-        let status = IntegrationStatus::from_entries([
-            entry(LogCategory::CubeProcessingStarted, "2015-01-18 10:00:00"),
-            entry(LogCategory::CubeProcessingSucceeded, "2015-01-18 10:00:00"),
-        ]);
-
-        assert_eq!(cube_processing(&status).run_in_progress_since(), None);
+            assert_eq!(
+                cube_processing(&status).run_in_progress_since(),
+                None,
+                "a start with {why} is not in progress"
+            );
+        }
     }
 
     #[test]

@@ -399,9 +399,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_newest_finished_runs_duration_is_reported_per_job() {
-        let entries = vec![
+    /// Cube processing ran 09:00–09:04; data integration started at 09:30 and has not ended.
+    fn a_finished_cube_run_and_an_integration_running_since_9_30() -> Vec<CategoryTime> {
+        vec![
             CategoryTime {
                 category: LogCategory::CubeProcessingStarted,
                 time: at(9, 0),
@@ -414,9 +414,15 @@ mod tests {
                 category: LogCategory::DataIntegrationStarted,
                 time: at(9, 30),
             },
-        ];
+        ]
+    }
 
-        let text = rendered(&JobsRead::from_entries(entries, at(10, 5)));
+    #[test]
+    fn the_newest_finished_runs_duration_is_reported_per_job() {
+        let text = rendered(&JobsRead::from_entries(
+            a_finished_cube_run_and_an_integration_running_since_9_30(),
+            at(10, 5),
+        ));
 
         assert!(
             text.contains("qoe_last_run_duration_seconds{job=\"cube_processing\"} 240\n"),
@@ -430,22 +436,10 @@ mod tests {
 
     #[test]
     fn a_run_in_progress_is_reported_with_the_seconds_since_its_start() {
-        let entries = vec![
-            CategoryTime {
-                category: LogCategory::CubeProcessingStarted,
-                time: at(9, 0),
-            },
-            CategoryTime {
-                category: LogCategory::CubeProcessingSucceeded,
-                time: at(9, 4),
-            },
-            CategoryTime {
-                category: LogCategory::DataIntegrationStarted,
-                time: at(9, 30),
-            },
-        ];
-
-        let text = rendered(&JobsRead::from_entries(entries, at(10, 5)));
+        let text = rendered(&JobsRead::from_entries(
+            a_finished_cube_run_and_an_integration_running_since_9_30(),
+            at(10, 5),
+        ));
 
         assert!(
             text.contains("qoe_run_in_progress_seconds{job=\"data_integration\"} 2100\n"),

@@ -96,6 +96,16 @@ fn missing(used: &BTreeSet<String>, exposed: &BTreeSet<String>) -> Vec<String> {
     used.difference(exposed).cloned().collect()
 }
 
+async fn assert_all_exposed(file: &str, used: &BTreeSet<String>) {
+    let exposed = exposed(&exposition().await);
+
+    assert_eq!(
+        missing(used, &exposed),
+        Vec::<String>::new(),
+        "{file} names metrics /metrics does not expose"
+    );
+}
+
 #[actix_web::test]
 async fn every_metric_the_grafana_dashboard_queries_is_exposed() {
     let used = dashboard_metric_names();
@@ -104,13 +114,7 @@ async fn every_metric_the_grafana_dashboard_queries_is_exposed() {
         "too few metrics found in {DASHBOARD}: {used:?}"
     );
 
-    let exposed = exposed(&exposition().await);
-
-    assert_eq!(
-        missing(&used, &exposed),
-        Vec::<String>::new(),
-        "{DASHBOARD} names metrics /metrics does not expose"
-    );
+    assert_all_exposed(DASHBOARD, &used).await;
 }
 
 #[actix_web::test]
@@ -121,13 +125,7 @@ async fn every_metric_the_alert_rules_use_is_exposed() {
         "{used:?}"
     );
 
-    let exposed = exposed(&exposition().await);
-
-    assert_eq!(
-        missing(&used, &exposed),
-        Vec::<String>::new(),
-        "{ALERT_RULES} names metrics /metrics does not expose"
-    );
+    assert_all_exposed(ALERT_RULES, &used).await;
 }
 
 #[actix_web::test]
