@@ -117,5 +117,31 @@ async fn with_the_status_disabled_metrics_read_nothing() {
     let text = scrape(&app).await;
 
     assert!(!text.contains("qoe_status_up"), "{text}");
+    assert_has(&text, "qoe_integration_log_enabled 0");
     assert_eq!(store.calls(), 0);
+}
+
+#[actix_web::test]
+async fn a_run_in_progress_and_a_job_that_never_succeeded_are_reported() {
+    use qoe_data_service::domain::LogCategory;
+    let store = FakeStore::with_entries(vec![
+        entry(LogCategory::DataIntegrationSucceeded, "01/18/2015 10:00:00"),
+        entry(LogCategory::CubeProcessingFailed, "01/18/2015 10:05:00"),
+        entry(LogCategory::CubeProcessingStarted, "01/18/2015 10:20:00"),
+    ]);
+    let app = over(store).await;
+
+    let text = scrape(&app).await;
+
+    assert_has(&text, "qoe_integration_log_enabled 1");
+    assert_has(&text, "qoe_job_has_succeeded{job=\"data_integration\"} 1");
+    assert_has(&text, "qoe_job_has_succeeded{job=\"cube_processing\"} 0");
+    assert!(
+        text.contains("qoe_run_in_progress_seconds{job=\"cube_processing\"} "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("qoe_run_in_progress_seconds{job=\"data_integration\"}"),
+        "{text}"
+    );
 }
