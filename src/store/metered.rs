@@ -52,7 +52,7 @@ impl IntegrationLogStore for MeteredStore {
     async fn readiness(&self) -> Result<Vec<String>, StoreError> {
         let started = Instant::now();
         let result = self.inner.readiness().await;
-        self.record("ping", started, &result);
+        self.record("readiness", started, &result);
         result
     }
 }
