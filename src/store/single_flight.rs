@@ -397,16 +397,24 @@ mod tests {
         assert_eq!(loads.count(), 2);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_value_is_fresh_until_its_ttl_passes() {
-        let cache: SingleFlightCache<(), u32> = SingleFlightCache::new(TTL);
-        let loads = Loads::default();
+    /// Loads the value, then takes it from its fresh entry: that take's freshness.
+    async fn loaded_then_seen_fresh(
+        cache: &SingleFlightCache<(), u32>,
+        loads: &Loads,
+    ) -> Freshness {
         cache.get_or_load((), loads.of(Ok(1))).await.expect("load");
         let (_, seen) = cache
             .get_or_load_fresh((), loads.of(Ok(2)))
             .await
             .expect("hit");
-        let seen = seen.expect("taken from a fresh entry");
+        seen.expect("taken from a fresh entry")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_value_is_fresh_until_its_ttl_passes() {
+        let cache: SingleFlightCache<(), u32> = SingleFlightCache::new(TTL);
+        let loads = Loads::default();
+        let seen = loaded_then_seen_fresh(&cache, &loads).await;
 
         tokio::time::advance(TTL - Duration::from_millis(1)).await;
         assert!(cache.still_fresh(seen), "expired within the ttl");
@@ -425,12 +433,7 @@ mod tests {
     async fn a_value_seen_fresh_is_stale_once_the_cache_is_cleared() {
         let cache: SingleFlightCache<(), u32> = SingleFlightCache::new(TTL);
         let loads = Loads::default();
-        cache.get_or_load((), loads.of(Ok(1))).await.expect("load");
-        let (_, seen) = cache
-            .get_or_load_fresh((), loads.of(Ok(2)))
-            .await
-            .expect("hit");
-        let seen = seen.expect("taken from a fresh entry");
+        let seen = loaded_then_seen_fresh(&cache, &loads).await;
 
         cache.clear();
 
