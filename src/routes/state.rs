@@ -1,10 +1,10 @@
 //! The state every handler may use, and how it is built.
 use std::sync::Arc;
 
-use crate::cache::CachingStore;
 use crate::configuration::{CacheSettings, IntegrationLogSettings};
-use crate::metrics::{MeteredStore, Metrics, PoolGauge};
-use crate::store::IntegrationLogStore;
+use crate::metrics::{Metrics, PoolGauge};
+use crate::store::cache::CachingStore;
+use crate::store::{layers, IntegrationLogStore};
 
 /// What every handler may use. Cheap to clone: the store is shared.
 #[derive(Clone)]
@@ -25,12 +25,7 @@ impl AppState {
         pool: Option<PoolGauge>,
     ) -> Self {
         let metrics = Arc::new(Metrics::new(pool));
-        let metered = Arc::new(MeteredStore::new(database, metrics.clone()));
-        let store = Arc::new(CachingStore::with_log_limit(
-            metered,
-            cache.ttl,
-            cache.log_max_entries,
-        ));
+        let store = layers::layered(database, &cache, metrics.clone());
         AppState {
             store,
             integration_log,
