@@ -11,7 +11,6 @@ use chrono_tz::Tz;
 use qoe_data_service::configuration::Settings;
 use qoe_data_service::db::{migrate, SqlServerStore};
 use qoe_data_service::domain::IntegrationStatus;
-use qoe_data_service::store::IntegrationLogStore;
 use tiberius::Client;
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};

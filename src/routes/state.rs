@@ -1,12 +1,12 @@
 //! The state every handler and middleware may use, and the one function that builds it.
 use std::sync::Arc;
 
-use crate::cache::CachingStore;
 use crate::configuration::{CacheSettings, IntegrationLogSettings, Settings};
-use crate::metrics::{MeteredStore, Metrics, PoolGauge};
+use crate::metrics::{Metrics, PoolGauge};
 use crate::middleware::api_key::ApiKeyGate;
 use crate::middleware::request_context::Requests;
-use crate::store::IntegrationLogStore;
+use crate::store::cache::CachingStore;
+use crate::store::{layers, IntegrationLogStore};
 
 /// What every handler and middleware may use. Cheap to clone: all of it is shared by the
 /// server's workers.
@@ -36,12 +36,7 @@ impl AppState {
     ) -> Self {
         let cache = settings.cache;
         let metrics = Arc::new(Metrics::new(pool));
-        let metered = Arc::new(MeteredStore::new(database, metrics.clone()));
-        let store = Arc::new(CachingStore::with_log_limit(
-            metered,
-            cache.ttl,
-            cache.log_max_entries,
-        ));
+        let store = layers::layered(database, &cache, metrics.clone());
         AppState {
             store,
             integration_log: settings.integration_log.clone(),

@@ -18,7 +18,7 @@ use futures_util::future::LocalBoxFuture;
 use qoe_data_service::configuration::{
     ApiKeys, CacheSettings, IntegrationLogSettings, LogSource, Settings,
 };
-use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery};
+use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, StatusRead};
 use qoe_data_service::routes::AppState;
 use qoe_data_service::startup::{app, Application};
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
@@ -86,9 +86,10 @@ impl FakeStore {
 
 #[async_trait]
 impl IntegrationLogStore for FakeStore {
-    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
         let entries = self.entries.lock().expect("not poisoned").clone();
         self.answer(entries)
+            .map(|entries| Arc::new(StatusRead::from_entries(entries)))
     }
 
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
@@ -99,6 +100,10 @@ impl IntegrationLogStore for FakeStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.answer(())
+    }
+
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        self.answer(Vec::new())
     }
 }
 
@@ -429,9 +434,9 @@ impl SlowStore {
 
 #[async_trait]
 impl IntegrationLogStore for SlowStore {
-    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.status_entries().await
+        self.inner.status_read().await
     }
 
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
@@ -441,6 +446,10 @@ impl IntegrationLogStore for SlowStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.readiness().await
     }
 }
 
