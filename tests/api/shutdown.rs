@@ -179,27 +179,33 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     service.assert_exits_cleanly_within(LIMIT).await;
 }
 
-#[tokio::test]
-async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
+/// With one request stuck on the database, `signal` ends the service (exit 0) within 3 s, and
+/// its last line counts the request as cut off.
+async fn assert_stops_at_once_cutting_off_a_stuck_request(signal: &str, shutdown_timeout_s: &str) {
     let server = stalled_server().await;
-    let mut service = Service::start(&server, "1").await;
+    let mut service = Service::start(&server, shutdown_timeout_s).await;
     let _stuck = service.send_status_request().await;
     wait_until("the status query to reach the database", LIMIT, || {
         server.stats().requests > 0
     })
     .await;
 
-    let terminated = Instant::now();
-    service.terminate();
+    let signalled = Instant::now();
+    service.signal(signal);
 
     service.assert_exits_cleanly_within(LIMIT).await;
     assert!(
-        terminated.elapsed() < Duration::from_secs(3),
-        "took {:?} with a 1 s shutdown timeout",
-        terminated.elapsed()
+        signalled.elapsed() < Duration::from_secs(3),
+        "took {:?} after {signal} with a {shutdown_timeout_s} s shutdown timeout",
+        signalled.elapsed()
     );
     let log = service.log_to_the_end().await;
     assert!(log.contains(r#""cut_off":1"#), "{log}");
+}
+
+#[tokio::test]
+async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
+    assert_stops_at_once_cutting_off_a_stuck_request("-TERM", "1").await;
 }
 
 #[tokio::test]
@@ -253,25 +259,7 @@ async fn sigint_drains_the_requests_in_flight_like_sigterm() {
 
 #[tokio::test]
 async fn sigquit_stops_at_once_cutting_off_the_request_in_flight() {
-    let server = stalled_server().await;
-    let mut service = Service::start(&server, "10").await;
-    let _stuck = service.send_status_request().await;
-    wait_until("the status query to reach the database", LIMIT, || {
-        server.stats().requests > 0
-    })
-    .await;
-
-    let quit = Instant::now();
-    service.signal("-QUIT");
-
-    service.assert_exits_cleanly_within(LIMIT).await;
-    assert!(
-        quit.elapsed() < Duration::from_secs(3),
-        "took {:?}: SIGQUIT waited for the 10 s shutdown timeout",
-        quit.elapsed()
-    );
-    let log = service.log_to_the_end().await;
-    assert!(log.contains(r#""cut_off":1"#), "{log}");
+    assert_stops_at_once_cutting_off_a_stuck_request("-QUIT", "10").await;
 }
 
 #[tokio::test]
