@@ -153,10 +153,14 @@ async fn assert_all_answered_200(streams: Vec<TcpStream>) {
     }
 }
 
-async fn stalled_server() -> TdsTestServer {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+async fn sample_server() -> TdsTestServer {
+    TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
-        .expect("the TDS test server starts");
+        .expect("the TDS test server starts")
+}
+
+async fn stalled_server() -> TdsTestServer {
+    let server = sample_server().await;
     server.set_fault(Fault::Stall);
     server
 }
@@ -210,9 +214,7 @@ async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
 
 #[tokio::test]
 async fn sighup_is_logged_and_serving_goes_on() {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
-        .await
-        .expect("the TDS test server starts");
+    let server = sample_server().await;
     let mut service = Service::start_answering(&server).await;
 
     service.signal("-HUP");
@@ -264,9 +266,7 @@ async fn sigquit_stops_at_once_cutting_off_the_request_in_flight() {
 
 #[tokio::test]
 async fn sigusr1_and_sigusr2_are_logged_and_serving_goes_on() {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
-        .await
-        .expect("the TDS test server starts");
+    let server = sample_server().await;
     let mut service = Service::start_answering(&server).await;
 
     for (signal, name) in [("-USR1", "SIGUSR1"), ("-USR2", "SIGUSR2")] {
