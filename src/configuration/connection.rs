@@ -223,8 +223,8 @@ impl ConnectionString {
         }
         let read_only = match pairs.value(Key::ApplicationIntent)? {
             None => false,
-            Some((_, value)) if value.eq_ignore_ascii_case("readonly") => true,
-            Some((_, value)) if value.eq_ignore_ascii_case("readwrite") => false,
+            Some((_, value)) if value.trim().eq_ignore_ascii_case("readonly") => true,
+            Some((_, value)) if value.trim().eq_ignore_ascii_case("readwrite") => false,
             Some((key, _)) => {
                 return Err(invalid(
                     SETTING,
@@ -313,8 +313,9 @@ impl Pairs {
         Err(invalid(SETTING, refused.join("; ")))
     }
 
-    /// The value given for `meaning` (trimmed) and the key it was given under; synonyms that
-    /// disagree are refused, naming both keys.
+    /// The value given for `wanted`, as the parser gave it (quotes removed, nothing trimmed:
+    /// a password keeps its spaces), and the key it was given under; synonyms that disagree are
+    /// refused, naming both keys.
     fn value(&self, wanted: Key) -> Result<Option<(&'static str, &str)>, SettingsError> {
         let mut found: Option<(&'static str, &str)> = None;
         for (key, value) in self.0.iter() {
@@ -324,7 +325,7 @@ impl Pairs {
             else {
                 continue;
             };
-            let value = value.trim();
+            let value = value.as_str();
             match found {
                 Some((first, earlier)) if earlier != value => {
                     let (a, b) = if first < *name {
@@ -347,8 +348,9 @@ impl Pairs {
     fn text(&self, wanted: Key) -> Result<Option<String>, SettingsError> {
         Ok(self
             .value(wanted)?
-            .filter(|(_, value)| !value.is_empty())
-            .map(|(_, value)| value.to_owned()))
+            .map(|(_, value)| value.trim())
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned))
     }
 
     fn flag(&self, wanted: Key) -> Result<bool, SettingsError> {
@@ -363,11 +365,12 @@ impl Pairs {
     /// a user without a password (or the reverse) is refused rather than sent empty.
     fn sign_in(&self) -> Result<SignIn, SettingsError> {
         let user = self.value(Key::User)?.map(|(_, user)| user.to_owned());
-        // A password keeps its spaces: only the parser's quoting is removed.
-        let password = self.password()?;
+        let password = self
+            .value(Key::Password)?
+            .map(|(_, password)| SecretString::from(password));
         let integrated = match self.value(Key::IntegratedSecurity)? {
             None => None,
-            Some((key, value)) => match value.to_ascii_lowercase().as_str() {
+            Some((key, value)) => match value.trim().to_ascii_lowercase().as_str() {
                 "sspi" | "true" | "yes" => Some(key),
                 "false" | "no" => None,
                 _ => {
@@ -397,29 +400,10 @@ impl Pairs {
         })
     }
 
-    fn password(&self) -> Result<Option<SecretString>, SettingsError> {
-        let mut found: Option<&String> = None;
-        for (key, value) in self.0.iter() {
-            if meaning(key) != Some(Key::Password) {
-                continue;
-            }
-            match found {
-                Some(earlier) if earlier != value => {
-                    return Err(invalid(
-                        SETTING,
-                        "`Password` and `PWD` mean the same and disagree; keep one",
-                    ))
-                }
-                _ => found = Some(value),
-            }
-        }
-        Ok(found.map(|password| SecretString::from(password.as_str())))
-    }
-
     fn tls(&self) -> Result<TlsOptions, SettingsError> {
         let encrypt = match self.value(Key::Encrypt)? {
             None => Encrypt::Required,
-            Some((key, value)) => match value.to_ascii_lowercase().as_str() {
+            Some((key, value)) => match value.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "mandatory" => Encrypt::Required,
                 "false" | "no" | "optional" => Encrypt::Off,
                 "strict" => Encrypt::Strict,
@@ -468,7 +452,7 @@ fn closest_key(key: &str) -> Option<&'static str> {
 
 /// `true`/`yes`/`false`/`no` in any case, as ADO.NET and tiberius read flags.
 fn flag(key: &str, value: &str) -> Result<bool, SettingsError> {
-    match value.to_ascii_lowercase().as_str() {
+    match value.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" => Ok(true),
         "false" | "no" => Ok(false),
         _ => Err(invalid(SETTING, format!("`{key}` must be true or false"))),
@@ -477,7 +461,7 @@ fn flag(key: &str, value: &str) -> Result<bool, SettingsError> {
 
 /// `Connect Timeout` in whole seconds, as ADO.NET reads it; `0` (wait forever) is refused.
 fn connect_timeout(key: &str, seconds: &str) -> Result<Duration, SettingsError> {
-    match seconds.parse::<u64>() {
+    match seconds.trim().parse::<u64>() {
         Ok(seconds @ 1..=600) => Ok(Duration::from_secs(seconds)),
         _ => Err(invalid(
             SETTING,
@@ -494,6 +478,7 @@ fn server_address(key: &str, value: &str) -> Result<ServerAddress, SettingsError
             format!("`{key}` must be host, host,port or host\\instance (TCP only)"),
         )
     };
+    let value = value.trim();
     let value = match value.get(..4) {
         Some(prefix) if prefix.eq_ignore_ascii_case("tcp:") => &value[4..],
         _ => value,
@@ -565,6 +550,24 @@ mod tests {
         let target = parsed("Server=tcp:db,1433;Password={a;b};User Id='x;y'");
 
         assert_eq!(user_of(&target.sign_in), ("sql", Some("x;y"), Some("a;b")));
+    }
+
+    #[test]
+    fn a_quoted_password_keeps_its_spaces_and_password_synonyms_must_agree() {
+        let text = "Server=h;User Id=u;Password=' p w '";
+        let as_the_driver_reads_it = text.parse::<AdoNetString>().expect("parses");
+
+        assert_eq!(
+            user_of(&parsed(text).sign_in).2,
+            as_the_driver_reads_it.get("password").map(String::as_str)
+        );
+        assert_eq!(
+            user_of(&parsed(text).sign_in).2.map(|p| &p[..2]),
+            Some(" p")
+        );
+        let message = error_of("Server=h;Password=S3cret-Pa55;PWD=other");
+        assert!(message.contains("`PWD` and `Password`"), "{message}");
+        assert!(!message.contains("S3cret-Pa55"), "{message}");
     }
 
     #[test]
