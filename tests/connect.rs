@@ -141,7 +141,8 @@ async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
 #[tokio::test]
 async fn an_explicit_port_wins_over_sql_browser() {
     let ip = Ipv4Addr::new(127, 0, 9, 2);
-    // No SQL Browser runs on this address: the explicit port must be used as it is.
+    // SQL Browser answers CQD with the decoy's port: only the explicit port may be used.
+    let (decoy, _sql_browser) = named_instance(ip, "CQD").await;
     let server = server(LoginOptions {
         bind: ip,
         ..LoginOptions::default()
@@ -153,6 +154,9 @@ async fn an_explicit_port_wins_over_sql_browser() {
     ));
 
     store.ping().await.expect("logged in on the explicit port");
+
+    assert_eq!(server.logins().len(), 1, "the explicit port was not used");
+    assert!(decoy.logins().is_empty(), "SQL Browser's port was used");
 }
 
 #[tokio::test]
