@@ -161,10 +161,7 @@ fn settings_for(connection_string: String) -> Settings {
 }
 
 async fn client(connection_string: String) -> AdminClient {
-    let config = settings_for(connection_string)
-        .database
-        .tiberius_config()
-        .expect("driver config");
+    let config = settings_for(connection_string).database.tiberius_config();
     let tcp = TcpStream::connect(config.get_addr())
         .await
         .expect("TCP connect");

@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 use chrono_tz::Tz;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
 
 /// Everything the service can be told, validated.
@@ -21,8 +22,8 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// The ADO.NET connection string, as admins already have it. Holds the password.
-    pub connection_string: SecretString,
+    /// The ADO.NET connection string, as admins already have it, parsed. Holds the password.
+    pub connection_string: ConnectionString,
     /// A PEM or DER file with the CA that signed SQL Server's certificate.
     pub ca_certificate_path: Option<PathBuf>,
     pub pool_max_size: u32,

@@ -49,7 +49,7 @@ pub struct SqlServerStore {
 impl SqlServerStore {
     /// Builds the pool without connecting: the service starts even while the database is down.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
-        let target = ConnectTarget::from_settings(settings)?;
+        let target = ConnectTarget::from_settings(settings);
         let (connect_failures, _) = broadcast::channel(16);
         let manager = SqlServerConnectionManager::new(
             target,
