@@ -177,7 +177,7 @@ pub fn render_unavailable(reason: &str, retry_after: Duration, context: &PageCon
          <p>The integration log could not be read, so the jobs' state is unknown. {retry}</p>\n\
          </div>\n<section class=\"job\">\n<h2>What to check</h2>\n<p><code>GET /readyz</code> \
          gives the same reason; the service's log has the full cause (never shown here). The \
-         README lists each reason with its fix.</p>\n</section>\n</main>\n",
+         README names each reason and what to check.</p>\n</section>\n</main>\n",
         now = time_element(context.now, context.zone),
         reason = escape(reason),
     );
@@ -309,7 +309,7 @@ fn job_section(card: &JobCard<'_>, runs: &[&JobRun], context: &PageContext) -> S
          {chart}<h3>Recent runs</h3>\n",
         id = card.id,
         title = escape(card.title),
-        age = freshness_line(card.freshness),
+        age = freshness_line(card.freshness, !failing.is_empty()),
         success = optional_time(job.successes.first().copied(), zone),
         failure = optional_time(job.failures.first().copied(), zone),
         start = optional_time(job.start, zone),
@@ -368,12 +368,13 @@ fn duration_scale(longest: TimeDelta) -> (i64, i64) {
     (step, ticks)
 }
 
-/// `0`, `30 s`, `2 min`, `90 min`, `1 h`: an axis label.
-fn tick_words(seconds: i64) -> String {
+/// `0`, `30 s`, `90 s`, `2 min`, `90 min`, `2 h`: an axis label, in the unit of the axis's
+/// `step` so that one axis never mixes units.
+fn tick_words(seconds: i64, step: i64) -> String {
     match seconds {
         0 => "0".to_owned(),
-        s if s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
+        s if step % 3600 == 0 => format!("{} h", s / 3600),
+        s if step % 60 == 0 => format!("{} min", s / 60),
         s => format!("{s} s"),
     }
 }
@@ -407,7 +408,7 @@ fn duration_chart(id: &str, runs: &[&JobRun], zone: Tz) -> String {
          class=\"y-axis\" aria-hidden=\"true\">",
     );
     for tick in (0..=ticks).rev() {
-        let _ = write!(chart, "<span>{}</span>", tick_words(tick * step));
+        let _ = write!(chart, "<span>{}</span>", tick_words(tick * step, step));
     }
     let _ = write!(
         chart,
@@ -461,10 +462,12 @@ pub fn run_duration_words(duration: TimeDelta) -> String {
     }
 }
 
-fn freshness_line(freshness: Freshness) -> String {
+/// The age of the newest success; not green on a failing job, whose newest run failed.
+fn freshness_line(freshness: Freshness, failing: bool) -> String {
     match freshness {
         Freshness::Fresh { age } => format!(
-            "<p class=\"age fresh\">Newest success {} ago.</p>\n",
+            "<p class=\"age {}\">Newest success {} ago.</p>\n",
+            if failing { "neutral" } else { "fresh" },
             escape(&duration_words(age))
         ),
         Freshness::Stale { age } => format!(
@@ -560,21 +563,24 @@ h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 .banner.off { background: #ddf4ff; border-color: #0969da; color: #0a3069; }
 .jobs { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(18rem, 100%), 1fr)); gap: 1rem; }
 .job { background: #fff; border: 1px solid #d1d9e0; border-radius: .5rem; padding: 1rem; min-width: 0; }
+.job > :last-child { margin-bottom: 0; }
 .age { margin: 0 0 .75rem; padding: .25rem .5rem; border-radius: .25rem; }
 .age.fresh { background: #dafbe1; color: #0f3d1d; }
+.age.neutral { background: #f6f8fa; color: #1b1f24; }
 .age.stale { background: #fff1e5; color: #5c2200; border-left: 4px solid #bc4c00; }
 .age.failing { background: #ffebe9; color: #6e011a; border-left: 4px solid #cf222e; }
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: .25rem .75rem; margin: 0; }
 dt { font-weight: 600; }
 dd { margin: 0; font-variant-numeric: tabular-nums; }
 .none { color: #3d444d; font-style: italic; }
+time { display: inline-block; }
 .timeline { list-style: none; margin: 0; padding: 0 0 0 .25rem; border-left: 2px solid #d1d9e0; }
 .timeline li { display: grid; grid-template-columns: 1.2em 6.4em minmax(0, 1fr); column-gap: .3rem; padding: .1rem 0 .1rem .5rem; font-variant-numeric: tabular-nums; }
 .timeline .mark { font-weight: 700; text-align: center; }
 .timeline .ok .mark, .timeline .ok .outcome { color: #116329; }
 .timeline .failed .mark, .timeline .failed .outcome { color: #a40e26; }
 .outcome { font-weight: 600; }
-.chart-box { display: grid; grid-template-columns: max-content minmax(0, 1fr); column-gap: .4rem; }
+.chart-box { margin-top: .6rem; display: grid; grid-template-columns: max-content minmax(0, 1fr); column-gap: .4rem; }
 .y-axis { display: flex; flex-direction: column; justify-content: space-between; margin: -.5em 0; font-size: .75rem; line-height: 1; text-align: right; color: #3d444d; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .chart { grid-column: 2; display: block; width: 100%; height: 5rem; background: #f6f8fa; border-bottom: 1px solid #3d444d; border-left: 1px solid #3d444d; box-sizing: border-box; }
 .chart .grid { stroke: #d1d9e0; stroke-width: 1; }
@@ -737,6 +743,10 @@ mod tests {
         );
         assert!(page.contains("<strong>✗ Failing</strong>: newest run failed 15 min ago."));
         assert!(page.contains("<dt>Last 5 runs</dt><dd>1 succeeded, 2 failed</dd>"));
+        assert!(
+            page.contains("<p class=\"age neutral\">Newest success 30 min ago.</p>"),
+            "a failing job's recent success is not shown green: {page}"
+        );
     }
 
     #[test]
@@ -1028,16 +1038,17 @@ mod tests {
     }
 
     #[test]
-    fn axis_labels_are_short() {
+    fn axis_labels_are_short_and_one_axis_keeps_one_unit() {
         let cases = [
-            (0, "0"),
-            (30, "30 s"),
-            (120, "2 min"),
-            (5400, "90 min"),
-            (7200, "2 h"),
+            (0, 30, "0"),
+            (30, 30, "30 s"),
+            (90, 30, "90 s"),
+            (120, 60, "2 min"),
+            (5400, 1800, "90 min"),
+            (7200, 3600, "2 h"),
         ];
-        for (seconds, words) in cases {
-            assert_eq!(tick_words(seconds), words, "{seconds}");
+        for (seconds, step, words) in cases {
+            assert_eq!(tick_words(seconds, step), words, "{seconds} by {step}");
         }
     }
 
