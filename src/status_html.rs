@@ -154,7 +154,10 @@ pub fn render(status: &IntegrationStatus, runs: &StatusRead, context: &PageConte
             context,
         ));
     }
-    page.push_str("</div>\n</main>\n");
+    page.push_str(
+        "</div>\n</main>\n<footer><p>The same data as JSON: <code>GET \
+         /QoEDataService/IntegrationLog/Status</code>.</p></footer>\n",
+    );
     finish(page)
 }
 
@@ -224,10 +227,7 @@ fn start(verdict: Verdict, refresh: Option<Duration>) -> String {
 }
 
 fn finish(mut page: String) -> String {
-    page.push_str(
-        "<footer><p>The same data as JSON: <code>GET /QoEDataService/IntegrationLog/Status\
-         </code>.</p></footer>\n</body>\n</html>\n",
-    );
+    page.push_str("</body>\n</html>\n");
     page
 }
 
