@@ -864,6 +864,10 @@ mod tests {
             !page.contains("<section class=\"job\" aria-labelledby"),
             "no jobs: {page}"
         );
+        assert!(
+            !page.contains("The same data as JSON"),
+            "Status is empty: {page}"
+        );
     }
 
     #[test]
