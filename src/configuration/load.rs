@@ -76,6 +76,7 @@ struct RawIntegrationLog {
     enabled: bool,
     time_zone: String,
     stale_after_minutes: u64,
+    page_refresh_s: u64,
     source: String,
     sql_agent: RawSqlAgent,
 }
@@ -110,6 +111,7 @@ max_connections = 1024
 enabled = false
 time_zone = "UTC"
 stale_after_minutes = 30
+page_refresh_s = 60
 source = "table"
 
 [integration_log.sql_agent]
@@ -346,6 +348,15 @@ impl RawIntegrationLog {
                 format!("must be a whole number of minutes from 1 to {MAX_STALE_AFTER_MINUTES}"),
             ));
         }
+        if self.page_refresh_s > MAX_PAGE_REFRESH_S {
+            return Err(invalid(
+                "integration_log.page_refresh_s",
+                format!(
+                    "must be a whole number of seconds from 1 to {MAX_PAGE_REFRESH_S}, or 0 to \
+                     never reload the status page"
+                ),
+            ));
+        }
         let sql_agent = self.sql_agent.validate()?;
         let source = match self.source.as_str() {
             "table" => LogSource::Table,
@@ -361,6 +372,8 @@ impl RawIntegrationLog {
             enabled: self.enabled,
             time_zone,
             stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
+            page_refresh: (self.page_refresh_s > 0)
+                .then(|| Duration::from_secs(self.page_refresh_s)),
             source,
         })
     }
@@ -413,6 +426,8 @@ impl RawSqlAgent {
 
 /// A week: longer than any sensible alarm threshold for a 15-minute job.
 const MAX_STALE_AFTER_MINUTES: u64 = 7 * 24 * 60;
+/// Longest status page reload interval: a day.
+const MAX_PAGE_REFRESH_S: u64 = 24 * 60 * 60;
 
 /// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
 /// Scheme and host are lower-cased, as the `Origin` header always has them.
@@ -839,6 +854,10 @@ mod tests {
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
         assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));
+        assert_eq!(
+            settings.integration_log.page_refresh,
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(settings.cache.ttl, Duration::from_secs(5));
         assert_eq!(settings.log.format, LogFormat::Text);
         assert_eq!(settings.http.shutdown_timeout, Duration::from_secs(10));
@@ -1036,6 +1055,14 @@ mod tests {
             (
                 &[("QOE_INTEGRATION_LOG__STALE_AFTER_MINUTES", "100000")],
                 "integration_log.stale_after_minutes",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "86401")],
+                "integration_log.page_refresh_s",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "a minute")],
+                "integration_log.page_refresh_s",
             ),
             (&[("QOE_HTTP__API_KEYS", "good,has space")], "http.api_keys"),
             (&[("QOE_HTTP__API_KEYS", "good,,other")], "http.api_keys"),

@@ -123,6 +123,8 @@ pub struct IntegrationLogSettings {
     pub time_zone: Tz,
     /// The status page warns when a job's newest success is older than this.
     pub stale_after: TimeDelta,
+    /// How often the status page reloads itself (`integration_log.page_refresh_s`); `None`: never.
+    pub page_refresh: Option<Duration>,
     /// Where the runs are read from (`integration_log.source`).
     pub source: LogSource,
 }
