@@ -4,11 +4,13 @@
 //! - `database`: `database.connection_string` read with a real ADO.NET parser, the allowed
 //!   keys, and the one place the password is exposed (the tiberius `Config`);
 //! - `errors`: `SettingsError`, naming the setting and line, never a value;
-//! - `keys`: which settings exist (read off the `Raw*` structs) and "did you mean".
+//! - `keys`: which settings exist (read off the `Raw*` structs) and "did you mean";
+//! - `time_zone`: zones by IANA or Windows name.
 mod database;
 mod errors;
 mod keys;
 mod load;
+mod time_zone;
 mod types;
 
 pub use database::ALLOWED_KEYS;
