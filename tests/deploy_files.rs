@@ -152,9 +152,12 @@ fn each_commented_line_shows_the_default() {
         let uncommented: Vec<&str> = text
             .lines()
             .enumerate()
-            .map(|(index, l)| match index == line.index {
-                true => l.trim_start_matches('#').trim_start(),
-                false => l,
+            .map(|(index, l)| {
+                if index == line.index {
+                    l.trim_start_matches('#').trim_start()
+                } else {
+                    l
+                }
             })
             .collect();
         let file = write_temporary("uncommented.toml", &uncommented.join("\n"));
@@ -171,8 +174,8 @@ fn each_commented_line_shows_the_default() {
 /// The value of `Key=` in the unit, the last one if it is given more than once.
 fn unit_value(unit: &str, key: &str) -> String {
     unit.lines()
-        .filter_map(|line| line.strip_prefix(&format!("{key}=")))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix(&format!("{key}=")))
         .unwrap_or_else(|| panic!("{UNIT} has no {key}="))
         .to_owned()
 }
