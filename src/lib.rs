@@ -1,8 +1,6 @@
 //! QoE Data Service: the CQD Data API's integration status, read from the QoE archive database.
 #![forbid(unsafe_code)]
 
-/// Database answers kept for `cache.ttl`, one query in flight per key.
-pub mod cache;
 /// Command-line interface: `serve` and `migrate`.
 pub mod cli;
 /// Conditional GET: strong `ETag`s, `304 Not Modified`, `Cache-Control`; tagged bodies.
@@ -27,15 +25,16 @@ pub mod middleware;
 pub mod openapi;
 /// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
 pub mod paths;
+/// What differs by operating system: stop signals, signals ignored, listener socket options.
+pub mod platform;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
-/// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.
-pub mod signals;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.
 pub mod status_html;
-/// What the handlers need from the database, as a trait the tests can replace.
+/// What the handlers need from the database, as a trait the tests can replace, and the
+/// layers (metering, cache) between them and the database.
 pub mod store;
 /// Logging setup.
 pub mod telemetry;

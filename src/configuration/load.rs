@@ -10,6 +10,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
 use super::time_zone;
 use super::types::{
@@ -34,7 +35,8 @@ struct RawDatabase {
     connection_string: Option<SecretString>,
     ca_certificate_path: Option<PathBuf>,
     pool_max_size: u32,
-    connect_timeout_ms: u64,
+    /// Not in the defaults: `Connect Timeout` in the connection string applies when it is unset.
+    connect_timeout_ms: Option<u64>,
     command_timeout_ms: u64,
     request_timeout_ms: u64,
 }
@@ -87,13 +89,15 @@ struct RawSqlAgent {
     server_time_zone: String,
 }
 
+/// `database.connect_timeout_ms` when neither it nor `Connect Timeout` is given.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
+
 /// Settings that are lists in the file and comma-separated in the environment.
 const LIST_SETTINGS: [&str; 2] = ["http.cors_trusted_origins", "http.api_keys"];
 
 const DEFAULTS: &str = r#"
 [database]
 pool_max_size = 10
-connect_timeout_ms = 5000
 command_timeout_ms = 10000
 request_timeout_ms = 10000
 
@@ -536,12 +540,25 @@ impl RawDatabase {
                 "must be between 1 and 1000",
             ));
         }
-        let connect_timeout = timeout("database.connect_timeout_ms", self.connect_timeout_ms)?;
         let command_timeout = timeout("database.command_timeout_ms", self.command_timeout_ms)?;
         let request_timeout = timeout("database.request_timeout_ms", self.request_timeout_ms)?;
-        super::database::validate(connection_string.expose_secret())?;
+        let connection_string = ConnectionString::parse(&connection_string)?;
+        let connect_timeout = match self.connect_timeout_ms {
+            Some(millis) => timeout("database.connect_timeout_ms", millis)?,
+            None => connection_string
+                .connect_timeout
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        };
         if let Some(path) = &self.ca_certificate_path {
             super::database::check_ca_certificate(path)?;
+            let tls = &connection_string.tls;
+            if tls.trust_server_certificate || tls.ca_certificate.is_some() {
+                return Err(invalid(
+                    "database.ca_certificate_path",
+                    "cannot be combined with TrustServerCertificate or TrustServerCertificateCA \
+                     in database.connection_string; keep one of them",
+                ));
+            }
         }
         let settings = DatabaseSettings {
             connection_string,
@@ -551,7 +568,6 @@ impl RawDatabase {
             command_timeout,
             request_timeout,
         };
-        settings.tiberius_config()?;
         Ok(settings)
     }
 }
@@ -652,6 +668,38 @@ mod tests {
         assert!(message.contains("line 3"), "{message}");
         assert!(message.contains("connection_string"), "{message}");
         assert!(!message.contains(SECRET), "{message}");
+    }
+
+    #[test]
+    fn a_backslash_in_a_double_quoted_connection_string_says_to_use_single_quotes() {
+        let message = file_error(
+            "[database]\nconnection_string = \"Server=sql01\\CQD;Database=QoEArchive\"\n",
+        );
+
+        assert!(message.contains("line 2"), "{message}");
+        assert!(
+            message.contains("connection_string = 'Server=sql01\\CQD;…'"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_backslash_in_a_single_quoted_connection_string_is_read_as_written() {
+        let settings = load_file(
+            "[database]\nconnection_string = 'Server=sql01\\CQD;User Id=u;Password=p'\n",
+            &[],
+        )
+        .expect("valid");
+
+        assert_eq!(
+            settings
+                .database
+                .connection_string
+                .server
+                .instance
+                .as_deref(),
+            Some("CQD")
+        );
     }
 
     #[test]
@@ -1073,13 +1121,94 @@ mod tests {
         )])
         .expect("valid");
 
-        let config = settings.database.tiberius_config().expect("driver config");
+        let config = settings.database.tiberius_config();
 
         // tiberius has no getter for the intent; its Debug shows the field it sends in LOGIN7.
         assert!(
             format!("{config:?}").contains("readonly: true"),
             "ApplicationIntent=ReadOnly was not passed to tiberius"
         );
+    }
+
+    #[test]
+    fn a_malformed_trusted_connection_stops_the_settings_naming_the_key() {
+        let message = error_of(&[(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=h,1;Trusted_Connection=maybe",
+        )]);
+
+        assert!(message.contains("database.connection_string"), "{message}");
+        assert!(message.contains("`Trusted_Connection`"), "{message}");
+    }
+
+    #[test]
+    fn integrated_security_with_a_user_but_no_password_stops_the_settings() {
+        let message = error_of(&[(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=h,1;Integrated Security=SSPI;User Id=CORP\\svc",
+        )]);
+
+        assert!(message.contains("needs a Password"), "{message}");
+    }
+
+    #[test]
+    fn connect_timeout_in_the_connection_string_applies_unless_the_setting_is_given() {
+        let with_key = format!("{CONNECTION_STRING};Connect Timeout=30");
+        let from_string = load(&[("QOE_DATABASE__CONNECTION_STRING", &with_key)]).expect("valid");
+        let from_setting = load(&[
+            ("QOE_DATABASE__CONNECTION_STRING", &with_key),
+            ("QOE_DATABASE__CONNECT_TIMEOUT_MS", "1500"),
+        ])
+        .expect("valid");
+
+        assert_eq!(
+            from_string.database.connect_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            from_string
+                .database
+                .tiberius_config()
+                .get_handshake_timeout(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            from_setting.database.connect_timeout,
+            Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn the_ca_file_setting_reaches_the_driver_and_excludes_the_connection_strings_own() {
+        let certificates =
+            testkit::TestCertificates::generate(&["localhost"]).expect("test certificates");
+        let dir = std::env::temp_dir().join(format!("qoe-ca-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, certificates.ca_pem.as_bytes()).expect("write");
+        let ca = ca.to_string_lossy().into_owned();
+
+        let settings = load(&[("QOE_DATABASE__CA_CERTIFICATE_PATH", &ca)]).expect("valid");
+        let config = format!("{:?}", settings.database.tiberius_config());
+        assert!(config.contains(&ca), "{config}");
+
+        for key in [
+            "TrustServerCertificate=true",
+            "TrustServerCertificateCA=/etc/ca.pem",
+        ] {
+            let message = error_of(&[
+                ("QOE_DATABASE__CA_CERTIFICATE_PATH", &ca),
+                (
+                    "QOE_DATABASE__CONNECTION_STRING",
+                    &format!("Server=h,1;User Id=u;Password=p;{key}"),
+                ),
+            ]);
+            assert!(
+                message.contains("database.ca_certificate_path"),
+                "{key}: {message}"
+            );
+            assert!(message.contains("keep one of them"), "{key}: {message}");
+        }
     }
 
     #[test]
@@ -1115,7 +1244,7 @@ mod tests {
     fn the_connection_string_reaches_the_driver_with_our_timeouts() {
         let settings = load(&[("QOE_DATABASE__CONNECT_TIMEOUT_MS", "1500")]).expect("valid");
 
-        let config = settings.database.tiberius_config().expect("driver config");
+        let config = settings.database.tiberius_config();
 
         assert_eq!(config.get_addr(), "db.example.org:1433");
         assert_eq!(

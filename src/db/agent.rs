@@ -11,7 +11,7 @@ use super::client::SqlClient;
 use super::{DbError, PoolStatus, SqlServerStore};
 use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{decode_history, AgentHistory, AgentRow, HistoryRow};
-use crate::domain::{CategoryTime, Job, JobRun, LogEntry, LogQuery, StatusRead};
+use crate::domain::{Job, JobRun, LogEntry, LogQuery, StatusRead};
 use crate::store::{IntegrationLogStore, StoreError};
 use crate::telemetry::in_request_span;
 
@@ -116,10 +116,6 @@ fn step_setting(job: Job) -> &'static str {
 
 #[async_trait]
 impl IntegrationLogStore for SqlAgentStore {
-    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
-        Ok(self.status_read().await?.entries.clone())
-    }
-
     #[tracing::instrument(name = "db.agent_status", skip(self))]
     async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
         Ok(Arc::new(StatusRead::from_runs(

@@ -1,5 +1,6 @@
 pub mod agent;
 mod category;
+mod in_progress;
 mod jobs;
 mod log;
 mod runs;

@@ -2,19 +2,15 @@
 //!
 //! Hand-written rather than a metrics crate: a dozen series do not justify a registry, and the
 //! exposition format is a few lines of text. What is measured lives beside what it measures:
-//! database reads in [`MeteredStore`], job freshness in `domain::JobsRead`.
-mod metered_store;
-
-pub use metered_store::MeteredStore;
-
+//! database reads in `store::metered`, job freshness in `domain::JobsRead`.
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::cache::CacheStats;
 use crate::db::PoolStatus;
 use crate::domain::JobsRead;
+use crate::store::single_flight::CacheStats;
 
 /// Upper bounds (seconds) of the latency buckets: 0.5 ms to 10 s.
 const BUCKETS: [f64; 14] = [
@@ -281,8 +277,11 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
     );
 }
 
-/// `qoe_status_up` and the per-job gauges.
+/// `qoe_integration_log_enabled`, `qoe_status_up` and the per-job gauges.
 fn render_jobs(jobs: &JobsRead, out: &mut String) {
+    let enabled = "1 if integration_log.enabled is true; while 0, the API answers empty and no job series are reported.";
+    let enabled_value = u8::from(!matches!(jobs, JobsRead::NotRead));
+    gauge(out, "qoe_integration_log_enabled", enabled, enabled_value);
     let up = "1 if the integration log could be read.";
     let (now, status, last_run_seconds) = match jobs {
         JobsRead::NotRead => return,
@@ -304,6 +303,17 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
             let _ = writeln!(out, "{name}{{job=\"{job}\"}} {age}");
         }
     }
+    // Present for every job, unlike the age, so an alert fires for a job that never succeeded.
+    let name = "qoe_job_has_succeeded";
+    let _ = writeln!(out, "# HELP {name} 1 if the integration log holds a success of the job, 0 if it holds none.\n# TYPE {name} gauge");
+    for job in &jobs {
+        let succeeded = u8::from(!job.successes.is_empty());
+        let _ = writeln!(
+            out,
+            "{name}{{job=\"{}\"}} {succeeded}",
+            job.job.metric_label()
+        );
+    }
     let name = "qoe_last_failure_timestamp_seconds";
     let _ = writeln!(out, "# HELP {name} Unix time of the job's newest failure (absent if none).\n# TYPE {name} gauge");
     for job in &jobs {
@@ -317,6 +327,18 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
     for (job, seconds) in last_run_seconds {
         let _ = writeln!(out, "{name}{{job=\"{}\"}} {seconds}", job.metric_label());
     }
+    let name = "qoe_run_in_progress_seconds";
+    let _ = writeln!(out, "# HELP {name} Seconds since the job's newest start, while that start has no outcome yet (absent when no run is in progress).\n# TYPE {name} gauge");
+    for job in &jobs {
+        if let Some(running) = job.run_in_progress_for(*now) {
+            let seconds = running.num_milliseconds() as f64 / 1000.0;
+            let _ = writeln!(
+                out,
+                "{name}{{job=\"{}\"}} {seconds}",
+                job.job.metric_label()
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -324,7 +346,7 @@ mod tests {
     use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
-    use crate::domain::{CategoryTime, LogCategory};
+    use crate::domain::{CategoryTime, Job, JobRun, LogCategory, StatusRead};
 
     fn at(hour: u32, minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2015, 1, 18, hour, minute, 0)
@@ -373,9 +395,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_newest_finished_runs_duration_is_reported_per_job() {
-        let entries = vec![
+    /// Cube processing ran 09:00–09:04; data integration started at 09:30 and has not ended.
+    fn a_finished_cube_run_and_an_integration_running_since_9_30() -> Vec<CategoryTime> {
+        vec![
             CategoryTime {
                 category: LogCategory::CubeProcessingStarted,
                 time: at(9, 0),
@@ -388,9 +410,15 @@ mod tests {
                 category: LogCategory::DataIntegrationStarted,
                 time: at(9, 30),
             },
-        ];
+        ]
+    }
 
-        let text = rendered(&JobsRead::from_entries(entries, at(10, 5)));
+    #[test]
+    fn the_newest_finished_runs_duration_is_reported_per_job() {
+        let text = rendered(&JobsRead::from_entries(
+            a_finished_cube_run_and_an_integration_running_since_9_30(),
+            at(10, 5),
+        ));
 
         assert!(
             text.contains("qoe_last_run_duration_seconds{job=\"cube_processing\"} 240\n"),
@@ -399,6 +427,81 @@ mod tests {
         assert!(
             !text.contains("qoe_last_run_duration_seconds{job=\"data_integration\"}"),
             "a run still in progress has no duration: {text}"
+        );
+    }
+
+    #[test]
+    fn a_run_in_progress_is_reported_with_the_seconds_since_its_start() {
+        let text = rendered(&JobsRead::from_entries(
+            a_finished_cube_run_and_an_integration_running_since_9_30(),
+            at(10, 5),
+        ));
+
+        assert!(
+            text.contains("qoe_run_in_progress_seconds{job=\"data_integration\"} 2100\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("qoe_run_in_progress_seconds{job=\"cube_processing\"}"),
+            "a finished run is not in progress: {text}"
+        );
+    }
+
+    #[test]
+    fn a_running_agent_step_is_a_run_in_progress() {
+        let running = JobRun {
+            job: Job::CubeProcessing,
+            started: at(10, 0),
+            end: None,
+            message: None,
+        };
+
+        let read = JobsRead::from_read(&StatusRead::from_runs(vec![running]), at(10, 1));
+        let text = rendered(&read);
+
+        assert!(
+            text.contains("qoe_run_in_progress_seconds{job=\"cube_processing\"} 60\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_job_that_never_succeeded_is_reported_so_an_alert_can_fire() {
+        let entries = vec![
+            CategoryTime {
+                category: LogCategory::DataIntegrationSucceeded,
+                time: at(10, 0),
+            },
+            CategoryTime {
+                category: LogCategory::CubeProcessingFailed,
+                time: at(9, 30),
+            },
+        ];
+
+        let text = rendered(&JobsRead::from_entries(entries, at(10, 5)));
+
+        assert!(
+            text.contains("qoe_job_has_succeeded{job=\"data_integration\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("qoe_job_has_succeeded{job=\"cube_processing\"} 0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_integration_log_switch_is_reported_whether_or_not_anything_is_read() {
+        let disabled = rendered(&JobsRead::NotRead);
+        let unreadable = rendered(&JobsRead::Unavailable);
+
+        assert!(
+            disabled.contains("qoe_integration_log_enabled 0\n"),
+            "{disabled}"
+        );
+        assert!(
+            unreadable.contains("qoe_integration_log_enabled 1\n"),
+            "{unreadable}"
         );
     }
 

@@ -76,27 +76,41 @@ async fn heads_within_the_cap_are_served_one_after_another_on_one_connection() {
     assert_eq!(text.matches("HTTP/1.1 200").count(), 4, "{text}");
 }
 
+/// A connection the server has accepted and is holding: one request answered on it, kept alive.
+async fn held_connection(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !received.ends_with(br#"{"status":"ok"}"#) {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert_ne!(n, 0, "closed: {}", String::from_utf8_lossy(&received));
+            received.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("answered within 5 s, so accepted");
+    stream
+}
+
 #[actix_web::test]
 async fn connections_past_the_cap_wait_until_one_closes() {
     let port = serve(|http| http.max_connections = 2).await;
-    let mut holders = Vec::new();
-    for _ in 0..2 {
-        let mut holder = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        holder
-            .write_all(b"GET /healthz HTTP/1.1\r\n")
-            .await
-            .expect("send");
-        holders.push(holder);
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut holders = vec![held_connection(port).await, held_connection(port).await];
 
-    let third = tokio::spawn(async move { http_get(port, "/healthz").await.status });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut third = tokio::spawn(async move { http_get(port, "/healthz").await.status });
+    // That something does not happen can only be watched for a while: a /healthz served
+    // takes a few milliseconds, so half a second unanswered means it waits.
+    let unanswered = tokio::time::timeout(Duration::from_millis(500), &mut third).await;
     assert!(
-        !third.is_finished(),
-        "a third connection was served with a cap of 2"
+        unanswered.is_err(),
+        "a third connection was served with a cap of 2: {unanswered:?}"
     );
 
     drop(holders.pop());

@@ -5,6 +5,7 @@ mod clear_cache;
 mod conditional_get;
 mod configuration;
 mod cors;
+mod deploy;
 mod health;
 mod helpers;
 mod https;

@@ -1,5 +1,5 @@
 use actix_web::http::{header, StatusCode};
-use qoe_data_service::paths::{METRICS_PATH, STATUS_PATH};
+use qoe_data_service::paths::{LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PATH};
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;
@@ -70,6 +70,28 @@ async fn database_reads_and_cache_counters_are_reported() {
 }
 
 #[actix_web::test]
+async fn each_database_read_is_labelled_by_its_own_method() {
+    let app = over(FakeStore::with_entries(documentation_sample())).await;
+    app.get(READYZ_PATH).await;
+    app.get(LOG_PATH).await;
+
+    let text = scrape(&app).await;
+
+    assert_has(
+        &text,
+        "qoe_db_command_duration_seconds_count{command=\"readiness\",outcome=\"ok\"} 1",
+    );
+    assert_has(
+        &text,
+        "qoe_db_command_duration_seconds_count{command=\"integration_log\",outcome=\"ok\"} 1",
+    );
+    assert!(
+        !text.contains("command=\"ping\""),
+        "readiness counted as a ping:\n{text}"
+    );
+}
+
+#[actix_web::test]
 async fn job_freshness_comes_from_the_status_data() {
     let app = over(FakeStore::with_entries(documentation_sample())).await;
 
@@ -117,5 +139,31 @@ async fn with_the_status_disabled_metrics_read_nothing() {
     let text = scrape(&app).await;
 
     assert!(!text.contains("qoe_status_up"), "{text}");
+    assert_has(&text, "qoe_integration_log_enabled 0");
     assert_eq!(store.calls(), 0);
+}
+
+#[actix_web::test]
+async fn a_run_in_progress_and_a_job_that_never_succeeded_are_reported() {
+    use qoe_data_service::domain::LogCategory;
+    let store = FakeStore::with_entries(vec![
+        entry(LogCategory::DataIntegrationSucceeded, "01/18/2015 10:00:00"),
+        entry(LogCategory::CubeProcessingFailed, "01/18/2015 10:05:00"),
+        entry(LogCategory::CubeProcessingStarted, "01/18/2015 10:20:00"),
+    ]);
+    let app = over(store).await;
+
+    let text = scrape(&app).await;
+
+    assert_has(&text, "qoe_integration_log_enabled 1");
+    assert_has(&text, "qoe_job_has_succeeded{job=\"data_integration\"} 1");
+    assert_has(&text, "qoe_job_has_succeeded{job=\"cube_processing\"} 0");
+    assert!(
+        text.contains("qoe_run_in_progress_seconds{job=\"cube_processing\"} "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("qoe_run_in_progress_seconds{job=\"data_integration\"}"),
+        "{text}"
+    );
 }

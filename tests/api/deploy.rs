@@ -1,0 +1,142 @@
+//! The shipped monitoring files (`deploy/`) name only series `/metrics` exposes: a panel on a
+//! misspelt or removed metric stays empty and an alert on one never fires, both silently.
+use std::collections::BTreeSet;
+
+use qoe_data_service::paths::METRICS_PATH;
+use qoe_data_service::startup::Application;
+use testkit::integration_log::IntegrationLogDb;
+use testkit::TdsTestServer;
+
+use crate::helpers::*;
+
+const DASHBOARD: &str = "deploy/grafana/qoe-data-service.json";
+const ALERT_RULES: &str = "deploy/prometheus/alerts.yml";
+
+fn repository_text(relative: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `/metrics` of the service as production wires it (the SQL Server store and its pool), over
+/// the TDS test server holding the documentation sample, with the integration log enabled.
+async fn exposition() -> String {
+    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("TDS test server starts");
+    let mut settings = test_settings(&server.ado_connection_string());
+    settings.integration_log.enabled = true;
+    let port = run_in_background(Application::build(settings).expect("the service builds"));
+
+    let response = http_get(port, METRICS_PATH).await;
+
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.body
+}
+
+/// The series names an exposition declares (`# TYPE` lines); a histogram's samples are named
+/// `_bucket`, `_sum` and `_count`.
+fn exposed(exposition: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in exposition.lines() {
+        let Some(declaration) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (name, kind) = declaration
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("a TYPE line without a type: {line}"));
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+        names.insert(name.to_owned());
+    }
+    names
+}
+
+/// Every `qoe_…` metric name in `text`.
+fn qoe_metric_names(text: &str) -> BTreeSet<String> {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("qoe_") {
+        let starts_a_name = !rest[..at].ends_with(is_name_char);
+        let tail = &rest[at..];
+        let end = tail.find(|c| !is_name_char(c)).unwrap_or(tail.len());
+        if starts_a_name {
+            names.insert(tail[..end].to_owned());
+        }
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// Every string in a JSON document (queries, legends, titles), depth first.
+fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => out.push(text.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| strings(item, out)),
+        serde_json::Value::Object(members) => members.values().for_each(|item| strings(item, out)),
+        _ => {}
+    }
+}
+
+fn dashboard_metric_names() -> BTreeSet<String> {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&repository_text(DASHBOARD)).expect("the dashboard is JSON");
+    let mut texts = Vec::new();
+    strings(&dashboard, &mut texts);
+    texts
+        .iter()
+        .flat_map(|text| qoe_metric_names(text))
+        .collect()
+}
+
+fn missing(used: &BTreeSet<String>, exposed: &BTreeSet<String>) -> Vec<String> {
+    used.difference(exposed).cloned().collect()
+}
+
+async fn assert_all_exposed(file: &str, used: &BTreeSet<String>) {
+    let exposed = exposed(&exposition().await);
+
+    assert_eq!(
+        missing(used, &exposed),
+        Vec::<String>::new(),
+        "{file} names metrics /metrics does not expose"
+    );
+}
+
+#[actix_web::test]
+async fn every_metric_the_grafana_dashboard_queries_is_exposed() {
+    let used = dashboard_metric_names();
+    assert!(
+        used.len() >= 10,
+        "too few metrics found in {DASHBOARD}: {used:?}"
+    );
+
+    assert_all_exposed(DASHBOARD, &used).await;
+}
+
+#[actix_web::test]
+async fn every_metric_the_alert_rules_use_is_exposed() {
+    let used = qoe_metric_names(&repository_text(ALERT_RULES));
+    assert!(
+        used.contains("qoe_run_in_progress_seconds") && used.contains("qoe_status_up"),
+        "{used:?}"
+    );
+
+    assert_all_exposed(ALERT_RULES, &used).await;
+}
+
+#[actix_web::test]
+async fn a_metric_the_service_does_not_expose_is_reported_missing() {
+    let query = "histogram_quantile(0.9, rate(qoe_http_request_duration_seconds_bucket[5m])) \
+                 / qoe_no_such_metric_total{exported_job=\"cube_processing\"}";
+
+    let exposed = exposed(&exposition().await);
+
+    assert_eq!(
+        missing(&qoe_metric_names(query), &exposed),
+        vec!["qoe_no_such_metric_total".to_owned()]
+    );
+}
