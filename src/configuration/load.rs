@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
+use super::time_zone;
 use super::types::{
     ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
     LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,
@@ -162,6 +163,20 @@ impl Settings {
         raw.database.connection_string = Some(SecretString::from(connection_string));
         raw.http.listen = "127.0.0.1:0".to_owned();
         raw.validate()
+    }
+
+    /// Every setting by its key path (`http.tls.cert_path`), sections left out: what an
+    /// example configuration has to show.
+    pub fn known_settings() -> Vec<String> {
+        let keys = super::keys::known_keys::<RawSettings>();
+        let is_section = |key: &String| {
+            let below = format!("{key}.");
+            keys.iter().any(|other| other.starts_with(&below))
+        };
+        keys.iter()
+            .filter(|key| !is_section(key))
+            .cloned()
+            .collect()
     }
 
     /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
@@ -333,15 +348,7 @@ impl RawHttp {
 
 impl RawIntegrationLog {
     fn validate(self) -> Result<IntegrationLogSettings, SettingsError> {
-        let time_zone = self.time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or Europe/Moscow",
-                    self.time_zone
-                ),
-            )
-        })?;
+        let time_zone = time_zone::parse("integration_log.time_zone", &self.time_zone)?;
         if !(1..=MAX_STALE_AFTER_MINUTES).contains(&self.stale_after_minutes) {
             return Err(invalid(
                 "integration_log.stale_after_minutes",
@@ -395,15 +402,10 @@ impl RawSqlAgent {
                 Ok(value)
             }
         };
-        let server_time_zone = self.server_time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.sql_agent.server_time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or America/New_York",
-                    self.server_time_zone
-                ),
-            )
-        })?;
+        let server_time_zone = time_zone::parse(
+            "integration_log.sql_agent.server_time_zone",
+            &self.server_time_zone,
+        )?;
         let job_name = match self.job_name {
             Some(job) if job.trim().is_empty() => None,
             Some(job) => Some(name("integration_log.sql_agent.job_name", job)?),
