@@ -64,8 +64,9 @@ impl SqlAgentStore {
                 history_rows(connection.client(), depth, settings).await
             })
             .await?;
-        check_server_offset(settings.server_time_zone, offset_minutes, Utc::now())
-            .map_err(|mismatch| StoreError::new(Unavailability::ServerTimeZoneMismatch, mismatch))?;
+        check_server_offset(settings.server_time_zone, offset_minutes, Utc::now()).map_err(
+            |mismatch| StoreError::new(Unavailability::ServerTimeZoneMismatch, mismatch),
+        )?;
         let history = decode_history(rows, settings.server_time_zone).map_err(|e| {
             DbError::UnexpectedResult(format!("SQL Server Agent history: {e}")).into_store_error()
         })?;
@@ -212,9 +213,16 @@ async fn history_rows(
     };
     let offset_minutes = match offset.as_slice() {
         [row] => required(row, "OffsetMinutes")?,
-        _ => return Err(DbError::UnexpectedResult("OffsetMinutes is not one row".into())),
+        _ => {
+            return Err(DbError::UnexpectedResult(
+                "OffsetMinutes is not one row".into(),
+            ))
+        }
     };
-    Ok((offset_minutes, rows.iter().map(agent_row).collect::<Result<_, _>>()?))
+    Ok((
+        offset_minutes,
+        rows.iter().map(agent_row).collect::<Result<_, _>>()?,
+    ))
 }
 
 fn int(row: &Row, column: &'static str) -> Result<Option<i32>, DbError> {

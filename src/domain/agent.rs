@@ -97,7 +97,11 @@ pub fn check_server_offset(
     server_minutes: i32,
     now: DateTime<Utc>,
 ) -> Result<(), ZoneMismatch> {
-    let expected_minutes = zone.offset_from_utc_datetime(&now.naive_utc()).fix().local_minus_utc() / 60;
+    let expected_minutes = zone
+        .offset_from_utc_datetime(&now.naive_utc())
+        .fix()
+        .local_minus_utc()
+        / 60;
     if (server_minutes - expected_minutes).abs() > 1 {
         return Err(ZoneMismatch {
             zone,

@@ -156,19 +156,22 @@ impl AgentDb {
             vec![Column::new("OffsetMinutes", ColumnType::Int)],
             vec![vec![Value::Int(state.offset_minutes)]],
         );
-        Response::Results(vec![offset, ResultSet::new(
-            vec![
-                Column::new("Job", ColumnType::Int),
-                Column::new("Running", ColumnType::Int),
-                Column::nullable("RunStatus", ColumnType::Int),
-                Column::nullable("RunDate", ColumnType::Int),
-                Column::nullable("RunTime", ColumnType::Int),
-                Column::nullable("RunDuration", ColumnType::Int),
-                Column::nullable("Message", ColumnType::NVarChar(4000)),
-                Column::nullable("JobStarted", ColumnType::DateTime2(3)),
-            ],
-            rows,
-        )])
+        Response::Results(vec![
+            offset,
+            ResultSet::new(
+                vec![
+                    Column::new("Job", ColumnType::Int),
+                    Column::new("Running", ColumnType::Int),
+                    Column::nullable("RunStatus", ColumnType::Int),
+                    Column::nullable("RunDate", ColumnType::Int),
+                    Column::nullable("RunTime", ColumnType::Int),
+                    Column::nullable("RunDuration", ColumnType::Int),
+                    Column::nullable("Message", ColumnType::NVarChar(4000)),
+                    Column::nullable("JobStarted", ColumnType::DateTime2(3)),
+                ],
+                rows,
+            ),
+        ])
     }
 
     fn readiness(&self, params: &[Value]) -> Response {
