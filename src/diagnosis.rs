@@ -211,10 +211,7 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
     let mut report = Report::default();
     report.push("settings", Outcome::Ok(target(settings)));
     if !settings.integration_log.enabled {
-        report.push(
-            "integration_log.enabled",
-            Outcome::Warning(disabled_warning()),
-        );
+        report.push("operations", Outcome::Warning(disabled_warning()));
     }
     if let Err(error) = store.ping().await {
         report.failed("connect", &error, source);

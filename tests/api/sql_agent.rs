@@ -9,6 +9,7 @@ use chrono::{NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{LogSource, Settings, SqlAgentSettings};
 use qoe_data_service::db::{SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_STATUS_DEPTH};
+use qoe_data_service::diagnosis;
 use qoe_data_service::paths::{LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH};
 use qoe_data_service::startup::Application;
 use testkit::sql_agent::{AgentDb, AgentHistoryRow, AgentRunning};
@@ -475,4 +476,32 @@ fn wrong_agent_settings_are_refused_by_name() {
         let error = load(&[(key, value)]).expect_err(key);
         assert!(error.contains(&format!("`{setting}`")), "{key}: {error}");
     }
+}
+
+#[actix_web::test]
+async fn check_reports_a_server_clock_off_server_time_zone_with_the_setting_to_fix() {
+    let db = cqd_job();
+    let harness = Harness::start(db.clone(), Tz::Europe__Moscow).await;
+    db.set_offset_minutes(-300);
+    let mut settings = test_settings(&harness.server.ado_connection_string());
+    settings.integration_log.source = LogSource::SqlAgent(agent_settings(Tz::Europe__Moscow));
+
+    let report = diagnosis::diagnose(&settings, harness.store.as_ref()).await;
+
+    assert!(!report.passed(), "{report}");
+    let text = report.to_string();
+    assert!(text.contains("OK    connect: "), "{text}");
+    for step in ["readiness", "status"] {
+        assert!(
+            text.contains(&format!(
+                "FAIL  {step}: SQL Server's clock disagrees with setting \
+                 `integration_log.sql_agent.server_time_zone` → "
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE"),
+        "{text}"
+    );
 }
