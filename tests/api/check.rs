@@ -33,11 +33,16 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, Strin
     )
 }
 
+/// A TDS test server holding the CQD documentation's sample log.
+async fn healthy_server() -> TdsTestServer {
+    TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("TDS test server starts")
+}
+
 #[actix_web::test]
 async fn check_against_a_healthy_server_prints_ok_for_each_step_and_exits_0() {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
-        .await
-        .expect("TDS test server starts");
+    let server = healthy_server().await;
     let connection_string = server.ado_connection_string();
 
     let (code, stdout, stderr) = run(
@@ -67,9 +72,7 @@ async fn check_against_a_healthy_server_prints_ok_for_each_step_and_exits_0() {
 
 #[actix_web::test]
 async fn check_with_the_operations_disabled_warns_how_to_enable_them_but_passes() {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
-        .await
-        .expect("TDS test server starts");
+    let server = healthy_server().await;
     let connection_string = server.ado_connection_string();
 
     let (code, stdout, _) = run(
