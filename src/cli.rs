@@ -92,11 +92,10 @@ impl Cli {
 
 /// `check`: the report on stdout (logs stay off: the report says it in fewer words).
 async fn check(config: Option<&Path>) -> anyhow::Result<()> {
-    let report = match Settings::load(config) {
-        Ok(settings) => {
-            let store = diagnosis::store_for(&settings)?;
-            diagnosis::diagnose(&settings, store.as_ref()).await
-        }
+    let loaded = Settings::load(config)
+        .and_then(|settings| Ok((diagnosis::store_for(&settings)?, settings)));
+    let report = match loaded {
+        Ok((store, settings)) => diagnosis::diagnose(&settings, store.as_ref()).await,
         Err(error) => diagnosis::settings_failed(&error),
     };
     // Not `print!`: it panics when stdout is a closed pipe; the exit code still tells.

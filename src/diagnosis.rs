@@ -252,7 +252,8 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
 /// with the reason and the fix when it fails.
 pub fn at_start(settings: &Settings, store: Arc<dyn IntegrationLogStore>) {
     let source = settings.integration_log.source.clone();
-    tracing::info!(target = %target(settings), "database: {}", target(settings));
+    let connects_to = target(settings);
+    tracing::info!(%connects_to, "database: {connects_to}");
     if !settings.integration_log.enabled {
         tracing::warn!("{}", disabled_warning());
     }
