@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domain::agent::SERVER_TIME_ZONE_MISMATCH;
 use crate::domain::{LogEntry, LogQuery, StatusRead};
 
 /// The reads the HTTP layer needs. `db::SqlServerStore` and `db::SqlAgentStore` are the real
@@ -48,6 +49,9 @@ pub enum Unavailability {
     KdcUnreachable,
     /// Kerberos: the KDC knows no `MSSQLSvc/host:port` for the server (check `setspn -L`).
     SpnUnknown,
+    /// SQL Server Agent source: the server's clock disagrees with
+    /// `integration_log.sql_agent.server_time_zone`, so every time read would be shifted.
+    ServerTimeZoneMismatch,
 }
 
 impl Unavailability {
@@ -64,6 +68,7 @@ impl Unavailability {
             Unavailability::NoKerberosCredentials => "no valid Kerberos credentials",
             Unavailability::KdcUnreachable => "Kerberos KDC unreachable",
             Unavailability::SpnUnknown => "database SPN unknown to Kerberos",
+            Unavailability::ServerTimeZoneMismatch => SERVER_TIME_ZONE_MISMATCH,
         }
     }
 }
