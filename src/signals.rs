@@ -45,6 +45,7 @@ pub fn in_flight() -> u64 {
 
 /// Logs every SIGHUP and keeps serving: without a handler, SIGHUP would kill the process at
 /// once (exit 129) without draining. Settings are read at start only; restart to change them.
+#[cfg(unix)]
 pub fn keep_serving_on_sighup() -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = signal(SignalKind::hangup())?;
@@ -59,7 +60,22 @@ pub fn keep_serving_on_sighup() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Windows has no SIGHUP. (Stopgap until `platform` owns the signals.)
+#[cfg(not(unix))]
+pub fn keep_serving_on_sighup() -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Resolves at the first Ctrl+C (Windows' console stop; stopgap until `platform` owns it).
+#[cfg(not(unix))]
+pub async fn stop_requested() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Resolves at the first SIGTERM or SIGINT (the signals the server stops on).
+#[cfg(unix)]
 pub async fn stop_requested() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tiberius::AuthMethod;
 
 use crate::configuration::{invalid, DatabaseSettings, SettingsError};
+use crate::platform::sign_in;
 
 /// The keys tiberius reads the server from, in its order.
 const TIBERIUS_SERVER_KEYS: [&str; 2] = ["server", "data source"];
@@ -95,15 +96,19 @@ fn parse(connection_string: &str) -> Result<AdoNetString, SettingsError> {
 }
 
 /// `Trusted_Connection` is ADO.NET's synonym for `Integrated Security`, which tiberius does
-/// not read: give it the same meaning (NTLM with a user and password, Kerberos without).
+/// not read: give both the same meaning (NTLM with a user and password, the service's own
+/// account without, as this platform and build can: `platform::sign_in`).
 fn apply_trusted_connection(
     pairs: &AdoNetString,
     config: &mut tiberius::Config,
 ) -> Result<(), SettingsError> {
-    if pairs.contains_key("integrated security") || pairs.contains_key("integratedsecurity") {
-        return Ok(());
-    }
-    let Some(value) = pairs.get("trusted_connection") else {
+    let Some(value) = [
+        "integrated security",
+        "integratedsecurity",
+        "trusted_connection",
+    ]
+    .iter()
+    .find_map(|key| pairs.get(*key)) else {
         return Ok(());
     };
     let on = match value.trim().to_ascii_lowercase().as_str() {
@@ -125,12 +130,13 @@ fn apply_trusted_connection(
     let password = ["password", "pwd"].iter().find_map(|key| pairs.get(*key));
     config.authentication(match (user, password) {
         (Some(user), Some(password)) => AuthMethod::windows(user, password),
-        (None, None) => AuthMethod::Integrated,
+        (None, None) => sign_in::integrated()
+            .map_err(|e| invalid("database.connection_string", e.to_string()))?,
         _ => {
             return Err(invalid(
                 "database.connection_string",
-                "Trusted_Connection with a User Id needs a Password too (NTLM), \
-                 or neither (Kerberos as the service's own identity)",
+                "Integrated Security (or Trusted_Connection) with a User Id needs a Password \
+                 too (NTLM), or neither (the service's own account)",
             ))
         }
     });
@@ -202,23 +208,53 @@ mod tests {
     }
 
     #[test]
-    fn integrated_security_with_a_user_is_ntlm_and_without_is_kerberos() {
+    fn integrated_security_with_a_user_is_ntlm() {
         let ntlm = target("Server=h,1;Integrated Security=SSPI;User Id=CORP\\svc;Password=pw");
-        let kerberos = target("Server=h,1;Integrated Security=true");
 
         assert!(format!("{:?}", ntlm.config).contains("Windows"));
-        assert!(format!("{:?}", kerberos.config).contains("Integrated"));
+    }
+
+    #[test]
+    #[cfg(any(windows, all(unix, feature = "kerberos")))]
+    fn integrated_security_without_a_user_is_the_services_own_account() {
+        let own = target("Server=h,1;Integrated Security=true");
+
+        assert!(format!("{:?}", own.config).contains("Integrated"));
+    }
+
+    #[test]
+    #[cfg(all(unix, not(feature = "kerberos")))]
+    fn integrated_security_without_a_user_is_refused_at_start_without_the_kerberos_feature() {
+        for connection_string in [
+            "Server=h,1;Integrated Security=SSPI",
+            "Server=h,1;IntegratedSecurity=true",
+            "Server=h,1;Trusted_Connection=yes",
+        ] {
+            let error = ConnectTarget::from_settings(&settings(connection_string))
+                .expect_err("refused at start");
+
+            let text = error.to_string();
+            assert!(text.contains("--features kerberos"), "{text}");
+            assert!(text.contains("User Id and Password"), "{text}");
+            assert!(text.contains("DOMAIN\\user"), "{text}");
+        }
     }
 
     #[test]
     fn trusted_connection_is_a_synonym_of_integrated_security() {
         let ntlm = target("Server=h,1;Trusted_Connection=yes;User Id=CORP\\svc;Password=pw");
-        let kerberos = target("Server=h,1;Trusted_Connection=SSPI");
         let sql = target("Server=h,1;Trusted_Connection=false;User Id=u;Password=pw");
 
         assert!(format!("{:?}", ntlm.config).contains("Windows"));
-        assert!(format!("{:?}", kerberos.config).contains("Integrated"));
         assert!(format!("{:?}", sql.config).contains("SqlServer"));
+    }
+
+    #[test]
+    #[cfg(any(windows, all(unix, feature = "kerberos")))]
+    fn trusted_connection_without_a_user_is_the_services_own_account() {
+        let own = target("Server=h,1;Trusted_Connection=SSPI");
+
+        assert!(format!("{:?}", own.config).contains("Integrated"));
     }
 
     #[test]
