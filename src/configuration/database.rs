@@ -135,15 +135,15 @@ impl DatabaseSettings {
     }
 }
 
-/// How the driver signs in, and the one place a password is exposed. The seam for the
-/// platforms: `Integrated` is Kerberos through GSSAPI on Linux; on Windows it is to be SSPI.
+/// How the driver signs in, and the one place a password is exposed. `Integrated` is what the
+/// platform offers (`platform::sign_in`): SSPI on Windows, GSSAPI Kerberos on Linux.
 fn auth_method(sign_in: &SignIn) -> AuthMethod {
     match sign_in {
         SignIn::SqlLogin { user, password } => {
             AuthMethod::sql_server(user, password.expose_secret())
         }
         SignIn::Windows { user, password } => AuthMethod::windows(user, password.expose_secret()),
-        SignIn::Integrated => AuthMethod::Integrated,
+        SignIn::Integrated(own_account) => own_account.auth_method(),
     }
 }
 
@@ -170,8 +170,6 @@ mod tests {
                 "Server=h,1;Trusted_Connection=yes;User Id=CORP\\svc;Password=pw",
                 "Windows",
             ),
-            ("Server=h,1;Integrated Security=true", "Integrated"),
-            ("Server=h,1;Trusted_Connection=SSPI", "Integrated"),
             (
                 "Server=h,1;Trusted_Connection=false;User Id=u;Password=pw",
                 "SqlServer",
@@ -180,6 +178,22 @@ mod tests {
             let text_of_config = format!("{:?}", config(text));
 
             assert!(text_of_config.contains(method), "{text}: {text_of_config}");
+        }
+    }
+
+    #[test]
+    #[cfg(any(windows, all(unix, feature = "kerberos")))]
+    fn the_services_own_account_reaches_the_driver_as_integrated() {
+        for text in [
+            "Server=h,1;Integrated Security=true",
+            "Server=h,1;Trusted_Connection=SSPI",
+        ] {
+            let text_of_config = format!("{:?}", config(text));
+
+            assert!(
+                text_of_config.contains("Integrated"),
+                "{text}: {text_of_config}"
+            );
         }
     }
 

@@ -1,10 +1,11 @@
 //! What differs by operating system, behind one small API, so that the rest of the code carries
-//! no `cfg`: the signals that stop the service, the signals it ignores, and the listening
-//! socket's options. `unix.rs` and `windows.rs` each implement the same private functions.
+//! no `cfg`: the signals that stop the service, the signals it ignores, the listening socket's
+//! options, and the integrated sign-in each platform (and build) offers. `unix.rs` and
+//! `windows.rs` each implement the same private functions.
 //!
 //! Still to come here (the deploy issue): the Windows service entry (the Service Control
-//! Manager's stop calls [`request_stop`], which drains like SIGTERM), the log sink a service
-//! without a console writes to, and the integrated sign-in method each platform offers.
+//! Manager's stop calls [`request_stop`], which drains like SIGTERM) and the log sink a service
+//! without a console writes to.
 use std::sync::LazyLock;
 
 use tokio::sync::Notify;
@@ -15,6 +16,9 @@ mod os;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod os;
+
+/// The integrated sign-in to SQL Server: Windows' SSPI, or GSSAPI Kerberos on Unix.
+pub mod sign_in;
 
 /// Stops asked for from inside the process (a service manager's stop), not by a signal.
 static STOP: LazyLock<Notify> = LazyLock::new(Notify::new);

@@ -12,10 +12,13 @@ mod helpers;
 mod https;
 mod integration_log;
 mod limits;
+// Both stop the binary with SIGTERM (and SIGHUP): Unix signals.
+#[cfg(unix)]
 mod logging;
 mod metrics;
 mod openapi;
 mod request_id;
+#[cfg(unix)]
 mod shutdown;
 mod sql_agent;
 mod status;
