@@ -110,8 +110,22 @@ async fn a_sql_login_is_refused_by_a_windows_only_server() {
     assert_eq!(error.kind(), Unavailability::LoginFailed);
 }
 
-/// Each SQL Browser test gets its own loopback address, so UDP 1434 never collides.
-async fn named_instance(ip: Ipv4Addr, instance: &str) -> (TdsTestServer, SqlBrowserResponder) {
+/// Held while a test's SQL Browser responder listens. Each test gets its own loopback address,
+/// which keeps UDP 1434 apart on Linux; Wine, though, binds a UDP socket on a loopback address
+/// as 0.0.0.0 on the loopback device, where two responders collide: there they take turns.
+static SQL_BROWSER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A TDS test server on `ip` and a SQL Browser naming its port for `instance`; the turn comes
+/// first, so that it is released last.
+async fn named_instance(
+    ip: Ipv4Addr,
+    instance: &str,
+) -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    TdsTestServer,
+    SqlBrowserResponder,
+) {
+    let turn = SQL_BROWSER_TURN.lock().await;
     let server = server(LoginOptions {
         bind: ip,
         ..LoginOptions::default()
@@ -124,13 +138,13 @@ async fn named_instance(ip: Ipv4Addr, instance: &str) -> (TdsTestServer, SqlBrow
     )
     .await
     .expect("UDP 1434 on a private loopback address (needs root, as CI runs)");
-    (server, sql_browser)
+    (turn, server, sql_browser)
 }
 
 #[tokio::test]
 async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
     let ip = Ipv4Addr::new(127, 0, 9, 1);
-    let (server, _sql_browser) = named_instance(ip, "CQD").await;
+    let (_turn, server, _sql_browser) = named_instance(ip, "CQD").await;
 
     for prefix in ["", "tcp:"] {
         let store = store(&format!(
@@ -150,7 +164,7 @@ async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
 async fn an_explicit_port_wins_over_sql_browser() {
     let ip = Ipv4Addr::new(127, 0, 9, 2);
     // SQL Browser answers CQD with the decoy's port: only the explicit port may be used.
-    let (decoy, _sql_browser) = named_instance(ip, "CQD").await;
+    let (_turn, decoy, _sql_browser) = named_instance(ip, "CQD").await;
     let server = server(LoginOptions {
         bind: ip,
         ..LoginOptions::default()
@@ -170,7 +184,7 @@ async fn an_explicit_port_wins_over_sql_browser() {
 #[tokio::test]
 async fn an_unknown_instance_is_a_clear_error_within_the_connect_timeout() {
     let ip = Ipv4Addr::new(127, 0, 9, 3);
-    let (_server, _sql_browser) = named_instance(ip, "CQD").await;
+    let (_turn, _server, _sql_browser) = named_instance(ip, "CQD").await;
     let store = store(&format!(
         "Server={ip}\\NOSUCH;User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT"
     ));
