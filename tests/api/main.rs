@@ -18,6 +18,7 @@ mod logging;
 mod metrics;
 mod openapi;
 mod request_id;
+mod service;
 #[cfg(unix)]
 mod shutdown;
 mod sql_agent;
