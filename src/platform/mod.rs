@@ -2,6 +2,7 @@
 //! no `cfg`: the signals that stop the service, the signals it ignores, the listening socket's
 //! options, and the integrated sign-in each platform (and build) offers. `unix.rs` and
 //! `windows.rs` each implement the same private functions.
+//!
 //! The Windows service (install, uninstall, and the entry the Service Control Manager starts,
 //! whose stop calls [`request_stop`] and drains like SIGTERM) is `windows_service.rs`; on other
 //! systems the same calls answer that they are for Windows. A service has no console: it logs to
