@@ -7,6 +7,8 @@
 //! - `GET /bare`: the Status body the service gives for these rows, from a bare actix-web
 //!   handler (the ceiling the service is compared with);
 //! - `GET /bare-log`: likewise the body of `IntegrationLog?top=1000` (UTC);
+//! - the same two bodies on the service's own paths, `GET /QoEDataService/IntegrationLog/Status`
+//!   and `GET /QoEDataService/IntegrationLog` (any query string: the handler reads none);
 //! - `GET /stats`: `{"requests": n}`, batches and RPCs the TDS server has received;
 //! - `POST /stall?ms=N`: holds every database answer for N ms (to line up concurrent misses).
 //!
@@ -19,6 +21,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use qoe_data_service::domain::{
     CategoryTime, IntegrationStatus, LogCategory, LogEntry, LogEntryDocument, MAX_TOP,
 };
+use qoe_data_service::paths::{LOG_PATH, STATUS_PATH};
 use testkit::integration_log::{IntegrationLogDb, LogRow};
 use testkit::sql_agent::{AgentDb, AgentHistoryRow, AGENT_HISTORY_MARKER, AGENT_READINESS_MARKER};
 use testkit::{Fault, Handler, Request, TdsTestServer};
@@ -71,6 +74,10 @@ async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()>
             .app_data(control.clone())
             .route("/bare", bare_json(bare_status.clone()))
             .route("/bare-log", bare_json(bare_log.clone()))
+            // The service's own paths, so that a comparison does not count routing a longer
+            // path against the service (`bench/instructions.sh`).
+            .route(STATUS_PATH, bare_json(bare_status.clone()))
+            .route(LOG_PATH, bare_json(bare_log.clone()))
             .route("/stats", web::get().to(stats))
             .route("/stall", web::post().to(stall))
     })
