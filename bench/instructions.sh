@@ -18,8 +18,8 @@
 #   bench/instructions.sh a c          # some cases
 #   N1=100 N2=1100 bench/instructions.sh
 #   SERVICE_BIN=/tmp/old/release/qoe-data-service bench/instructions.sh a b e   # another build
-X
-#                                      # `callgrind_annotate /tmp/cg/callgrind.a.2200`
+#   KEEP=/tmp/cg bench/instructions.sh # keep the callgrind files, for `callgrind_annotate
+#                                      # /tmp/cg/callgrind.a.2200` (minus callgrind.a.200)
 #
 # Needs valgrind and curl. Ports: BENCH_PORT (default 18400) and the next one. RUST_LOG for
 # the service defaults to `info`, as in production.
