@@ -45,10 +45,13 @@ CONNECTION_STRING="Server=tcp:127.0.0.1,$TDS_PORT;Database=QoEArchive;User Id=qo
 STATUS=/QoEDataService/IntegrationLog/Status
 LOG_1000=/QoEDataService/IntegrationLog?top=1000
 
-# Waits up to 5 minutes (valgrind starts slowly) for a command to succeed.
-wait_long() {
-  local deadline=$((SECONDS + 300))
+# Waits up to 5 minutes (valgrind starts slowly) for a command to succeed, while process
+# `pid` lives.
+wait_long() { # pid command...
+  local pid=$1 deadline=$((SECONDS + 300))
+  shift
   until "$@" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { echo "process $pid exited; see $WORK/valgrind.log" >&2; tail -5 "$WORK/valgrind.log" >&2; exit 1; }
     [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; exit 1; }
     sleep 0.2
   done
@@ -77,7 +80,7 @@ count() { # case n
       fi
       pid=$!
       PIDS+=("$pid")
-      wait_long curl -fsS -o /dev/null "http://127.0.0.1:$PORT$path" # warm: pool, cache
+      wait_long "$pid" curl -fsS -o /dev/null "http://127.0.0.1:$PORT$path" # warm: pool, cache
       "$BIN/bench-requests" --port "$PORT" --path "$path" --count "$n" >/dev/null
       kill -TERM "$pid"
       wait "$pid" 2>/dev/null || true

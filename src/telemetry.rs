@@ -8,6 +8,7 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::HeaderValue;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -50,13 +51,21 @@ pub fn init(format: LogFormat) {
 }
 
 tokio::task_local! {
-    /// The id of the request the current task is answering.
-    static REQUEST_ID: String;
+    /// The id of the request the current task is answering, as the header value it is sent
+    /// back in (a client's id is shared with its request, not copied).
+    static REQUEST_ID: HeaderValue;
 }
 
-/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`].
-pub async fn answering<F: std::future::Future>(request_id: String, answer: F) -> F::Output {
-    REQUEST_ID.scope(request_id, answer).await
+/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`], and
+/// hands the id back with the answer, for the response header: cloning it instead would
+/// allocate for a generated id.
+pub async fn answering<F: std::future::Future>(
+    request_id: HeaderValue,
+    answer: F,
+) -> (F::Output, Option<HeaderValue>) {
+    let mut scoped = std::pin::pin!(REQUEST_ID.scope(request_id, answer));
+    let output = scoped.as_mut().await;
+    (output, scoped.as_mut().take_value())
 }
 
 /// Runs `log` in an `http_request{request_id}` span when the current task is answering a
@@ -64,7 +73,11 @@ pub async fn answering<F: std::future::Future>(request_id: String, answer: F) ->
 /// is written: one made and entered for every request cost a fifth of a cached Status hit's
 /// CPU. It is at `error` level so that the id shows at any `RUST_LOG` that lets a line through.
 pub fn in_request_span<T>(log: impl FnOnce() -> T) -> T {
-    match REQUEST_ID.try_with(|id| tracing::error_span!("http_request", request_id = %id)) {
+    let span = |id: &HeaderValue| {
+        // Valid ids are printable ASCII (`request_context`), so `to_str` cannot fail here.
+        tracing::error_span!("http_request", request_id = %id.to_str().unwrap_or_default())
+    };
+    match REQUEST_ID.try_with(span) {
         Ok(span) => span.in_scope(log),
         Err(_) => log(),
     }
