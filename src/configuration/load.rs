@@ -50,6 +50,8 @@ struct RawHttp {
     tls: RawTls,
     max_request_head_bytes: u64,
     max_connections: u64,
+    client_request_timeout_ms: u64,
+    keep_alive_s: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -101,6 +103,8 @@ listen = "127.0.0.1:8080"
 shutdown_timeout_s = 10
 max_request_head_bytes = 16384
 max_connections = 1024
+client_request_timeout_ms = 5000
+keep_alive_s = 5
 
 [integration_log]
 enabled = false
@@ -321,6 +325,16 @@ impl RawHttp {
                 1024..=1024 * 1024,
             )?,
             max_connections: within("http.max_connections", self.max_connections, 1..=100_000)?,
+            client_request_timeout: Duration::from_millis(within(
+                "http.client_request_timeout_ms",
+                self.client_request_timeout_ms,
+                100..=60_000,
+            )? as u64),
+            keep_alive: Duration::from_secs(within(
+                "http.keep_alive_s",
+                self.keep_alive_s,
+                0..=3600,
+            )? as u64),
         })
     }
 }

@@ -48,6 +48,10 @@ pub struct HttpSettings {
     pub max_request_head_bytes: usize,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// How long every request head may take from its first byte.
+    pub client_request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open; zero: closed after each answer.
+    pub keep_alive: Duration,
 }
 
 impl HttpSettings {
@@ -61,6 +65,8 @@ impl HttpSettings {
             tls: None,
             max_request_head_bytes: 16 * 1024,
             max_connections: 1024,
+            client_request_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
         }
     }
 }
