@@ -102,7 +102,7 @@ request_timeout_ms = 10000
 listen = "127.0.0.1:8080"
 shutdown_timeout_s = 10
 max_request_head_bytes = 16384
-max_connections = 1024
+max_connections = 2048
 client_request_timeout_ms = 5000
 keep_alive_s = 5
 

@@ -64,7 +64,7 @@ impl HttpSettings {
             shutdown_timeout: Duration::from_secs(10),
             tls: None,
             max_request_head_bytes: 16 * 1024,
-            max_connections: 1024,
+            max_connections: 2048,
             client_request_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(5),
         }
