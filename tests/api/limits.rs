@@ -236,14 +236,20 @@ async fn trickle_a_head(stream: &mut TcpStream, pause: Duration, bytes: usize) -
     started.elapsed()
 }
 
-#[actix_web::test]
-async fn a_second_head_sent_slowly_on_a_keep_alive_connection_is_cut_at_the_deadline() {
-    let port = serve(|http| http.client_request_timeout = Duration::from_millis(800)).await;
+/// A connection to `port` that has had one request answered and is kept alive.
+async fn kept_alive_after_one_answer(port: u16) -> TcpStream {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
     let answer = one_request(&mut stream, Duration::from_secs(5)).await;
     assert!(answer.expect("answered").starts_with("HTTP/1.1 200"));
+    stream
+}
+
+#[actix_web::test]
+async fn a_second_head_sent_slowly_on_a_keep_alive_connection_is_cut_at_the_deadline() {
+    let port = serve(|http| http.client_request_timeout = Duration::from_millis(800)).await;
+    let mut stream = kept_alive_after_one_answer(port).await;
 
     let lasted = trickle_a_head(&mut stream, Duration::from_millis(100), 60).await;
 
@@ -256,11 +262,7 @@ async fn a_second_head_sent_slowly_on_a_keep_alive_connection_is_cut_at_the_dead
 #[actix_web::test]
 async fn an_idle_keep_alive_connection_is_closed_after_keep_alive() {
     let port = serve(|http| http.keep_alive = Duration::from_secs(1)).await;
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let answer = one_request(&mut stream, Duration::from_secs(5)).await;
-    assert!(answer.expect("answered").starts_with("HTTP/1.1 200"));
+    let mut stream = kept_alive_after_one_answer(port).await;
     let idle_since = Instant::now();
 
     closed_within(&mut stream, Duration::from_secs(4))
