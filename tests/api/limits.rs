@@ -228,9 +228,8 @@ async fn trickle_a_head(stream: &mut TcpStream, pause: Duration, bytes: usize) -
             break;
         }
         let mut probe = [0u8; 512];
-        match tokio::time::timeout(pause, stream.read(&mut probe)).await {
-            Ok(Ok(0) | Err(_)) => break,
-            Ok(Ok(_)) | Err(_) => {}
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(pause, stream.read(&mut probe)).await {
+            break;
         }
     }
     started.elapsed()
