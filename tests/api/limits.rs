@@ -110,6 +110,30 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     assert_eq!(status, 200);
 }
 
+#[actix_web::test]
+async fn no_more_connections_than_the_cap_are_served_whatever_the_number_of_workers() {
+    // 3 does not divide among 2 workers: rounding each share up served 4.
+    let port = serve(|http| http.max_connections = 3).await;
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let mut holder = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        holder
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .expect("send");
+        holders.push(holder);
+    }
+
+    let fourth = tokio::time::timeout(Duration::from_millis(500), http_get(port, "/healthz")).await;
+
+    assert!(
+        fourth.is_err(),
+        "a fourth connection was served with a cap of 3"
+    );
+}
+
 #[test]
 fn the_caps_have_sane_defaults_and_bounds() {
     let settings = test_settings("Server=tcp:db,1433;User Id=u;Password=p");
