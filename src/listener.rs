@@ -1,6 +1,8 @@
 //! The HTTP(S) server with bounded memory per connection and in total: request heads are capped
-//! (`http.max_request_head_bytes`), concurrent connections are capped
-//! (`http.max_connections`), and the listen backlog is set explicitly.
+//! (`http.max_request_head_bytes`) and timed (`http.client_request_timeout_ms`, every head, not
+//! only a connection's first), idle connections closed (`http.keep_alive_s`), concurrent
+//! connections capped (`http.max_connections`), and the listen backlog is set explicitly.
+//! Connections that end in a protocol error are counted and logged at a bounded rate.
 //!
 //! actix-web's `HttpServer` buffers up to 128 KiB of an unfinished head per connection and has
 //! no setting for it, so this builds the same service stack on `actix-server` with the socket
