@@ -79,11 +79,10 @@ async fn heads_within_the_cap_are_served_one_after_another_on_one_connection() {
     assert_eq!(text.matches("HTTP/1.1 200").count(), 4, "{text}");
 }
 
-#[actix_web::test]
-async fn connections_past_the_cap_wait_until_one_closes() {
-    let port = serve(|http| http.max_connections = 2).await;
+/// `count` connections to `port`, in order, each holding a slot with an unfinished head.
+async fn holding_slots(port: u16, count: usize) -> Vec<TcpStream> {
     let mut holders = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..count {
         let mut holder = TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect");
@@ -93,6 +92,13 @@ async fn connections_past_the_cap_wait_until_one_closes() {
             .expect("send");
         holders.push(holder);
     }
+    holders
+}
+
+#[actix_web::test]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    let port = serve(|http| http.max_connections = 2).await;
+    let mut holders = holding_slots(port, 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let third = tokio::spawn(async move { http_get(port, "/healthz").await.status });
@@ -114,17 +120,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
 async fn no_more_connections_than_the_cap_are_served_whatever_the_number_of_workers() {
     // 3 does not divide among 2 workers: rounding each share up served 4.
     let port = serve(|http| http.max_connections = 3).await;
-    let mut holders = Vec::new();
-    for _ in 0..3 {
-        let mut holder = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        holder
-            .write_all(b"GET /healthz HTTP/1.1\r\n")
-            .await
-            .expect("send");
-        holders.push(holder);
-    }
+    let _holders = holding_slots(port, 3).await;
 
     let fourth = tokio::time::timeout(Duration::from_millis(500), http_get(port, "/healthz")).await;
 
@@ -177,6 +173,15 @@ fn head_of(length: usize) -> Vec<u8> {
     head
 }
 
+/// The server closes `stream` within 5 s without answering `what`.
+async fn assert_closed_unanswered(stream: &mut TcpStream, what: &str) {
+    let answer = closed_within(stream, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("{what}: still open after 5 s"));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{what} was answered: {answer}");
+}
+
 #[actix_web::test]
 async fn a_complete_head_over_the_cap_in_one_write_is_not_answered() {
     let port = serve(|_| {}).await;
@@ -186,14 +191,7 @@ async fn a_complete_head_over_the_cap_in_one_write_is_not_answered() {
 
     let _ = stream.write_all(&head_of(32_062)).await;
 
-    let answer = closed_within(&mut stream, Duration::from_secs(5))
-        .await
-        .expect("closed");
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(
-        !answer.contains("200 OK"),
-        "a 32,062-byte head was answered: {answer}"
-    );
+    assert_closed_unanswered(&mut stream, "a 32,062-byte head with a 16 KiB cap").await;
 }
 
 #[actix_web::test]
@@ -210,14 +208,7 @@ async fn a_head_over_the_cap_is_refused_however_it_is_split_into_reads() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let _ = stream.write_all(&head[1500..]).await;
 
-    let answer = closed_within(&mut stream, Duration::from_secs(5))
-        .await
-        .expect("closed");
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(
-        !answer.contains("200 OK"),
-        "a 3,000-byte head passed a 2,048 cap: {answer}"
-    );
+    assert_closed_unanswered(&mut stream, "a 3,000-byte head with a 2,048 cap").await;
 }
 
 /// Sends one `/healthz` request on `stream` and reads its whole answer; `None` if the
