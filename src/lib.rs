@@ -1,9 +1,7 @@
 //! QoE Data Service: the CQD Data API's integration status, read from the QoE archive database.
 #![forbid(unsafe_code)]
 
-/// Database answers kept for `cache.ttl`, one query in flight per key.
-pub mod cache;
-/// Command-line interface: `serve` and `migrate`.
+/// Command-line interface: `serve`, `check`, `migrate` and `healthcheck`.
 pub mod cli;
 /// Conditional GET: strong `ETag`s, `304 Not Modified`, `Cache-Control`; tagged bodies.
 pub mod conditional;
@@ -11,6 +9,8 @@ pub mod conditional;
 pub mod configuration;
 /// SQL Server access: connection pool, queries, row mapping and migrations.
 pub mod db;
+/// Where the service connects and whether it works there: the start lines and `check`'s report.
+pub mod diagnosis;
 /// The integration log and the status document, free of I/O.
 pub mod domain;
 /// Files named by settings, read only if regular and within a size limit.
@@ -29,15 +29,16 @@ pub mod middleware;
 pub mod openapi;
 /// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
 pub mod paths;
+/// What differs by operating system: stop signals, signals ignored, listener socket options.
+pub mod platform;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
-/// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.
-pub mod signals;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.
 pub mod status_html;
-/// What the handlers need from the database, as a trait the tests can replace.
+/// What the handlers need from the database, as a trait the tests can replace, and the
+/// layers (metering, cache) between them and the database.
 pub mod store;
 /// Logging setup.
 pub mod telemetry;

@@ -63,7 +63,7 @@ pub fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
         Type::STREAM,
         Some(IpProtocol::TCP),
     )?;
-    socket.set_reuse_address(true)?;
+    crate::platform::prepare_listener(&socket)?;
     socket.bind(&address.into())?;
     socket.listen(BACKLOG as i32)?;
     Ok(socket.into())
@@ -91,7 +91,9 @@ where
     // Each worker gets an equal share of the cap, rounded down so that the total stays within
     // it; no more workers than connections.
     let workers = workers().min(limits.max_connections).max(1);
+    // Signals are taken in one place (`platform`); the server stops when it is told to.
     let builder: ServerBuilder = Server::build()
+        .disable_signals()
         .workers(workers)
         .backlog(BACKLOG)
         .max_concurrent_connections((limits.max_connections / workers).max(1))

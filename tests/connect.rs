@@ -109,20 +109,20 @@ async fn named_instance(ip: Ipv4Addr, instance: &str) -> (TdsTestServer, SqlBrow
         ..LoginOptions::default()
     })
     .await;
-    let browser = SqlBrowserResponder::start(
+    let sql_browser = SqlBrowserResponder::start(
         ip,
         SQL_BROWSER_PORT,
         HashMap::from([(instance.to_owned(), server.port())]),
     )
     .await
     .expect("UDP 1434 on a private loopback address (needs root, as CI runs)");
-    (server, browser)
+    (server, sql_browser)
 }
 
 #[tokio::test]
 async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
     let ip = Ipv4Addr::new(127, 0, 9, 1);
-    let (server, _browser) = named_instance(ip, "CQD").await;
+    let (server, _sql_browser) = named_instance(ip, "CQD").await;
 
     for prefix in ["", "tcp:"] {
         let store = store(&format!(
@@ -141,7 +141,8 @@ async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
 #[tokio::test]
 async fn an_explicit_port_wins_over_sql_browser() {
     let ip = Ipv4Addr::new(127, 0, 9, 2);
-    // No SQL Browser runs on this address: the explicit port must be used as it is.
+    // SQL Browser answers CQD with the decoy's port: only the explicit port may be used.
+    let (decoy, _sql_browser) = named_instance(ip, "CQD").await;
     let server = server(LoginOptions {
         bind: ip,
         ..LoginOptions::default()
@@ -153,12 +154,15 @@ async fn an_explicit_port_wins_over_sql_browser() {
     ));
 
     store.ping().await.expect("logged in on the explicit port");
+
+    assert_eq!(server.logins().len(), 1, "the explicit port was not used");
+    assert!(decoy.logins().is_empty(), "SQL Browser's port was used");
 }
 
 #[tokio::test]
 async fn an_unknown_instance_is_a_clear_error_within_the_connect_timeout() {
     let ip = Ipv4Addr::new(127, 0, 9, 3);
-    let (_server, _browser) = named_instance(ip, "CQD").await;
+    let (_server, _sql_browser) = named_instance(ip, "CQD").await;
     let store = store(&format!(
         "Server={ip}\\NOSUCH;User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT"
     ));

@@ -200,17 +200,15 @@ async fn kerberos_server(kdc: &Kdc) -> (TdsTestServer, String) {
 
 /// As [`kerberos_server`], listening on `ip` with the SPN `MSSQLSvc/<host>:<port>`.
 async fn kerberos_server_on(kdc: &Kdc, ip: Ipv4Addr, host: &str) -> (TdsTestServer, u16) {
-    // Bind first to learn the port, then register the SPN SQL Server would register.
-    let probe = std::net::TcpListener::bind((ip, 0)).expect("free port");
-    let port = probe.local_addr().expect("addr").port();
-    drop(probe);
+    // Bind first to learn the port, then register the SPN SQL Server would register; the
+    // server takes over the listener, so the port is never free for another process.
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("free port");
+    let port = listener.local_addr().expect("addr").port();
     let spn = format!("MSSQLSvc/{host}:{port}");
     kdc.principal_in_keytab(&spn, "server.keytab");
-    let server = TdsTestServer::start_with_login(
-        ServerOptions {
-            tls: None,
-            port: Some(port),
-        },
+    let server = TdsTestServer::start_on(
+        listener,
+        ServerOptions::default(),
         LoginOptions {
             bind: ip,
             windows: Some(WindowsLogin::Kerberos {
@@ -352,7 +350,7 @@ async fn a_named_instance_is_asked_for_with_the_spn_of_the_port_sql_browser_retu
     };
     let ip = Ipv4Addr::new(127, 0, 9, 20);
     let (server, port) = kerberos_server_on(&kdc, ip, &ip.to_string()).await;
-    let _browser = SqlBrowserResponder::start(
+    let _sql_browser = SqlBrowserResponder::start(
         ip,
         SQL_BROWSER_PORT,
         HashMap::from([("CQD".to_owned(), port)]),

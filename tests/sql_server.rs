@@ -11,7 +11,6 @@ use chrono_tz::Tz;
 use qoe_data_service::configuration::Settings;
 use qoe_data_service::db::{migrate, SqlServerStore};
 use qoe_data_service::domain::IntegrationStatus;
-use qoe_data_service::store::IntegrationLogStore;
 use tiberius::Client;
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
@@ -162,10 +161,7 @@ fn settings_for(connection_string: String) -> Settings {
 }
 
 async fn client(connection_string: String) -> AdminClient {
-    let config = settings_for(connection_string)
-        .database
-        .tiberius_config()
-        .expect("driver config");
+    let config = settings_for(connection_string).database.tiberius_config();
     let tcp = TcpStream::connect(config.get_addr())
         .await
         .expect("TCP connect");

@@ -56,9 +56,17 @@ pub fn read_toml(path: &Path) -> Result<String, SettingsError> {
             .and_then(key_of_line)
             .map(|key| format!(" (the line of `{key}`)"))
             .unwrap_or_default();
+        let message = error.message().lines().next().unwrap_or("syntax error");
+        // `Server=sql01\CQD` in "…": TOML reads `\C` as an escape.
+        let hint = if message.contains("escape") {
+            "\nwrite connection strings in single-quoted (literal) TOML strings, which keep `\\` \
+             as written: connection_string = 'Server=sql01\\CQD;…'"
+        } else {
+            ""
+        };
         return Err(file_error(format!(
-            "not valid TOML at line {line}, column {column}{key}: {}",
-            scrub(error.message().lines().next().unwrap_or("syntax error"))
+            "not valid TOML at line {line}, column {column}{key}: {}{hint}",
+            scrub(message)
         )));
     }
     Ok(text)

@@ -10,7 +10,9 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
+use super::time_zone;
 use super::types::{
     ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
     LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,
@@ -33,7 +35,8 @@ struct RawDatabase {
     connection_string: Option<SecretString>,
     ca_certificate_path: Option<PathBuf>,
     pool_max_size: u32,
-    connect_timeout_ms: u64,
+    /// Not in the defaults: `Connect Timeout` in the connection string applies when it is unset.
+    connect_timeout_ms: Option<u64>,
     command_timeout_ms: u64,
     request_timeout_ms: u64,
 }
@@ -76,6 +79,7 @@ struct RawIntegrationLog {
     enabled: bool,
     time_zone: String,
     stale_after_minutes: u64,
+    page_refresh_s: u64,
     source: String,
     sql_agent: RawSqlAgent,
 }
@@ -88,13 +92,15 @@ struct RawSqlAgent {
     server_time_zone: String,
 }
 
+/// `database.connect_timeout_ms` when neither it nor `Connect Timeout` is given.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
+
 /// Settings that are lists in the file and comma-separated in the environment.
 const LIST_SETTINGS: [&str; 2] = ["http.cors_trusted_origins", "http.api_keys"];
 
 const DEFAULTS: &str = r#"
 [database]
 pool_max_size = 10
-connect_timeout_ms = 5000
 command_timeout_ms = 10000
 request_timeout_ms = 10000
 
@@ -110,6 +116,7 @@ keep_alive_s = 5
 enabled = false
 time_zone = "UTC"
 stale_after_minutes = 30
+page_refresh_s = 60
 source = "table"
 
 [integration_log.sql_agent]
@@ -160,6 +167,20 @@ impl Settings {
         raw.database.connection_string = Some(SecretString::from(connection_string));
         raw.http.listen = "127.0.0.1:0".to_owned();
         raw.validate()
+    }
+
+    /// Every setting by its key path (`http.tls.cert_path`), sections left out: what an
+    /// example configuration has to show.
+    pub fn known_settings() -> Vec<String> {
+        let keys = super::keys::known_keys::<RawSettings>();
+        let is_section = |key: &String| {
+            let below = format!("{key}.");
+            keys.iter().any(|other| other.starts_with(&below))
+        };
+        keys.iter()
+            .filter(|key| !is_section(key))
+            .cloned()
+            .collect()
     }
 
     /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
@@ -359,19 +380,20 @@ impl RawHttp {
 
 impl RawIntegrationLog {
     fn validate(self) -> Result<IntegrationLogSettings, SettingsError> {
-        let time_zone = self.time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or Europe/Moscow",
-                    self.time_zone
-                ),
-            )
-        })?;
+        let time_zone = time_zone::parse("integration_log.time_zone", &self.time_zone)?;
         if !(1..=MAX_STALE_AFTER_MINUTES).contains(&self.stale_after_minutes) {
             return Err(invalid(
                 "integration_log.stale_after_minutes",
                 format!("must be a whole number of minutes from 1 to {MAX_STALE_AFTER_MINUTES}"),
+            ));
+        }
+        if self.page_refresh_s > MAX_PAGE_REFRESH_S {
+            return Err(invalid(
+                "integration_log.page_refresh_s",
+                format!(
+                    "must be a whole number of seconds from 1 to {MAX_PAGE_REFRESH_S}, or 0 to \
+                     never reload the status page"
+                ),
             ));
         }
         let sql_agent = self.sql_agent.validate()?;
@@ -389,6 +411,8 @@ impl RawIntegrationLog {
             enabled: self.enabled,
             time_zone,
             stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
+            page_refresh: (self.page_refresh_s > 0)
+                .then(|| Duration::from_secs(self.page_refresh_s)),
             source,
         })
     }
@@ -410,15 +434,10 @@ impl RawSqlAgent {
                 Ok(value)
             }
         };
-        let server_time_zone = self.server_time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.sql_agent.server_time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or America/New_York",
-                    self.server_time_zone
-                ),
-            )
-        })?;
+        let server_time_zone = time_zone::parse(
+            "integration_log.sql_agent.server_time_zone",
+            &self.server_time_zone,
+        )?;
         let job_name = match self.job_name {
             Some(job) if job.trim().is_empty() => None,
             Some(job) => Some(name("integration_log.sql_agent.job_name", job)?),
@@ -441,6 +460,8 @@ impl RawSqlAgent {
 
 /// A week: longer than any sensible alarm threshold for a 15-minute job.
 const MAX_STALE_AFTER_MINUTES: u64 = 7 * 24 * 60;
+/// Longest status page reload interval: a day.
+const MAX_PAGE_REFRESH_S: u64 = 24 * 60 * 60;
 
 /// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
 /// Scheme and host are lower-cased, as the `Origin` header always has them.
@@ -566,12 +587,25 @@ impl RawDatabase {
                 "must be between 1 and 1000",
             ));
         }
-        let connect_timeout = timeout("database.connect_timeout_ms", self.connect_timeout_ms)?;
         let command_timeout = timeout("database.command_timeout_ms", self.command_timeout_ms)?;
         let request_timeout = timeout("database.request_timeout_ms", self.request_timeout_ms)?;
-        super::database::validate(connection_string.expose_secret())?;
+        let connection_string = ConnectionString::parse(&connection_string)?;
+        let connect_timeout = match self.connect_timeout_ms {
+            Some(millis) => timeout("database.connect_timeout_ms", millis)?,
+            None => connection_string
+                .connect_timeout
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        };
         if let Some(path) = &self.ca_certificate_path {
             super::database::check_ca_certificate(path)?;
+            let tls = &connection_string.tls;
+            if tls.trust_server_certificate || tls.ca_certificate.is_some() {
+                return Err(invalid(
+                    "database.ca_certificate_path",
+                    "cannot be combined with TrustServerCertificate or TrustServerCertificateCA \
+                     in database.connection_string; keep one of them",
+                ));
+            }
         }
         let settings = DatabaseSettings {
             connection_string,
@@ -581,7 +615,6 @@ impl RawDatabase {
             command_timeout,
             request_timeout,
         };
-        settings.tiberius_config()?;
         Ok(settings)
     }
 }
@@ -682,6 +715,38 @@ mod tests {
         assert!(message.contains("line 3"), "{message}");
         assert!(message.contains("connection_string"), "{message}");
         assert!(!message.contains(SECRET), "{message}");
+    }
+
+    #[test]
+    fn a_backslash_in_a_double_quoted_connection_string_says_to_use_single_quotes() {
+        let message = file_error(
+            "[database]\nconnection_string = \"Server=sql01\\CQD;Database=QoEArchive\"\n",
+        );
+
+        assert!(message.contains("line 2"), "{message}");
+        assert!(
+            message.contains("connection_string = 'Server=sql01\\CQD;…'"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_backslash_in_a_single_quoted_connection_string_is_read_as_written() {
+        let settings = load_file(
+            "[database]\nconnection_string = 'Server=sql01\\CQD;User Id=u;Password=p'\n",
+            &[],
+        )
+        .expect("valid");
+
+        assert_eq!(
+            settings
+                .database
+                .connection_string
+                .server
+                .instance
+                .as_deref(),
+            Some("CQD")
+        );
     }
 
     #[test]
@@ -823,6 +888,10 @@ mod tests {
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
         assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));
+        assert_eq!(
+            settings.integration_log.page_refresh,
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(settings.cache.ttl, Duration::from_secs(5));
         assert_eq!(settings.log.format, LogFormat::Text);
         assert_eq!(settings.http.shutdown_timeout, Duration::from_secs(10));
@@ -1039,6 +1108,14 @@ mod tests {
                 &[("QOE_INTEGRATION_LOG__STALE_AFTER_MINUTES", "100000")],
                 "integration_log.stale_after_minutes",
             ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "86401")],
+                "integration_log.page_refresh_s",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "a minute")],
+                "integration_log.page_refresh_s",
+            ),
             (&[("QOE_HTTP__API_KEYS", "good,has space")], "http.api_keys"),
             (&[("QOE_HTTP__API_KEYS", "good,,other")], "http.api_keys"),
             (
@@ -1121,13 +1198,94 @@ mod tests {
         )])
         .expect("valid");
 
-        let config = settings.database.tiberius_config().expect("driver config");
+        let config = settings.database.tiberius_config();
 
         // tiberius has no getter for the intent; its Debug shows the field it sends in LOGIN7.
         assert!(
             format!("{config:?}").contains("readonly: true"),
             "ApplicationIntent=ReadOnly was not passed to tiberius"
         );
+    }
+
+    #[test]
+    fn a_malformed_trusted_connection_stops_the_settings_naming_the_key() {
+        let message = error_of(&[(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=h,1;Trusted_Connection=maybe",
+        )]);
+
+        assert!(message.contains("database.connection_string"), "{message}");
+        assert!(message.contains("`Trusted_Connection`"), "{message}");
+    }
+
+    #[test]
+    fn integrated_security_with_a_user_but_no_password_stops_the_settings() {
+        let message = error_of(&[(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=h,1;Integrated Security=SSPI;User Id=CORP\\svc",
+        )]);
+
+        assert!(message.contains("needs a Password"), "{message}");
+    }
+
+    #[test]
+    fn connect_timeout_in_the_connection_string_applies_unless_the_setting_is_given() {
+        let with_key = format!("{CONNECTION_STRING};Connect Timeout=30");
+        let from_string = load(&[("QOE_DATABASE__CONNECTION_STRING", &with_key)]).expect("valid");
+        let from_setting = load(&[
+            ("QOE_DATABASE__CONNECTION_STRING", &with_key),
+            ("QOE_DATABASE__CONNECT_TIMEOUT_MS", "1500"),
+        ])
+        .expect("valid");
+
+        assert_eq!(
+            from_string.database.connect_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            from_string
+                .database
+                .tiberius_config()
+                .get_handshake_timeout(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            from_setting.database.connect_timeout,
+            Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn the_ca_file_setting_reaches_the_driver_and_excludes_the_connection_strings_own() {
+        let certificates =
+            testkit::TestCertificates::generate(&["localhost"]).expect("test certificates");
+        let dir = std::env::temp_dir().join(format!("qoe-ca-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, certificates.ca_pem.as_bytes()).expect("write");
+        let ca = ca.to_string_lossy().into_owned();
+
+        let settings = load(&[("QOE_DATABASE__CA_CERTIFICATE_PATH", &ca)]).expect("valid");
+        let config = format!("{:?}", settings.database.tiberius_config());
+        assert!(config.contains(&ca), "{config}");
+
+        for key in [
+            "TrustServerCertificate=true",
+            "TrustServerCertificateCA=/etc/ca.pem",
+        ] {
+            let message = error_of(&[
+                ("QOE_DATABASE__CA_CERTIFICATE_PATH", &ca),
+                (
+                    "QOE_DATABASE__CONNECTION_STRING",
+                    &format!("Server=h,1;User Id=u;Password=p;{key}"),
+                ),
+            ]);
+            assert!(
+                message.contains("database.ca_certificate_path"),
+                "{key}: {message}"
+            );
+            assert!(message.contains("keep one of them"), "{key}: {message}");
+        }
     }
 
     #[test]
@@ -1163,7 +1321,7 @@ mod tests {
     fn the_connection_string_reaches_the_driver_with_our_timeouts() {
         let settings = load(&[("QOE_DATABASE__CONNECT_TIMEOUT_MS", "1500")]).expect("valid");
 
-        let config = settings.database.tiberius_config().expect("driver config");
+        let config = settings.database.tiberius_config();
 
         assert_eq!(config.get_addr(), "db.example.org:1433");
         assert_eq!(

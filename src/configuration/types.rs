@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 use chrono_tz::Tz;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
 
 /// Everything the service can be told, validated.
@@ -21,8 +22,8 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// The ADO.NET connection string, as admins already have it. Holds the password.
-    pub connection_string: SecretString,
+    /// The ADO.NET connection string, as admins already have it, parsed. Holds the password.
+    pub connection_string: ConnectionString,
     /// A PEM or DER file with the CA that signed SQL Server's certificate.
     pub ca_certificate_path: Option<PathBuf>,
     pub pool_max_size: u32,
@@ -52,23 +53,6 @@ pub struct HttpSettings {
     pub client_request_timeout: Duration,
     /// How long an idle keep-alive connection stays open; zero: closed after each answer.
     pub keep_alive: Duration,
-}
-
-impl HttpSettings {
-    /// Listens on `listen` with no CORS and no API keys.
-    pub fn open(listen: SocketAddr) -> Self {
-        HttpSettings {
-            listen,
-            cors_trusted_origins: Vec::new(),
-            api_keys: ApiKeys::default(),
-            shutdown_timeout: Duration::from_secs(10),
-            tls: None,
-            max_request_head_bytes: 16 * 1024,
-            max_connections: 2048,
-            client_request_timeout: Duration::from_secs(5),
-            keep_alive: Duration::from_secs(5),
-        }
-    }
 }
 
 /// The API keys, secret: `Debug` shows how many there are, never a key.
@@ -143,6 +127,8 @@ pub struct IntegrationLogSettings {
     pub time_zone: Tz,
     /// The status page warns when a job's newest success is older than this.
     pub stale_after: TimeDelta,
+    /// How often the status page reloads itself (`integration_log.page_refresh_s`); `None`: never.
+    pub page_refresh: Option<Duration>,
     /// Where the runs are read from (`integration_log.source`).
     pub source: LogSource,
 }

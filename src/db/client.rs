@@ -26,7 +26,7 @@ pub(super) async fn open_client(
         match log_in(&target.config, target.named_instance.as_deref()).await {
             Err(DbError::Login(tiberius::error::Error::Routing { host, port })) => {
                 tracing::info!(%host, port, "SQL Server redirected the login; following once");
-                let config = target.redirected(&host, port).map_err(DbError::Redirect)?;
+                let config = target.redirected(&host, port);
                 match log_in(&config, None).await {
                     Err(DbError::Login(tiberius::error::Error::Routing { host, port })) => {
                         Err(DbError::SecondRedirect { host, port })

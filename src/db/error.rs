@@ -42,8 +42,6 @@ pub enum DbError {
         #[source]
         source: tiberius::error::Error,
     },
-    #[error("following SQL Server's routing redirect: {0}")]
-    Redirect(String),
     #[error(
         "SQL Server redirected the login a second time (to {host}:{port}); \
          only one routing redirect is followed"
@@ -70,7 +68,6 @@ impl DbError {
                 tiberius::error::Error::Conversion(_) => Unavailability::InstanceNotFound,
                 other => transport_unavailability(other),
             },
-            DbError::Redirect(_) => Unavailability::Unreachable,
             DbError::SecondRedirect { .. } => Unavailability::RedirectedTwice,
             DbError::Login(e) => match e {
                 tiberius::error::Error::Server(token) if LOGIN_ERRORS.contains(&token.code()) => {

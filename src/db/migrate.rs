@@ -26,7 +26,7 @@ pub enum MigrateError {
 pub async fn run(settings: &DatabaseSettings) -> Result<MigrationReport, MigrateError> {
     // No command timeout here: building an index on a large existing log may take longer
     // than a query ever should.
-    let target = ConnectTarget::from_settings(settings)?;
+    let target = ConnectTarget::from_settings(settings);
     let (mut client, _) = open_client(&target, settings.connect_timeout)
         .await
         .map_err(MigrateError::Connect)?;

@@ -7,6 +7,7 @@ pub mod migrate;
 mod queries;
 mod target;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +15,7 @@ use bb8::{Pool, PooledConnection, RunError};
 use tokio::sync::broadcast;
 
 use crate::configuration::{DatabaseSettings, SettingsError};
-use crate::domain::{CategoryTime, LogEntry, LogQuery};
+use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
 use crate::store::{IntegrationLogStore, StoreError};
 
 pub use agent::{
@@ -48,7 +49,7 @@ pub struct SqlServerStore {
 impl SqlServerStore {
     /// Builds the pool without connecting: the service starts even while the database is down.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
-        let target = ConnectTarget::from_settings(settings)?;
+        let target = ConnectTarget::from_settings(settings);
         let (connect_failures, _) = broadcast::channel(16);
         let manager = SqlServerConnectionManager::new(
             target,
@@ -114,6 +115,13 @@ impl SqlServerStore {
             .unwrap_or(Err(DbError::RequestTimedOut(self.request_timeout)))
             .map_err(DbError::into_store_error)
     }
+
+    /// The newest entries of each category, enough to build the status document.
+    #[tracing::instrument(name = "db.status_entries", skip(self))]
+    pub async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
+        self.with_connection(async |connection| queries::status_entries(connection.client()).await)
+            .await
+    }
 }
 
 async fn next_failure(failures: &mut broadcast::Receiver<DbError>) -> DbError {
@@ -128,10 +136,11 @@ async fn next_failure(failures: &mut broadcast::Receiver<DbError>) -> DbError {
 
 #[async_trait]
 impl IntegrationLogStore for SqlServerStore {
-    #[tracing::instrument(name = "db.status_entries", skip(self))]
-    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError> {
-        self.with_connection(async |connection| queries::status_entries(connection.client()).await)
-            .await
+    /// The table source pairs the finished runs from its entries.
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
+        Ok(Arc::new(StatusRead::from_entries(
+            self.status_entries().await?,
+        )))
     }
 
     #[tracing::instrument(name = "db.log_entries", skip(self))]
@@ -146,5 +155,11 @@ impl IntegrationLogStore for SqlServerStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.with_connection(async |connection| client::ping(connection.client()).await)
             .await
+    }
+
+    /// Ready when a connection answers: the table source has no settings to check against
+    /// the server.
+    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        self.ping().await.map(|()| Vec::new())
     }
 }

@@ -1,33 +1,17 @@
-//! Where a connection goes: the driver configuration plus what tiberius cannot tell us about
-//! it (a named instance to look up through SQL Server Browser, and a template for a routing
-//! redirect), all read from the one ADO.NET connection string.
-use connection_string::AdoNetString;
-use secrecy::{ExposeSecret, SecretString};
-use tiberius::AuthMethod;
-
-use crate::configuration::{invalid, DatabaseSettings, SettingsError};
-
-/// The keys tiberius reads the server from, in its order.
-const TIBERIUS_SERVER_KEYS: [&str; 2] = ["server", "data source"];
-
-/// The keys ADO.NET reads the server from, all dropped for a redirect.
-const SERVER_KEYS: [&str; 5] = [
-    "server",
-    "data source",
-    "address",
-    "addr",
-    "network address",
-];
+//! Where a connection goes, as the pool needs it: the driver configuration built once, the
+//! named instance to look up through SQL Server Browser, and the configuration for a routing
+//! redirect. No parsing here: `configuration` reads the connection string, once.
+use crate::configuration::DatabaseSettings;
 
 /// Everything `open_client` needs to reach the server, possibly by way of a redirect.
 #[derive(Clone)]
 pub struct ConnectTarget {
     /// The configuration for the server the connection string names.
     pub(super) config: tiberius::Config,
-    /// `host\instance` without a port: the port comes from SQL Server Browser (UDP 1434).
+    /// The instance whose port SQL Server Browser (UDP 1434) tells; `None` with a port.
     pub(super) named_instance: Option<String>,
-    /// The same settings without a server, for the one host and port a redirect names.
-    redirect_template: DatabaseSettings,
+    /// What a redirect's configuration is built from.
+    settings: DatabaseSettings,
 }
 
 impl std::fmt::Debug for ConnectTarget {
@@ -40,111 +24,22 @@ impl std::fmt::Debug for ConnectTarget {
 }
 
 impl ConnectTarget {
-    /// Reads the connection string of `settings` (already validated by `tiberius_config`).
-    pub fn from_settings(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
-        let mut config = settings.tiberius_config()?;
-        let pairs = parse(settings.connection_string.expose_secret())?;
-        apply_trusted_connection(&pairs, &mut config)?;
-        let server = TIBERIUS_SERVER_KEYS.iter().find_map(|key| pairs.get(*key));
-        let named_instance = server.and_then(|server| {
-            let server = server.trim();
-            let server = server.strip_prefix("tcp:").unwrap_or(server);
-            let (host, port) = match server.split_once(',') {
-                Some((host, port)) => (host, Some(port)),
-                None => (server, None),
-            };
-            // An explicit port wins: no SQL Browser lookup, and tiberius must not ask it.
-            match (host.split_once('\\'), port) {
-                (Some((_, instance)), None) if !instance.trim().is_empty() => {
-                    Some(instance.trim().to_owned())
-                }
-                _ => None,
-            }
-        });
-        let redirect_template = without_server(settings, pairs);
-        Ok(ConnectTarget {
-            config,
-            named_instance,
-            redirect_template,
-        })
-    }
-
-    /// The configuration for `host:port`, named by a routing ENVCHANGE: the same login,
-    /// database, intent, TLS and timeouts, without the instance name of the first server.
-    pub(super) fn redirected(&self, host: &str, port: u16) -> Result<tiberius::Config, String> {
-        let mut config = self
-            .redirect_template
-            .tiberius_config()
-            .map_err(|e| e.to_string())?;
-        let pairs = parse(self.redirect_template.connection_string.expose_secret())
-            .map_err(|e| e.to_string())?;
-        apply_trusted_connection(&pairs, &mut config).map_err(|e| e.to_string())?;
-        config.host(host);
-        config.port(port);
-        Ok(config)
-    }
-}
-
-fn parse(connection_string: &str) -> Result<AdoNetString, SettingsError> {
-    connection_string.parse::<AdoNetString>().map_err(|_| {
-        invalid(
-            "database.connection_string",
-            "not a valid ADO.NET connection string",
-        )
-    })
-}
-
-/// `Trusted_Connection` is ADO.NET's synonym for `Integrated Security`, which tiberius does
-/// not read: give it the same meaning (NTLM with a user and password, Kerberos without).
-fn apply_trusted_connection(
-    pairs: &AdoNetString,
-    config: &mut tiberius::Config,
-) -> Result<(), SettingsError> {
-    if pairs.contains_key("integrated security") || pairs.contains_key("integratedsecurity") {
-        return Ok(());
-    }
-    let Some(value) = pairs.get("trusted_connection") else {
-        return Ok(());
-    };
-    let on = match value.trim().to_ascii_lowercase().as_str() {
-        "sspi" | "true" | "yes" => true,
-        "false" | "no" => false,
-        _ => {
-            return Err(invalid(
-                "database.connection_string",
-                "Trusted_Connection must be SSPI, true or false",
-            ))
+    pub fn from_settings(settings: &DatabaseSettings) -> Self {
+        ConnectTarget {
+            config: settings.tiberius_config(),
+            named_instance: settings
+                .connection_string
+                .server
+                .browser_instance()
+                .map(str::to_owned),
+            settings: settings.clone(),
         }
-    };
-    if !on {
-        return Ok(());
     }
-    let user = ["user id", "uid", "user", "username"]
-        .iter()
-        .find_map(|key| pairs.get(*key));
-    let password = ["password", "pwd"].iter().find_map(|key| pairs.get(*key));
-    config.authentication(match (user, password) {
-        (Some(user), Some(password)) => AuthMethod::windows(user, password),
-        (None, None) => AuthMethod::Integrated,
-        _ => {
-            return Err(invalid(
-                "database.connection_string",
-                "Trusted_Connection with a User Id needs a Password too (NTLM), \
-                 or neither (Kerberos as the service's own identity)",
-            ))
-        }
-    });
-    Ok(())
-}
 
-/// `settings` with the server keys removed from its connection string.
-fn without_server(settings: &DatabaseSettings, mut pairs: AdoNetString) -> DatabaseSettings {
-    for key in SERVER_KEYS {
-        pairs.remove(key);
+    /// The configuration for `host:port`, named by a routing ENVCHANGE.
+    pub(super) fn redirected(&self, host: &str, port: u16) -> tiberius::Config {
+        self.settings.redirected_config(host, port)
     }
-    let mut template = settings.clone();
-    template.connection_string = SecretString::from(pairs.to_string());
-    template
 }
 
 #[cfg(test)]
@@ -165,7 +60,7 @@ mod tests {
     }
 
     fn target(connection_string: &str) -> ConnectTarget {
-        ConnectTarget::from_settings(&settings(connection_string)).expect("valid")
+        ConnectTarget::from_settings(&settings(connection_string))
     }
 
     #[test]
@@ -202,43 +97,13 @@ mod tests {
     }
 
     #[test]
-    fn integrated_security_with_a_user_is_ntlm_and_without_is_kerberos() {
-        let ntlm = target("Server=h,1;Integrated Security=SSPI;User Id=CORP\\svc;Password=pw");
-        let kerberos = target("Server=h,1;Integrated Security=true");
-
-        assert!(format!("{:?}", ntlm.config).contains("Windows"));
-        assert!(format!("{:?}", kerberos.config).contains("Integrated"));
-    }
-
-    #[test]
-    fn trusted_connection_is_a_synonym_of_integrated_security() {
-        let ntlm = target("Server=h,1;Trusted_Connection=yes;User Id=CORP\\svc;Password=pw");
-        let kerberos = target("Server=h,1;Trusted_Connection=SSPI");
-        let sql = target("Server=h,1;Trusted_Connection=false;User Id=u;Password=pw");
-
-        assert!(format!("{:?}", ntlm.config).contains("Windows"));
-        assert!(format!("{:?}", kerberos.config).contains("Integrated"));
-        assert!(format!("{:?}", sql.config).contains("SqlServer"));
-    }
-
-    #[test]
-    fn a_malformed_trusted_connection_names_the_setting() {
-        let mut settings = settings("Server=h,1");
-        settings.connection_string = SecretString::from("Server=h,1;Trusted_Connection=maybe");
-
-        let error = ConnectTarget::from_settings(&settings).expect_err("refused");
-
-        assert!(error.to_string().contains("Trusted_Connection"), "{error}");
-    }
-
-    #[test]
     fn a_redirect_keeps_login_intent_and_tls_but_drops_the_instance() {
         let target = target(
             "Server=listener\\AG;Database=QoEArchive;User Id=u;Password=p;\
              ApplicationIntent=ReadOnly;Encrypt=strict;MultiSubnetFailover=true",
         );
 
-        let routed = target.redirected("replica2", 51000).expect("redirect");
+        let routed = target.redirected("replica2", 51000);
         let text = format!("{routed:?}");
 
         assert_eq!(routed.get_addr(), "replica2:51000");
@@ -250,10 +115,24 @@ mod tests {
     }
 
     #[test]
+    fn a_redirect_keeps_a_windows_login_and_the_application_name() {
+        let target = target(
+            "Server=listener\\AG,1433;Integrated Security=SSPI;User Id=CORP\\svc;Password=pw;\
+             Application Name=CQD status",
+        );
+
+        let text = format!("{:?}", target.redirected("replica2", 51000));
+
+        assert!(text.contains("Windows"), "{text}");
+        assert!(text.contains("CQD status"), "{text}");
+        assert!(text.contains("instance_name: None"), "{text}");
+    }
+
+    #[test]
     fn a_redirect_keeps_a_quoted_password_with_special_characters() {
         let target = target("Server=listener,1433;User Id=u;Password={p;w=1};Encrypt=false");
 
-        let routed = target.redirected("replica2", 51000).expect("redirect");
+        let routed = target.redirected("replica2", 51000);
 
         assert_eq!(routed.get_addr(), "replica2:51000");
         assert!(format!("{routed:?}").contains("SqlServer"));

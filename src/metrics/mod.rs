@@ -2,19 +2,15 @@
 //!
 //! Hand-written rather than a metrics crate: a dozen series do not justify a registry, and the
 //! exposition format is a few lines of text. What is measured lives beside what it measures:
-//! database reads in [`MeteredStore`], job freshness in `domain::JobsRead`.
-mod metered_store;
-
-pub use metered_store::MeteredStore;
-
+//! database reads in `store::metered`, job freshness in `domain::JobsRead`.
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::cache::CacheStats;
 use crate::db::PoolStatus;
 use crate::domain::JobsRead;
+use crate::store::single_flight::CacheStats;
 
 /// Upper bounds (seconds) of the latency buckets: 0.5 ms to 10 s.
 const BUCKETS: [f64; 14] = [

@@ -19,12 +19,16 @@ pub const API_KEY_CHALLENGE: &str = r#"Bearer realm="qoe-data-service""#;
 #[derive(Debug, Serialize)]
 pub(super) struct ErrorBody {
     error: Cow<'static, str>,
+    /// Why the database is unavailable, in `/readyz`'s words (our words, never the driver's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 impl ErrorBody {
     pub(super) fn new(error: impl Into<Cow<'static, str>>) -> Self {
         ErrorBody {
             error: error.into(),
+            reason: None,
         }
     }
 }
@@ -65,7 +69,11 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, API_KEY_CHALLENGE));
         }
-        response.json(ErrorBody::new(self.to_string()))
+        let mut body = ErrorBody::new(self.to_string());
+        if let ApiError::DatabaseUnavailable(error) = self {
+            body.reason = Some(error.kind().reason());
+        }
+        response.json(body)
     }
 }
 
@@ -81,15 +89,20 @@ pub(super) fn service_unavailable() -> HttpResponseBuilder {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        // Every waiter of a failed coalesced load holds the same error: one line per window.
-        static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
-        let cause = format!("{error:?}");
-        if let Some(held_back) = UNAVAILABLE.admit(&cause) {
-            in_request_span(
-                || tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable"),
-            );
-        }
+        log_unavailable(&error);
         ApiError::DatabaseUnavailable(error)
+    }
+}
+
+/// Logs the cause of a 503 (the status page answers its own 503 with a page, not JSON).
+pub(super) fn log_unavailable(error: &StoreError) {
+    // Every waiter of a failed coalesced load holds the same error: one line per window.
+    static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+    let cause = format!("{error:?}");
+    if let Some(held_back) = UNAVAILABLE.admit(&cause) {
+        in_request_span(
+            || tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable"),
+        );
     }
 }
 

@@ -114,6 +114,28 @@ impl TdsTestServer {
         login: LoginOptions,
         handler: impl Handler,
     ) -> io::Result<Self> {
+        Self::start_listening(None, options, login, handler).await
+    }
+
+    /// As [`TdsTestServer::start_with_login`], on a listener the caller bound already (to learn
+    /// the port first, e.g. for an SPN, without dropping it for another process to take).
+    /// `options.port` and `login.bind` are not used for the first bind; `restart` rebinds the
+    /// listener's address.
+    pub async fn start_on(
+        listener: std::net::TcpListener,
+        options: ServerOptions,
+        login: LoginOptions,
+        handler: impl Handler,
+    ) -> io::Result<Self> {
+        Self::start_listening(Some(listener), options, login, handler).await
+    }
+
+    async fn start_listening(
+        listener: Option<std::net::TcpListener>,
+        options: ServerOptions,
+        login: LoginOptions,
+        handler: impl Handler,
+    ) -> io::Result<Self> {
         let tls = options
             .tls
             .as_ref()
@@ -133,8 +155,16 @@ impl TdsTestServer {
             logins: Mutex::new(Vec::new()),
             login,
         });
-        let wanted = SocketAddr::from((shared.login.bind, options.port.unwrap_or(0)));
-        let listener = bind_retrying(wanted).await?;
+        let listener = match listener {
+            Some(listener) => {
+                listener.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(listener)?
+            }
+            None => {
+                let wanted = SocketAddr::from((shared.login.bind, options.port.unwrap_or(0)));
+                bind_retrying(wanted).await?
+            }
+        };
         let addr = listener.local_addr()?;
         let server = Self {
             shared,

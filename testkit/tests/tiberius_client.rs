@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 use testkit::integration_log::{IntegrationLogDb, LogRow, STATUS_MARKER};
 use testkit::{
-    Column, ColumnType, Fault, Request, Response, ResultSet, ServerOptions, TdsTestServer,
-    TestCertificates, Value,
+    Column, ColumnType, Fault, LoginOptions, Request, Response, ResultSet, ServerOptions,
+    TdsTestServer, TestCertificates, Value,
 };
 use tiberius::{Client, Config};
 use tokio::net::TcpStream;
@@ -589,6 +589,8 @@ async fn fixed_port_option_is_honoured() {
             .await
             .expect("server starts");
         let port = probe.port();
+        // The option names a port before the server starts, so the test frees one for it;
+        // servers that only need some port take a listener instead (`start_on`).
         drop(probe);
         let server = TdsTestServer::start_with(
             ServerOptions {
@@ -601,6 +603,30 @@ async fn fixed_port_option_is_honoured() {
         .expect("server starts on the fixed port");
         assert_eq!(server.port(), port);
         connect(&server).await.expect("login succeeds");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_listener_handed_over_is_served_and_restarted_on_its_address() {
+    within(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = TdsTestServer::start_on(
+            listener,
+            ServerOptions::default(),
+            LoginOptions::default(),
+            IntegrationLogDb::new(),
+        )
+        .await
+        .expect("server starts on the listener");
+        assert_eq!(server.addr(), addr);
+        let mut client = connect(&server).await.expect("login succeeds");
+        assert_eq!(select_one(&mut client).await, Some(1));
+
+        server.restart().await.expect("restarts");
+        assert_eq!(server.addr(), addr);
+        connect(&server).await.expect("login after restart");
     })
     .await;
 }

@@ -96,6 +96,6 @@ fn a_connection_string_with_a_misspelt_password_key_stops_the_start() {
     )]);
 
     assert!(!succeeded);
-    assert!(stderr.contains("did you mean `password`"), "{stderr}");
+    assert!(stderr.contains("did you mean `Password`"), "{stderr}");
     assert!(!stderr.contains("S3cret-Pa55"), "{stderr}");
 }

@@ -17,11 +17,32 @@ async fn healthz_is_ok_without_touching_the_database() {
 
 #[actix_web::test]
 async fn readyz_is_ok_when_the_database_answers() {
-    let app = TestApp::builder().disabled().spawn().await;
+    let store = FakeStore::with_entries(vec![]);
+    let app = TestApp::builder().store(store.clone()).spawn().await;
 
     let response = app.get(READYZ_PATH).await;
 
     assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.text(), r#"{"status":"ready"}"#);
+    assert_eq!(store.calls(), 1, "readyz did not ask the database");
+}
+
+#[actix_web::test]
+async fn readyz_asks_the_database_even_while_the_integration_log_is_disabled() {
+    let store = FakeStore::with_entries(vec![]);
+    let app = TestApp::builder()
+        .store(store.clone())
+        .disabled()
+        .spawn()
+        .await;
+
+    let ok = app.get(READYZ_PATH).await;
+    store.set_failure(Some(Unavailability::Unreachable));
+    let down = app.get(READYZ_PATH).await;
+
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(store.calls(), 2);
 }
 
 #[actix_web::test]

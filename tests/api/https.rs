@@ -236,9 +236,17 @@ mod healthcheck {
         healthcheck::check(&http).await.expect("healthy over HTTPS");
 
         let plain = http_only(&[("QOE_HTTP__LISTEN", &listen)]);
+        let error = healthcheck::check(&plain)
+            .await
+            .expect_err("plain HTTP to an HTTPS port must not pass");
+        let said = format!("{error:#}");
         assert!(
-            healthcheck::check(&plain).await.is_err(),
-            "plain HTTP to an HTTPS port must not pass"
+            said.starts_with(&format!("{listen}/healthz answered")),
+            "connected and answered, but not with 200: {said:?}"
+        );
+        assert!(
+            said.contains('\u{15}') && !said.contains("HTTP/"),
+            "the answer is a TLS alert record (type 21), not HTTP: {said:?}"
         );
     }
 
@@ -276,13 +284,18 @@ mod healthcheck {
             .await
             .expect("healthy over HTTP");
 
-        let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let closed = unused.local_addr().expect("addr").to_string();
-        drop(unused);
+        let (_reserved, closed) = a_port_nothing_listens_on();
+        let error = healthcheck::check(&http_only(&[("QOE_HTTP__LISTEN", &closed)]))
+            .await
+            .expect_err("nothing listens");
+        let refused = error
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+            .any(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        assert!(refused, "not a refused connection: {error:#}");
         assert!(
-            healthcheck::check(&http_only(&[("QOE_HTTP__LISTEN", &closed)]))
-                .await
-                .is_err()
+            format!("{error:#}").starts_with(&format!("connecting to {closed}")),
+            "{error:#}"
         );
     }
 
@@ -310,4 +323,20 @@ mod healthcheck {
         assert!(status.success());
         server.join().expect("server thread");
     }
+}
+
+/// A loopback address whose port is bound but not listening, so connecting to it is refused;
+/// the port stays ours (no other process can take it) while the socket lives.
+fn a_port_nothing_listens_on() -> (socket2::Socket, String) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let address = socket
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("an IP address");
+    (socket, address.to_string())
 }

@@ -195,11 +195,11 @@ async fn text_logs_into_a_pipe_carry_no_colour_codes() {
     assert_eq!(terminate(child).await, Some(0));
 }
 
+/// With stderr closed the service cannot announce its port: it binds port 0 and the test reads
+/// the port from `/proc` (Linux only), rather than choosing a port another process could take.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn started_with_stderr_closed_it_serves_counts_the_lost_lines_and_exits_0() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = free.local_addr().expect("addr").port();
-    drop(free);
     let child = Command::new("sh")
         .args([
             "-c",
@@ -211,18 +211,18 @@ async fn started_with_stderr_closed_it_serves_counts_the_lost_lines_and_exits_0(
             "QOE_DATABASE__CONNECTION_STRING",
             "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=unused",
         )
-        .env("QOE_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("QOE_HTTP__LISTEN", "127.0.0.1:0")
         .kill_on_drop(true)
         .spawn()
         .expect("the binary starts");
-    let deadline = Instant::now() + LIMIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "never started listening");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let pid = child.id().expect("running");
+    let mut port = None;
+    wait_until("the service to listen", LIMIT, || {
+        port = listening_port(pid);
+        port.is_some()
+    })
+    .await;
+    let port = port.expect("listening");
 
     assert_eq!(http_get(port, "/healthz").await.status, 200);
     assert!(
@@ -290,4 +290,29 @@ async fn a_refused_key_is_logged_with_its_request_id_even_at_warn() {
     });
     assert_eq!(refusals.len(), 1, "{lines:?}");
     assert_eq!(refusals[0]["span"]["request_id"], request_id.as_str());
+}
+
+/// The TCP port process `pid` listens on, read from `/proc`: its socket inodes, then the
+/// listening (state 0A) row of `/proc/<pid>/net/tcp` with one of them.
+#[cfg(target_os = "linux")]
+fn listening_port(pid: u32) -> Option<u16> {
+    let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/<pid>/fd is readable")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))
+        .expect("/proc/<pid>/net/tcp is readable");
+    table.lines().skip(1).find_map(|row| {
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        let (local, state, inode) = (columns.get(1)?, columns.get(3)?, columns.get(9)?);
+        if *state != "0A" || !sockets.iter().any(|socket| socket == inode) {
+            return None;
+        }
+        u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()
+    })
 }

@@ -1,5 +1,5 @@
 use actix_web::http::{header, StatusCode};
-use qoe_data_service::paths::{METRICS_PATH, STATUS_PATH};
+use qoe_data_service::paths::{LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PATH};
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;
@@ -67,6 +67,28 @@ async fn database_reads_and_cache_counters_are_reported() {
     assert_has(&text, "qoe_cache_misses_total{cache=\"status\"} 1");
     // The second request and the scrape's own freshness read.
     assert_has(&text, "qoe_cache_hits_total{cache=\"status\"} 2");
+}
+
+#[actix_web::test]
+async fn each_database_read_is_labelled_by_its_own_method() {
+    let app = over(FakeStore::with_entries(documentation_sample())).await;
+    app.get(READYZ_PATH).await;
+    app.get(LOG_PATH).await;
+
+    let text = scrape(&app).await;
+
+    assert_has(
+        &text,
+        "qoe_db_command_duration_seconds_count{command=\"readiness\",outcome=\"ok\"} 1",
+    );
+    assert_has(
+        &text,
+        "qoe_db_command_duration_seconds_count{command=\"integration_log\",outcome=\"ok\"} 1",
+    );
+    assert!(
+        !text.contains("command=\"ping\""),
+        "readiness counted as a ping:\n{text}"
+    );
 }
 
 #[actix_web::test]

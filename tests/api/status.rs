@@ -88,8 +88,11 @@ async fn a_store_failure_is_a_503_with_retry_after_and_nothing_leaked() {
         );
         assert_eq!(
             response.text(),
-            r#"{"error":"database unavailable"}"#,
-            "{kind:?}"
+            format!(
+                r#"{{"error":"database unavailable","reason":"{}"}}"#,
+                kind.reason()
+            ),
+            "{kind:?}: the reason in /readyz's words"
         );
     }
 }
@@ -106,11 +109,19 @@ async fn other_methods_on_the_status_are_405() {
 
 #[actix_web::test]
 async fn head_on_the_status_is_answered_like_get() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder()
+        .store(FakeStore::with_entries(documentation_sample()))
+        .spawn()
+        .await;
 
-    let response = app.request(Method::HEAD, STATUS_PATH).await;
+    let head = app.request(Method::HEAD, STATUS_PATH).await;
+    let get = app.get(STATUS_PATH).await;
 
-    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(head.status, StatusCode::OK);
+    for name in [header::CONTENT_TYPE, header::ETAG, header::CACHE_CONTROL] {
+        assert_eq!(head.header(&name), get.header(&name), "{name}");
+    }
+    assert!(head.header(header::ETAG).is_some(), "{:?}", head.headers);
 }
 
 #[actix_web::test]

@@ -1,35 +1,34 @@
+//! The read path from handler to database: the trait handlers read through, and the layers
+//! over the database store that [`layers::layered`] assembles (metered, then cached).
+pub mod cache;
+pub mod layers;
+pub mod metered;
+pub mod single_flight;
+
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
+use crate::domain::agent::SERVER_TIME_ZONE_MISMATCH;
+use crate::domain::{LogEntry, LogQuery, StatusRead};
 
-/// The reads the HTTP layer needs. `db::SqlServerStore` is the real one; tests supply doubles.
+/// The reads the HTTP layer needs. `db::SqlServerStore` and `db::SqlAgentStore` are the real
+/// ones; the layers in this module wrap one; tests supply doubles. Every method is required,
+/// so a wrapper cannot forget to forward one.
 #[async_trait]
 pub trait IntegrationLogStore: Send + Sync + 'static {
-    /// The newest entries of each category, enough to build the status document.
-    async fn status_entries(&self) -> Result<Vec<CategoryTime>, StoreError>;
+    /// One Status read: the status entries and the finished runs with their durations (the
+    /// table source pairs them from its entries; SQL Server Agent knows them directly).
+    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError>;
     /// The newest `query.top()` entries, of `query.category()` or of all, newest first.
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError>;
     /// Proves a connection answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
-
-    /// One Status read: the status entries and the finished runs with their durations. By
-    /// default the runs are paired from the entries (the table source); a source that knows
-    /// runs directly (SQL Server Agent) answers itself. Wrappers must forward it.
-    async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
-        let entries = self.status_entries().await?;
-        Ok(Arc::new(StatusRead::from_entries(entries)))
-    }
-
     /// Why the service should not be ready although the database answers (a setting that
     /// disagrees with the server, a job step that does not exist); empty when ready.
-    /// By default: [`IntegrationLogStore::ping`], no further reasons. Wrappers must forward it.
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
-        self.ping().await.map(|()| Vec::new())
-    }
+    async fn readiness(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Why the database could not answer, in words a client may see.
@@ -50,6 +49,9 @@ pub enum Unavailability {
     KdcUnreachable,
     /// Kerberos: the KDC knows no `MSSQLSvc/host:port` for the server (check `setspn -L`).
     SpnUnknown,
+    /// SQL Server Agent source: the server's clock disagrees with
+    /// `integration_log.sql_agent.server_time_zone`, so every time read would be shifted.
+    ServerTimeZoneMismatch,
 }
 
 impl Unavailability {
@@ -66,6 +68,7 @@ impl Unavailability {
             Unavailability::NoKerberosCredentials => "no valid Kerberos credentials",
             Unavailability::KdcUnreachable => "Kerberos KDC unreachable",
             Unavailability::SpnUnknown => "database SPN unknown to Kerberos",
+            Unavailability::ServerTimeZoneMismatch => SERVER_TIME_ZONE_MISMATCH,
         }
     }
 }
