@@ -266,6 +266,17 @@ impl Metrics {
              # TYPE qoe_log_lines_dropped_total counter\nqoe_log_lines_dropped_total {}",
             crate::telemetry::dropped_lines()
         );
+        let _ = writeln!(
+            out,
+            "# HELP qoe_http_protocol_errors_total Connections closed by a protocol error: malformed or too long or too slow request heads, I/O errors.\n\
+             # TYPE qoe_http_protocol_errors_total counter"
+        );
+        for (kind, count) in crate::listener::protocol_errors() {
+            let _ = writeln!(
+                out,
+                "qoe_http_protocol_errors_total{{kind=\"{kind}\"}} {count}"
+            );
+        }
         out
     }
 }
