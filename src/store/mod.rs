@@ -8,6 +8,7 @@ pub mod single_flight;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -38,8 +39,14 @@ pub enum Unavailability {
     LoginFailed,
     CertificateNotTrusted,
     QueryFailed,
-    /// SQL Server Browser knows no such instance (or did not answer).
+    /// SQL Server Browser answered, and knows no such instance.
     InstanceNotFound,
+    /// SQL Server Browser did not answer (UDP 1434 blocked, or the service is stopped).
+    SqlBrowserUnreachable,
+    /// The login's database does not exist or the login may not open it (4060, 911).
+    DatabaseNotFound,
+    /// `Encrypt=` asks for what the server does not offer (TLS off, or no TDS 8.0 for strict).
+    EncryptionMismatch,
     /// The login was redirected, and the redirect target redirected again.
     RedirectedTwice,
     /// Kerberos: no ticket, no usable keytab entry, or the KDC refused the client's key.
@@ -60,6 +67,11 @@ impl Unavailability {
             Unavailability::CertificateNotTrusted => "database TLS certificate not trusted",
             Unavailability::QueryFailed => "database query failed",
             Unavailability::InstanceNotFound => "database instance not found by SQL Browser",
+            Unavailability::SqlBrowserUnreachable => "SQL Browser did not answer",
+            Unavailability::DatabaseNotFound => "database not found or not accessible",
+            Unavailability::EncryptionMismatch => {
+                "database encryption setting not supported by the server"
+            }
             Unavailability::RedirectedTwice => "database redirected the login more than once",
             Unavailability::NoKerberosCredentials => "no valid Kerberos credentials",
             Unavailability::KdcUnreachable => "Kerberos KDC unreachable",
@@ -73,6 +85,7 @@ impl Unavailability {
 pub struct StoreError {
     kind: Unavailability,
     cause: Arc<dyn Error + Send + Sync>,
+    retry_after: Option<Duration>,
 }
 
 impl StoreError {
@@ -80,11 +93,23 @@ impl StoreError {
         StoreError {
             kind,
             cause: Arc::new(cause),
+            retry_after: None,
         }
+    }
+
+    /// The store will not try again before `after` (it backs off after failed logins).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
     }
 
     pub fn kind(&self) -> Unavailability {
         self.kind
+    }
+
+    /// How long until the store tries the database again, when it knows.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 }
 
