@@ -314,7 +314,7 @@ async fn connections_closed_during_login_or_refused_are_prompt_503s() {
 }
 
 #[actix_web::test]
-async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
+async fn login_failed_at_start_the_service_starts_and_readyz_says_why_and_when_it_retries() {
     let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
         .expect("TDS test server starts");
@@ -326,14 +326,36 @@ async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
     let ready = http_get(port, "/readyz").await;
     let status = http_get(port, STATUS_PATH).await;
     let health = http_get(port, "/healthz").await;
+    let metrics = http_get(port, "/metrics").await;
 
     assert_eq!(ready.status, 503);
-    assert_eq!(
-        ready.body,
-        r#"{"status":"unavailable","reason":"database login failed"}"#
-    );
+    let failures = metrics
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix("qoe_db_login_failures_total "))
+        .and_then(|value| value.parse::<u64>().ok());
+    assert!(failures.is_some_and(|n| n >= 1), "{}", metrics.body);
+    let body: serde_json::Value = serde_json::from_str(&ready.body).expect("JSON");
+    assert_eq!(body["reason"], "database login failed", "{body}");
+    let retry_in = body["retry_in_s"]
+        .as_u64()
+        .expect("when the next login is tried");
+    assert!((1..=30).contains(&retry_in), "{body}");
     assert_eq!(status.status, 503);
-    assert!(status.header("retry-after").is_some());
+    let retry_after: u64 = status
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(
+        (1..=retry_in).contains(&retry_after),
+        "Retry-After {retry_after} is not the back-off left ({retry_in} s)"
+    );
+    assert!(
+        server.stats().login_attempts <= 2,
+        "{} logins for two requests during the back-off",
+        server.stats().login_attempts
+    );
     assert_eq!(health.status, 200);
 }
 
