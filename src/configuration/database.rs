@@ -12,11 +12,15 @@ use super::connection::{Encrypt, ServerAddress, SignIn};
 use super::errors::{invalid, SettingsError};
 use super::types::DatabaseSettings;
 
-/// `database.ca_certificate_path` must hold at least one certificate the TLS stack can parse,
-/// in the form the driver reads for its extension: `.pem`/`.crt` PEM, `.der` DER.
+/// A CA file larger than this is not a CA file (a bundle of every public root is ~250 KiB).
+const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
+
+/// `database.ca_certificate_path` must be a regular file of at most [`MAX_CA_FILE_BYTES`]
+/// holding at least one certificate the TLS stack can parse, in the form the driver reads for
+/// its extension: `.pem`/`.crt` PEM, `.der` DER.
 pub fn check_ca_certificate(path: &Path) -> Result<(), SettingsError> {
     const CA: &str = "database.ca_certificate_path";
-    let bytes = std::fs::read(path)
+    let bytes = read_bounded(path, MAX_CA_FILE_BYTES)
         .map_err(|e| invalid(CA, format!("cannot read {}: {e}", path.display())))?;
     let extension = path
         .extension()
@@ -61,6 +65,28 @@ pub fn check_ca_certificate(path: &Path) -> Result<(), SettingsError> {
         })?;
     }
     Ok(())
+}
+
+/// Reads a regular file of at most `limit` bytes: a device (`/dev/zero`, `/dev/urandom`), a
+/// FIFO or a directory is refused before it is read, and a file growing past the limit while
+/// read is refused rather than read to its end.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let too_large = || Error::new(ErrorKind::InvalidData, format!("larger than {limit} bytes"));
+    if metadata.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 impl DatabaseSettings {
@@ -252,5 +278,34 @@ mod tests {
                 "{name}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn a_ca_path_that_is_not_a_regular_file_is_refused_without_reading_it() {
+        let directory = ca_file("dir-marker.pem", b"").with_file_name("");
+        for path in [
+            std::path::PathBuf::from("/dev/zero"),
+            std::path::PathBuf::from("/dev/urandom"),
+            directory,
+        ] {
+            let error = check_ca_certificate(&path)
+                .expect_err("not a regular file")
+                .to_string();
+
+            assert!(error.contains("database.ca_certificate_path"), "{error}");
+            assert!(error.contains("not a regular file"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_larger_than_the_limit_is_refused() {
+        let huge = vec![b'A'; (MAX_CA_FILE_BYTES + 1) as usize];
+
+        let error = check_ca_certificate(&ca_file("huge.pem", &huge))
+            .expect_err("too large")
+            .to_string();
+
+        assert!(error.contains("database.ca_certificate_path"), "{error}");
+        assert!(error.contains("larger than"), "{error}");
     }
 }
