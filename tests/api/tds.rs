@@ -415,6 +415,38 @@ async fn strict_tls_with_an_unknown_ca_fails_readiness_as_a_certificate_problem(
     assert_eq!(error.kind(), Unavailability::CertificateNotTrusted);
     let logged = format!("{error:?}");
     assert!(logged.to_lowercase().contains("certificate"), "{logged}");
+    assert!(logged.contains("TrustServerCertificateCA="), "{logged}");
+    assert!(!logged.contains("Config::trust_cert_ca"), "{logged}");
+}
+
+#[actix_web::test]
+async fn a_pinned_self_signed_server_certificate_is_trusted() {
+    let certificate =
+        TestCertificates::self_signed(&["localhost", "127.0.0.1"], false).expect("certificate");
+    let (_server, store) = strict_tls_store(&certificate, &certificate, "self-signed").await;
+
+    store
+        .ping()
+        .await
+        .expect("the pinned certificate is trusted");
+}
+
+/// Not yet accepted: tiberius builds the rustls verifier itself and webpki refuses a CA as the
+/// server's own certificate even when it is the pinned anchor. The admin is told what to do.
+#[actix_web::test]
+async fn a_pinned_self_signed_certificate_that_is_also_a_ca_is_refused_with_the_fix_in_our_settings(
+) {
+    let certificate =
+        TestCertificates::self_signed(&["localhost", "127.0.0.1"], true).expect("certificate");
+    let (_server, store) = strict_tls_store(&certificate, &certificate, "self-signed-ca").await;
+
+    let error = store.ping().await.expect_err("CaUsedAsEndEntity");
+    let logged = format!("{error:?}");
+
+    assert_eq!(error.kind(), Unavailability::CertificateNotTrusted);
+    assert!(logged.contains("CaUsedAsEndEntity"), "{logged}");
+    assert!(logged.contains("database.ca_certificate_path"), "{logged}");
+    assert!(!logged.contains("Config::"), "{logged}");
 }
 
 /// What 1000 requests (50 rounds of 20) saw while the server stopped and restarted every round.
