@@ -58,7 +58,9 @@ pub enum DbError {
         #[source]
         source: tiberius::error::Error,
     },
-    #[error("not connecting to SQL Server for another {retry_in:?}: the last attempt failed")]
+    // No duration in the text: the 503 log line is rate-limited by its text, which must
+    // stay the same while the wait runs down (Retry-After and /readyz say how long).
+    #[error("not connecting to SQL Server until the wait after the last failed attempt ends")]
     BackingOff {
         retry_in: Duration,
         #[source]
