@@ -25,10 +25,10 @@ pub mod middleware;
 pub mod openapi;
 /// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
 pub mod paths;
+/// What differs by operating system: stop signals, signals ignored, listener socket options.
+pub mod platform;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
-/// In-flight request counting for the shutdown line; SIGHUP logged, serving goes on.
-pub mod signals;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.

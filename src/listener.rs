@@ -48,7 +48,7 @@ pub fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
         Type::STREAM,
         Some(IpProtocol::TCP),
     )?;
-    socket.set_reuse_address(true)?;
+    crate::platform::prepare_listener(&socket)?;
     socket.bind(&address.into())?;
     socket.listen(BACKLOG as i32)?;
     Ok(socket.into())
@@ -75,7 +75,9 @@ where
     let address = listener.local_addr()?;
     // Each worker gets an equal share of the cap; no more workers than connections.
     let workers = workers().min(limits.max_connections).max(1);
+    // Signals are taken in one place (`platform`); the server stops when it is told to.
     let builder: ServerBuilder = Server::build()
+        .disable_signals()
         .workers(workers)
         .backlog(BACKLOG)
         .max_concurrent_connections(limits.max_connections.div_ceil(workers).max(1))

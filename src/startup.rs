@@ -3,17 +3,18 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, App};
+use actix_web::App;
 
-use crate::configuration::{HttpSettings, LogSource, Settings};
+use crate::configuration::{LogSource, Settings};
 use crate::db::{SqlAgentStore, SqlServerStore};
 use crate::listener::Limits;
 use crate::metrics::PoolGauge;
-use crate::middleware::api_key::{require_api_key, ApiKeyGate};
+use crate::middleware::api_key::require_api_key;
 use crate::middleware::cors::cors;
-use crate::middleware::request_context::request_context;
+pub use crate::middleware::request_context::ShutdownReport;
+use crate::middleware::request_context::{request_context, Requests};
+use crate::platform::{self, Stop};
 use crate::routes::{configure, AppState};
-use crate::signals;
 use crate::store::IntegrationLogStore;
 use crate::tls;
 
@@ -21,6 +22,7 @@ use crate::tls;
 pub struct Application {
     port: u16,
     server: Server,
+    requests: Arc<Requests>,
 }
 
 impl Application {
@@ -70,55 +72,72 @@ impl Application {
             )
         })?;
         let port = listener.local_addr()?.port();
-        let state = AppState::new(store, settings.integration_log, settings.cache, pool);
-        let gate = web::Data::new(ApiKeyGate::new(&settings.http.api_keys));
-        let http = settings.http.clone();
+        let state = AppState::new(store, &settings, pool);
+        let requests = state.requests.clone();
         let limits = Limits {
             max_request_head: settings.http.max_request_head_bytes,
             max_connections: settings.http.max_connections,
             shutdown_timeout_s: settings.http.shutdown_timeout.as_secs(),
         };
-        let server = crate::listener::serve(listener, tls, limits, move || {
-            app(state.clone(), gate.clone(), &http)
-        })?;
-        Ok(Application { port, server })
+        let server = crate::listener::serve(listener, tls, limits, move || app(state.clone()))?;
+        Ok(Application {
+            port,
+            server,
+            requests,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then stops accepting, lets in-flight requests finish
-    /// within `http.shutdown_timeout_s`, and drops the workers' state, which closes the pool.
-    /// SIGHUP is logged and serving goes on. The last line says how many requests the
-    /// shutdown cut off.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        signals::keep_serving_on_sighup()?;
-        let server = self.server;
-        let mut stopping = std::pin::pin!(signals::stop_requested());
-        let mut running = std::pin::pin!(server);
-        let unfinished_at_stop = tokio::select! {
+    /// Serves until a stop is requested ([`platform::stop_requested`]: SIGTERM, Ctrl+C, …),
+    /// then stops as [`Application::run_until`] says. SIGHUP, SIGUSR1 and SIGUSR2 are logged
+    /// and serving goes on.
+    pub async fn run_until_stopped(self) -> std::io::Result<ShutdownReport> {
+        platform::keep_serving_on_other_signals()?;
+        self.run_until(platform::stop_requested()).await
+    }
+
+    /// Serves until `stop` resolves, then stops accepting, lets in-flight requests finish
+    /// within `http.shutdown_timeout_s` ([`Stop::Drain`]; [`Stop::Now`] cuts them off), and
+    /// drops the workers' state, which closes the pool. The last line, and the report
+    /// returned, say how many requests were drained and how many cut off.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = Stop>,
+    ) -> std::io::Result<ShutdownReport> {
+        let handle = self.server.handle();
+        let mut running = std::pin::pin!(self.server);
+        let stop = tokio::select! {
             result = &mut running => {
                 result?;
-                None
+                tracing::info!("stopped without being asked to");
+                return Ok(ShutdownReport::default());
             }
-            () = &mut stopping => {
-                let in_flight = signals::in_flight();
-                tracing::info!(in_flight, "stopping: no new connections; letting in-flight requests finish");
-                Some(signals::unfinished() - in_flight)
-            }
+            stop = stop => stop,
         };
-        if unfinished_at_stop.is_some() {
-            running.await?;
+        let in_flight = self.requests.start_draining();
+        let drain = stop == Stop::Drain;
+        if drain {
+            tracing::info!(
+                in_flight,
+                "stopping: no new connections; letting in-flight requests finish"
+            );
+        } else {
+            tracing::info!(in_flight, "stopping now: in-flight requests are cut off");
         }
-        let cut_off =
-            unfinished_at_stop.map_or(0, |before| signals::unfinished().saturating_sub(before));
+        drop(handle.stop(drain));
+        running.await?;
+        let report = self.requests.shutdown_report();
+        let ShutdownReport { drained, cut_off } = report;
         tracing::info!(
+            drained,
             cut_off,
-            "stopped: {cut_off} in-flight request(s) cut off by the shutdown timeout; \
-             database connections closed"
+            "stopped: {drained} in-flight request(s) finished, {cut_off} cut off (by the \
+             shutdown timeout, or their client went away); database connections closed"
         );
-        Ok(())
+        Ok(report)
     }
 }
 
@@ -145,13 +164,11 @@ fn check_readiness_once(store: Arc<SqlAgentStore>) {
 }
 
 /// The application with its middleware, as the server runs it and the in-process tests call it.
-/// Outermost first: the request's span, id and metrics, CORS (so preflights need no key and refusals carry CORS
-/// headers a browser can read), API keys, then the route table. `gate` is shared by the
-/// server's workers so the rejection count is one count.
+/// Outermost first: the request's span, id, metrics and in-flight count, CORS (so preflights
+/// need no key and refusals carry CORS headers a browser can read), API keys, then the route
+/// table. Everything comes from `state` ([`AppState::new`]), so nothing can be left out.
 pub fn app(
     state: AppState,
-    gate: web::Data<ApiKeyGate>,
-    http: &HttpSettings,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -161,13 +178,13 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let origins = &http.cors_trusted_origins;
     // Without keys the check is left out of the chain: it would only cost every request.
-    let keyed = !gate.is_open();
+    let keyed = !state.api_keys.is_open();
+    let origins = &state.cors_trusted_origins;
+    let cors = Condition::new(!origins.is_empty(), cors(origins));
     App::new()
-        .app_data(gate)
         .configure(configure(state))
         .wrap(Condition::new(keyed, from_fn(require_api_key)))
-        .wrap(Condition::new(!origins.is_empty(), cors(origins)))
+        .wrap(cors)
         .wrap(from_fn(request_context))
 }

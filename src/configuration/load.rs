@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
+use super::time_zone;
 use super::types::{
     ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
     LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,
@@ -76,6 +77,7 @@ struct RawIntegrationLog {
     enabled: bool,
     time_zone: String,
     stale_after_minutes: u64,
+    page_refresh_s: u64,
     source: String,
     sql_agent: RawSqlAgent,
 }
@@ -110,6 +112,7 @@ max_connections = 1024
 enabled = false
 time_zone = "UTC"
 stale_after_minutes = 30
+page_refresh_s = 60
 source = "table"
 
 [integration_log.sql_agent]
@@ -160,6 +163,20 @@ impl Settings {
         raw.database.connection_string = Some(SecretString::from(connection_string));
         raw.http.listen = "127.0.0.1:0".to_owned();
         raw.validate()
+    }
+
+    /// Every setting by its key path (`http.tls.cert_path`), sections left out: what an
+    /// example configuration has to show.
+    pub fn known_settings() -> Vec<String> {
+        let keys = super::keys::known_keys::<RawSettings>();
+        let is_section = |key: &String| {
+            let below = format!("{key}.");
+            keys.iter().any(|other| other.starts_with(&below))
+        };
+        keys.iter()
+            .filter(|key| !is_section(key))
+            .cloned()
+            .collect()
     }
 
     /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
@@ -331,19 +348,20 @@ impl RawHttp {
 
 impl RawIntegrationLog {
     fn validate(self) -> Result<IntegrationLogSettings, SettingsError> {
-        let time_zone = self.time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or Europe/Moscow",
-                    self.time_zone
-                ),
-            )
-        })?;
+        let time_zone = time_zone::parse("integration_log.time_zone", &self.time_zone)?;
         if !(1..=MAX_STALE_AFTER_MINUTES).contains(&self.stale_after_minutes) {
             return Err(invalid(
                 "integration_log.stale_after_minutes",
                 format!("must be a whole number of minutes from 1 to {MAX_STALE_AFTER_MINUTES}"),
+            ));
+        }
+        if self.page_refresh_s > MAX_PAGE_REFRESH_S {
+            return Err(invalid(
+                "integration_log.page_refresh_s",
+                format!(
+                    "must be a whole number of seconds from 1 to {MAX_PAGE_REFRESH_S}, or 0 to \
+                     never reload the status page"
+                ),
             ));
         }
         let sql_agent = self.sql_agent.validate()?;
@@ -361,6 +379,8 @@ impl RawIntegrationLog {
             enabled: self.enabled,
             time_zone,
             stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
+            page_refresh: (self.page_refresh_s > 0)
+                .then(|| Duration::from_secs(self.page_refresh_s)),
             source,
         })
     }
@@ -382,15 +402,10 @@ impl RawSqlAgent {
                 Ok(value)
             }
         };
-        let server_time_zone = self.server_time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.sql_agent.server_time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or America/New_York",
-                    self.server_time_zone
-                ),
-            )
-        })?;
+        let server_time_zone = time_zone::parse(
+            "integration_log.sql_agent.server_time_zone",
+            &self.server_time_zone,
+        )?;
         let job_name = match self.job_name {
             Some(job) if job.trim().is_empty() => None,
             Some(job) => Some(name("integration_log.sql_agent.job_name", job)?),
@@ -413,6 +428,8 @@ impl RawSqlAgent {
 
 /// A week: longer than any sensible alarm threshold for a 15-minute job.
 const MAX_STALE_AFTER_MINUTES: u64 = 7 * 24 * 60;
+/// Longest status page reload interval: a day.
+const MAX_PAGE_REFRESH_S: u64 = 24 * 60 * 60;
 
 /// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
 /// Scheme and host are lower-cased, as the `Origin` header always has them.
@@ -839,6 +856,10 @@ mod tests {
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
         assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));
+        assert_eq!(
+            settings.integration_log.page_refresh,
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(settings.cache.ttl, Duration::from_secs(5));
         assert_eq!(settings.log.format, LogFormat::Text);
         assert_eq!(settings.http.shutdown_timeout, Duration::from_secs(10));
@@ -1036,6 +1057,14 @@ mod tests {
             (
                 &[("QOE_INTEGRATION_LOG__STALE_AFTER_MINUTES", "100000")],
                 "integration_log.stale_after_minutes",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "86401")],
+                "integration_log.page_refresh_s",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "a minute")],
+                "integration_log.page_refresh_s",
             ),
             (&[("QOE_HTTP__API_KEYS", "good,has space")], "http.api_keys"),
             (&[("QOE_HTTP__API_KEYS", "good,,other")], "http.api_keys"),

@@ -51,21 +51,6 @@ pub struct HttpSettings {
     pub max_connections: usize,
 }
 
-impl HttpSettings {
-    /// Listens on `listen` with no CORS and no API keys.
-    pub fn open(listen: SocketAddr) -> Self {
-        HttpSettings {
-            listen,
-            cors_trusted_origins: Vec::new(),
-            api_keys: ApiKeys::default(),
-            shutdown_timeout: Duration::from_secs(10),
-            tls: None,
-            max_request_head_bytes: 16 * 1024,
-            max_connections: 1024,
-        }
-    }
-}
-
 /// The API keys, secret: `Debug` shows how many there are, never a key.
 #[derive(Clone, Default)]
 pub struct ApiKeys(Vec<SecretString>);
@@ -138,6 +123,8 @@ pub struct IntegrationLogSettings {
     pub time_zone: Tz,
     /// The status page warns when a job's newest success is older than this.
     pub stale_after: TimeDelta,
+    /// How often the status page reloads itself (`integration_log.page_refresh_s`); `None`: never.
+    pub page_refresh: Option<Duration>,
     /// Where the runs are read from (`integration_log.source`).
     pub source: LogSource,
 }

@@ -13,7 +13,7 @@ use subtle::{Choice, ConstantTimeEq};
 use crate::configuration::ApiKeys;
 use crate::log_limit::RateLimit;
 use crate::paths::{API_KEY_HEADER, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
-use crate::routes::ApiError;
+use crate::routes::{ApiError, AppState};
 use crate::telemetry::in_request_span;
 
 /// Paths anyone may ask, keys or not: probes and the API description.
@@ -63,16 +63,22 @@ impl ApiKeyGate {
 
 /// Middleware: every request except [`OPEN_PATHS`] and CORS preflights needs a key when keys
 /// are configured. Deny by default, so that a path spelled differently (percent-encoded,
-/// added later) is never open by accident.
+/// added later) is never open by accident. The gate is [`AppState::api_keys`]: without the
+/// state every request is a 500, never let through.
 pub async fn require_api_key(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let gate = request.app_data::<web::Data<ApiKeyGate>>().cloned();
-    let needs_key = gate.as_ref().is_some_and(|gate| !gate.is_open())
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError(
+            "the API key gate is not configured",
+        ));
+    };
+    let gate = &state.api_keys;
+    let needs_key = !gate.is_open()
         && request.method() != Method::OPTIONS
         && !OPEN_PATHS.contains(&request.match_info().as_str());
-    if let (true, Some(gate)) = (needs_key, gate) {
+    if needs_key {
         let presented = presented_key(&request);
         if !presented.is_some_and(|key| gate.accepts(key)) {
             let rejections = gate.rejections.fetch_add(1, Ordering::Relaxed) + 1;
@@ -138,6 +144,31 @@ mod tests {
         for candidate in ["first", "first-key-", "FIRST-KEY", ""] {
             assert!(!gate.accepts(candidate.as_bytes()), "{candidate}");
         }
+    }
+
+    #[actix_web::test]
+    async fn without_the_state_that_holds_the_gate_every_request_is_refused_with_500() {
+        use actix_web::{middleware::from_fn, test, App, HttpResponse};
+        let app = test::init_service(
+            App::new()
+                .route(
+                    "/QoEDataService/IntegrationLog/Status",
+                    web::get().to(HttpResponse::Ok),
+                )
+                .wrap(from_fn(require_api_key)),
+        )
+        .await;
+
+        let request = test::TestRequest::get()
+            .uri("/QoEDataService/IntegrationLog/Status")
+            .to_request();
+        let response = test::try_call_service(&app, request).await;
+
+        let status = match response {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        assert_eq!(status, actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The request id (taken or generated, returned to the client, named by every line logged
-//! while answering: `telemetry::in_request_span`), the `answered` line and the request's entry
-//! in the HTTP metrics.
+//! while answering: `telemetry::in_request_span`), the `answered` line, the request's entry
+//! in the HTTP metrics and the count of requests in flight a shutdown reports on.
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -17,7 +17,6 @@ use actix_web::{web, HttpRequest};
 use crate::log_limit::RateLimit;
 use crate::metrics::Metrics;
 use crate::paths::{REQUEST_ID_HEADER, ROUTED_PATHS};
-use crate::signals::InFlight;
 use crate::telemetry::{answering, in_request_span};
 
 /// Taken from the request when valid, otherwise generated; always on the response.
@@ -26,7 +25,98 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 /// Longest request id accepted from a client.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// `App::wrap(from_fn(request_context))`.
+/// What [`request_context`] records every request into, one for all the server's workers
+/// (`AppState::requests`): the HTTP metrics, and the requests in flight with, once a shutdown
+/// has begun, how each of them ended.
+pub struct Requests {
+    metrics: Arc<Metrics>,
+    in_flight: AtomicU64,
+    draining: AtomicBool,
+    drained: AtomicU64,
+    cut_off: AtomicU64,
+}
+
+/// How a shutdown ended the requests it found: `drained` finished, `cut_off` were dropped
+/// unfinished (the shutdown timeout passed, or their client went away).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    pub drained: u64,
+    pub cut_off: u64,
+}
+
+impl Requests {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Requests {
+            metrics,
+            in_flight: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            drained: AtomicU64::new(0),
+            cut_off: AtomicU64::new(0),
+        }
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// From now on every request that ends counts in the [`ShutdownReport`]. Returns how many
+    /// are in flight.
+    pub fn start_draining(&self) -> u64 {
+        self.draining.store(true, Ordering::Release);
+        self.in_flight()
+    }
+
+    /// How the requests that ended since [`Requests::start_draining`] ended, once the server
+    /// has stopped: a request still counted in flight then will never finish (its worker was
+    /// stopped and is still dropping it), so it is cut off too.
+    pub fn shutdown_report(&self) -> ShutdownReport {
+        ShutdownReport {
+            drained: self.drained.load(Ordering::Acquire),
+            cut_off: self.cut_off.load(Ordering::Acquire) + self.in_flight(),
+        }
+    }
+}
+
+/// Held while a request is handled; `finish` it when the answer is ready. Dropped unfinished,
+/// the request was abandoned.
+struct InFlight<'a> {
+    requests: &'a Requests,
+    finished: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(requests: &'a Requests) -> Self {
+        requests.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight {
+            requests,
+            finished: false,
+        }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let requests = self.requests;
+        requests.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // Only while stopping: the hot path stays one increment and one decrement.
+        if requests.draining.load(Ordering::Acquire) {
+            let ended = if self.finished {
+                &requests.drained
+            } else {
+                &requests.cut_off
+            };
+            ended.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// `App::wrap(from_fn(request_context))`, with [`Requests`] in the app data (`routes::configure`
+/// puts it there); without it every request is a 500, so that a wiring slip is seen at once.
 pub async fn request_context(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -38,13 +128,17 @@ pub async fn request_context(
         .filter(|id| is_valid_request_id(id))
         .map(str::to_owned)
         .unwrap_or_else(generate_request_id);
-    let metrics = request.app_data::<web::Data<Metrics>>().cloned();
+    let Some(requests) = request.app_data::<web::Data<Requests>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError(
+            "the request context is not configured",
+        ));
+    };
     let method = method_label(request.method());
     let path = request.path().to_owned();
     let echoed_id = HeaderValue::from_str(&request_id).ok();
     let started = Instant::now();
-    let in_flight = InFlight::enter();
     answering(request_id, async move {
+        let in_flight = InFlight::enter(&requests);
         let result = next.call(request).await;
         in_flight.finish();
         let elapsed = started.elapsed();
@@ -54,9 +148,9 @@ pub async fn request_context(
         };
         let route = route.unwrap_or("unmatched");
         log_answer(method, &path, route, status, elapsed);
-        if let Some(metrics) = metrics {
-            metrics.observe_http(route, method, status.as_str(), elapsed);
-        }
+        requests
+            .metrics
+            .observe_http(route, method, status.as_str(), elapsed);
         let mut response = result?;
         if let Some(value) = echoed_id {
             response.headers_mut().insert(REQUEST_ID, value);
@@ -133,6 +227,60 @@ fn method_label(method: &Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn requests() -> Requests {
+        Requests::new(Arc::new(Metrics::new(None)))
+    }
+
+    #[test]
+    fn requests_that_end_before_the_shutdown_are_not_in_its_report() {
+        let requests = requests();
+        InFlight::enter(&requests).finish();
+        drop(InFlight::enter(&requests));
+
+        assert_eq!(requests.start_draining(), 0);
+        assert_eq!(requests.shutdown_report(), ShutdownReport::default());
+    }
+
+    #[test]
+    fn the_report_counts_requests_in_flight_at_the_stop_as_drained_or_cut_off() {
+        let requests = requests();
+        let (finishing, abandoned) = (InFlight::enter(&requests), InFlight::enter(&requests));
+        let _never_ends = InFlight::enter(&requests);
+
+        assert_eq!(requests.start_draining(), 3);
+        finishing.finish();
+        drop(abandoned);
+
+        assert_eq!(requests.in_flight(), 1);
+        assert_eq!(
+            requests.shutdown_report(),
+            ShutdownReport {
+                drained: 1,
+                cut_off: 2
+            }
+        );
+    }
+
+    #[actix_web::test]
+    async fn without_its_counters_the_request_context_answers_500() {
+        use actix_web::{middleware::from_fn, test, App, HttpResponse};
+        let app = test::init_service(
+            App::new()
+                .route("/healthz", web::get().to(HttpResponse::Ok))
+                .wrap(from_fn(request_context)),
+        )
+        .await;
+
+        let request = test::TestRequest::get().uri("/healthz").to_request();
+        let response = test::try_call_service(&app, request).await;
+
+        let status = match response {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn request_ids_must_be_short_printable_ascii() {

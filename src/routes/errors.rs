@@ -99,15 +99,20 @@ fn service_unavailable_after(seconds: u32) -> HttpResponseBuilder {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        // Every waiter of a failed coalesced load holds the same error: one line per window.
-        static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
-        let cause = format!("{error:?}");
-        if let Some(held_back) = UNAVAILABLE.admit(&cause) {
-            in_request_span(
-                || tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable"),
-            );
-        }
+        log_unavailable(&error);
         ApiError::DatabaseUnavailable(error)
+    }
+}
+
+/// Logs the cause of a 503 (the status page answers its own 503 with a page, not JSON).
+pub(super) fn log_unavailable(error: &StoreError) {
+    // Every waiter of a failed coalesced load holds the same error: one line per window.
+    static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+    let cause = format!("{error:?}");
+    if let Some(held_back) = UNAVAILABLE.admit(&cause) {
+        in_request_span(
+            || tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable"),
+        );
     }
 }
 

@@ -89,8 +89,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `App::new().configure(configure(state))`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        // The request-context middleware records HTTP metrics; it sees them alone, not the state.
-        cfg.app_data(web::Data::from(state.metrics.clone()))
+        // The request-context middleware records requests; it sees them alone, not the state.
+        cfg.app_data(web::Data::from(state.requests.clone()))
             .app_data(web::Data::new(state))
             .app_data(web::QueryConfig::default().error_handler(|error, request| {
                 extractor_error(&error, request, "malformed query string")

@@ -1,12 +1,15 @@
-//! The state every handler may use, and how it is built.
+//! The state every handler and middleware may use, and the one function that builds it.
 use std::sync::Arc;
 
-use crate::configuration::{CacheSettings, IntegrationLogSettings};
+use crate::configuration::{CacheSettings, IntegrationLogSettings, Settings};
 use crate::metrics::{Metrics, PoolGauge};
+use crate::middleware::api_key::ApiKeyGate;
+use crate::middleware::request_context::Requests;
 use crate::store::cache::CachingStore;
 use crate::store::{layers, IntegrationLogStore};
 
-/// What every handler may use. Cheap to clone: the store is shared.
+/// What every handler and middleware may use. Cheap to clone: all of it is shared by the
+/// server's workers.
 #[derive(Clone)]
 pub struct AppState {
     /// The one store handlers read: the database, metered, behind the cache (`cache.ttl`).
@@ -14,23 +17,34 @@ pub struct AppState {
     pub integration_log: IntegrationLogSettings,
     pub cache_settings: CacheSettings,
     pub metrics: Arc<Metrics>,
+    /// `http.api_keys`: the gate `middleware::api_key` checks; part of the state so that no
+    /// wiring can leave it out.
+    pub api_keys: Arc<ApiKeyGate>,
+    /// `http.cors_trusted_origins`.
+    pub cors_trusted_origins: Vec<String>,
+    /// Requests in flight and the HTTP metrics, recorded by `middleware::request_context`.
+    pub requests: Arc<Requests>,
 }
 
 impl AppState {
-    /// Handlers read `database` through metering and the cache (`cache.ttl`).
+    /// The state as `settings` say, over `database` read through metering and the cache:
+    /// how the server and the in-process tests both build it.
     pub fn new(
         database: Arc<dyn IntegrationLogStore>,
-        integration_log: IntegrationLogSettings,
-        cache: CacheSettings,
+        settings: &Settings,
         pool: Option<PoolGauge>,
     ) -> Self {
+        let cache = settings.cache;
         let metrics = Arc::new(Metrics::new(pool));
         let store = layers::layered(database, &cache, metrics.clone());
         AppState {
             store,
-            integration_log,
+            integration_log: settings.integration_log.clone(),
             cache_settings: cache,
+            requests: Arc::new(Requests::new(metrics.clone())),
             metrics,
+            api_keys: Arc::new(ApiKeyGate::new(&settings.http.api_keys)),
+            cors_trusted_origins: settings.http.cors_trusted_origins.clone(),
         }
     }
 

@@ -124,3 +124,23 @@ async fn without_keys_the_service_is_open() {
 
     assert_eq!(response.status, StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn keys_set_in_the_settings_close_the_in_process_app_and_the_server_alike() {
+    let mut settings = test_settings("Server=tcp:127.0.0.1,1433;User Id=qoe_test;Password=unused");
+    settings.http.api_keys =
+        qoe_data_service::configuration::ApiKeys::new(vec![KEY.into()]).expect("a valid key");
+    let app = TestApp::builder().settings(settings.clone()).spawn().await;
+    let port = serve_over_an_empty_store(settings);
+
+    let in_process = app.get(STATUS_PATH).await;
+    let over_the_socket = http_get(port, STATUS_PATH).await;
+
+    assert_eq!(in_process.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(over_the_socket.status, 401, "{}", over_the_socket.body);
+    let keyed = app
+        .get(STATUS_PATH)
+        .with_header((API_KEY_HEADER, KEY))
+        .await;
+    assert_eq!(keyed.status, StatusCode::OK);
+}

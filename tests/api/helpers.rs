@@ -3,24 +3,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::future::IntoFuture;
-use std::net::SocketAddr;
 
 use actix_service::boxed::BoxService;
 use actix_service::ServiceExt;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{AsHeaderName, HeaderMap, TryIntoHeaderPair};
 use actix_web::http::{Method, StatusCode};
+use actix_web::test;
 use actix_web::web::Bytes;
-use actix_web::{test, web};
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 use futures_util::future::LocalBoxFuture;
 use qoe_data_service::configuration::{
-    ApiKeys, CacheSettings, HttpSettings, IntegrationLogSettings, LogSource, Settings,
+    ApiKeys, CacheSettings, IntegrationLogSettings, LogSource, Settings,
 };
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, StatusRead};
-use qoe_data_service::middleware::api_key::ApiKeyGate;
 use qoe_data_service::routes::AppState;
 use qoe_data_service::startup::{app, Application};
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
@@ -114,6 +112,7 @@ fn enabled(time_zone: Tz) -> IntegrationLogSettings {
         enabled: true,
         time_zone,
         stale_after: TimeDelta::minutes(30),
+        page_refresh: Some(Duration::from_secs(60)),
         source: LogSource::Table,
     }
 }
@@ -127,32 +126,30 @@ fn disabled() -> IntegrationLogSettings {
 
 type AppService = BoxService<actix_http::Request, ServiceResponse, actix_web::Error>;
 
-/// The app as production wires it (middleware and route table), in-process.
+/// What a [`TestApp`]'s settings read as the database: never asked, the store is a double.
+const UNUSED_DATABASE: &str = "Server=tcp:127.0.0.1,1433;User Id=qoe_test;Password=unused";
+
+/// The app as production wires it (`AppState::new` and `startup::app`), in-process.
 pub struct TestApp {
     service: AppService,
     state: AppState,
-    gate: web::Data<ApiKeyGate>,
 }
 
-/// What a [`TestApp`] is spawned with; by default an empty store, the log enabled in UTC, no
-/// CORS, no API keys and the cache off.
+/// What a [`TestApp`] is spawned with: [`Settings::for_tests`] with the log enabled in UTC
+/// and the cache off, over an empty store.
 pub struct TestAppBuilder {
     store: Arc<dyn IntegrationLogStore>,
-    integration_log: IntegrationLogSettings,
-    http: HttpSettings,
-    cache: CacheSettings,
+    settings: Settings,
 }
 
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
+        let mut settings = test_settings(UNUSED_DATABASE);
+        settings.integration_log = enabled(Tz::UTC);
+        settings.cache.ttl = Duration::ZERO;
         TestAppBuilder {
             store: FakeStore::with_entries(vec![]),
-            integration_log: enabled(Tz::UTC),
-            http: open_http(),
-            cache: CacheSettings {
-                ttl: Duration::ZERO,
-                log_max_entries: 256,
-            },
+            settings,
         }
     }
 
@@ -183,7 +180,7 @@ impl TestApp {
 
     /// How many requests the API key check has refused.
     pub fn api_key_rejections(&self) -> u64 {
-        self.gate.rejections()
+        self.state.api_keys.rejections()
     }
 }
 
@@ -193,55 +190,60 @@ impl TestAppBuilder {
         self
     }
 
+    /// Any settings (start from [`Settings::for_tests`]); the database is still the store.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     pub fn integration_log(mut self, integration_log: IntegrationLogSettings) -> Self {
-        self.integration_log = integration_log;
+        self.settings.integration_log = integration_log;
         self
     }
 
     /// The integration log enabled, its times shown in `time_zone`.
     pub fn time_zone(mut self, time_zone: Tz) -> Self {
-        self.integration_log = enabled(time_zone);
+        self.settings.integration_log = enabled(time_zone);
         self
     }
 
     /// The integration log switched off.
     pub fn disabled(mut self) -> Self {
-        self.integration_log = disabled();
+        self.settings.integration_log = disabled();
         self
     }
 
     pub fn api_keys(mut self, keys: &[&str]) -> Self {
         let keys = keys.iter().map(|&key| SecretString::from(key)).collect();
-        self.http.api_keys = ApiKeys::new(keys).expect("valid test keys");
+        self.settings.http.api_keys = ApiKeys::new(keys).expect("valid test keys");
         self
     }
 
     pub fn trusted_origins(mut self, origins: &[&str]) -> Self {
-        self.http.cors_trusted_origins = origins.iter().map(|&origin| origin.to_owned()).collect();
+        self.settings.http.cors_trusted_origins =
+            origins.iter().map(|&origin| origin.to_owned()).collect();
         self
     }
 
     /// Database answers are cached for `ttl`.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache.ttl = ttl;
+        self.settings.cache.ttl = ttl;
         self
     }
 
     pub fn cache(mut self, cache: CacheSettings) -> Self {
-        self.cache = cache;
+        self.settings.cache = cache;
         self
     }
 
     pub async fn spawn(self) -> TestApp {
-        let gate = web::Data::new(ApiKeyGate::new(&self.http.api_keys));
-        let state = AppState::new(self.store, self.integration_log, self.cache, None);
-        let service = test::init_service(app(state.clone(), gate.clone(), &self.http)).await;
+        let state = AppState::new(self.store, &self.settings, None);
+        let service = test::init_service(app(state.clone())).await;
         TestApp {
             service: actix_service::boxed::service(
                 service.map(ServiceResponse::map_into_boxed_body),
             ),
             state,
-            gate,
         }
     }
 }
@@ -300,10 +302,6 @@ impl TestResponse {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
-}
-
-pub fn open_http() -> HttpSettings {
-    HttpSettings::open(SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
 /// A response read off a real socket.

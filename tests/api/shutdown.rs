@@ -1,9 +1,12 @@
-//! The binary on SIGTERM: stops accepting, finishes in-flight requests within
-//! `http.shutdown_timeout_s`, exits 0.
+//! Stopping: on SIGTERM or SIGINT the binary stops accepting, finishes in-flight requests
+//! within `http.shutdown_timeout_s` and exits 0; other signals leave it serving. In-process,
+//! `Application::run_until` reports how many requests it drained and how many it cut off.
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use qoe_data_service::platform::Stop;
+use qoe_data_service::startup::{Application, ShutdownReport};
 use testkit::integration_log::IntegrationLogDb;
 use testkit::{Fault, TdsTestServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -62,17 +65,31 @@ impl Service {
         Service { child, port, log }
     }
 
+    /// Over the documentation sample, answering (so its signal handlers are in place: they
+    /// follow the port's log line).
+    async fn start_answering(server: &TdsTestServer) -> Self {
+        let service = Service::start(server, "10").await;
+        assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+        service
+    }
+
     async fn send_status_request(&self) -> TcpStream {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .expect("connect");
-        stream
-            .write_all(
-                b"GET /QoEDataService/IntegrationLog/Status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            )
-            .await
-            .expect("send");
-        stream
+        send_status_request(self.port).await
+    }
+
+    /// Sends the status request `count` times on separate connections.
+    async fn send_status_requests(&self, count: usize) -> Vec<TcpStream> {
+        let mut streams = Vec::with_capacity(count);
+        for _ in 0..count {
+            streams.push(self.send_status_request().await);
+        }
+        streams
+    }
+
+    /// The log once its last line, the shutdown's, is in.
+    async fn log_to_the_end(&self) -> String {
+        wait_until("the last line", LIMIT, || self.log().contains("stopped:")).await;
+        self.log()
     }
 
     fn terminate(&self) {
@@ -106,10 +123,44 @@ impl Service {
     }
 }
 
-async fn stalled_server() -> TdsTestServer {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+async fn send_status_request(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
-        .expect("the TDS test server starts");
+        .expect("connect");
+    stream
+        .write_all(
+            b"GET /QoEDataService/IntegrationLog/Status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    stream
+}
+
+async fn wait_until_not_accepting(port: u16) {
+    let deadline = Instant::now() + LIMIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after the stop");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every answer read to the end is a 200.
+async fn assert_all_answered_200(streams: Vec<TcpStream>) {
+    for mut stream in streams {
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
+
+async fn sample_server() -> TdsTestServer {
+    TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("the TDS test server starts")
+}
+
+async fn stalled_server() -> TdsTestServer {
+    let server = sample_server().await;
     server.set_fault(Fault::Stall);
     server
 }
@@ -118,57 +169,53 @@ async fn stalled_server() -> TdsTestServer {
 async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let server = stalled_server().await;
     let mut service = Service::start(&server, "10").await;
-    let mut in_flight = service.send_status_request().await;
+    let in_flight = service.send_status_request().await;
     wait_until("the status query to reach the database", LIMIT, || {
         server.stats().requests > 0
     })
     .await;
 
     service.terminate();
-    let port = service.port;
-    let deadline = Instant::now() + LIMIT;
-    while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_not_accepting(service.port).await;
     server.set_fault(Fault::None);
 
-    let mut answer = String::new();
-    in_flight.read_to_string(&mut answer).await.expect("answer");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_all_answered_200(vec![in_flight]).await;
     service.assert_exits_cleanly_within(LIMIT).await;
 }
 
-#[tokio::test]
-async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
+/// With one request stuck on the database, `signal` ends the service (exit 0) within 3 s, and
+/// its last line counts the request as cut off.
+async fn assert_stops_at_once_cutting_off_a_stuck_request(signal: &str, shutdown_timeout_s: &str) {
     let server = stalled_server().await;
-    let mut service = Service::start(&server, "1").await;
+    let mut service = Service::start(&server, shutdown_timeout_s).await;
     let _stuck = service.send_status_request().await;
     wait_until("the status query to reach the database", LIMIT, || {
         server.stats().requests > 0
     })
     .await;
 
-    let terminated = Instant::now();
-    service.terminate();
+    let signalled = Instant::now();
+    service.signal(signal);
 
     service.assert_exits_cleanly_within(LIMIT).await;
     assert!(
-        terminated.elapsed() < Duration::from_secs(3),
-        "took {:?} with a 1 s shutdown timeout",
-        terminated.elapsed()
+        signalled.elapsed() < Duration::from_secs(3),
+        "took {:?} after {signal} with a {shutdown_timeout_s} s shutdown timeout",
+        signalled.elapsed()
     );
-    let log = service.log();
+    let log = service.log_to_the_end().await;
     assert!(log.contains(r#""cut_off":1"#), "{log}");
 }
 
 #[tokio::test]
+async fn a_request_stuck_past_the_shutdown_timeout_does_not_hold_the_exit() {
+    assert_stops_at_once_cutting_off_a_stuck_request("-TERM", "1").await;
+}
+
+#[tokio::test]
 async fn sighup_is_logged_and_serving_goes_on() {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
-        .await
-        .expect("the TDS test server starts");
-    let mut service = Service::start(&server, "10").await;
-    assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+    let server = sample_server().await;
+    let mut service = Service::start_answering(&server).await;
 
     service.signal("-HUP");
     let port = service.port;
@@ -189,4 +236,134 @@ async fn sighup_is_logged_and_serving_goes_on() {
     );
     service.terminate();
     service.assert_exits_cleanly_within(LIMIT).await;
+}
+
+#[tokio::test]
+async fn sigint_drains_the_requests_in_flight_like_sigterm() {
+    let server = stalled_server().await;
+    let mut service = Service::start(&server, "10").await;
+    let in_flight = service.send_status_requests(20).await;
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    service.signal("-INT");
+    wait_until_not_accepting(service.port).await;
+    server.set_fault(Fault::None);
+
+    assert_all_answered_200(in_flight).await;
+    service.assert_exits_cleanly_within(LIMIT).await;
+    let log = service.log_to_the_end().await;
+    assert!(log.contains(r#""drained":20"#), "{log}");
+    assert!(log.contains(r#""cut_off":0"#), "{log}");
+}
+
+#[tokio::test]
+async fn sigquit_stops_at_once_cutting_off_the_request_in_flight() {
+    assert_stops_at_once_cutting_off_a_stuck_request("-QUIT", "10").await;
+}
+
+#[tokio::test]
+async fn sigusr1_and_sigusr2_are_logged_and_serving_goes_on() {
+    let server = sample_server().await;
+    let mut service = Service::start_answering(&server).await;
+
+    for (signal, name) in [("-USR1", "SIGUSR1"), ("-USR2", "SIGUSR2")] {
+        service.signal(signal);
+        wait_until(name, LIMIT, || service.log().contains(name)).await;
+    }
+
+    assert_eq!(http_get(service.port, "/healthz").await.status, 200);
+    assert!(
+        service.child.try_wait().expect("wait").is_none(),
+        "exited on SIGUSR1 or SIGUSR2: {}",
+        service.log()
+    );
+    service.terminate();
+    service.assert_exits_cleanly_within(LIMIT).await;
+}
+
+/// The service in-process over `server`, stopped when `stop` is sent; its port and the
+/// report `run_until` returns.
+fn run_in_process(
+    server: &TdsTestServer,
+    shutdown_timeout: Duration,
+) -> (
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    actix_web::rt::task::JoinHandle<std::io::Result<ShutdownReport>>,
+) {
+    let mut settings = test_settings(&server.ado_connection_string());
+    settings.integration_log.enabled = true;
+    settings.http.shutdown_timeout = shutdown_timeout;
+    let application = Application::build(settings).expect("the service starts");
+    let port = application.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = actix_web::rt::spawn(application.run_until(async {
+        let _ = stopped.await;
+        Stop::Drain
+    }));
+    (port, stop, running)
+}
+
+async fn report_within(
+    limit: Duration,
+    running: actix_web::rt::task::JoinHandle<std::io::Result<ShutdownReport>>,
+) -> ShutdownReport {
+    tokio::time::timeout(limit, running)
+        .await
+        .expect("stopped in time")
+        .expect("not panicked")
+        .expect("served without error")
+}
+
+#[actix_web::test]
+async fn the_shutdown_report_counts_the_requests_drained() {
+    let server = stalled_server().await;
+    let (port, stop, running) = run_in_process(&server, LIMIT);
+    let mut in_flight = Vec::new();
+    for _ in 0..3 {
+        in_flight.push(send_status_request(port).await);
+    }
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    stop.send(()).expect("still running");
+    wait_until_not_accepting(port).await;
+    server.set_fault(Fault::None);
+    assert_all_answered_200(in_flight).await;
+
+    let report = report_within(LIMIT, running).await;
+    assert_eq!(
+        report,
+        ShutdownReport {
+            drained: 3,
+            cut_off: 0
+        }
+    );
+}
+
+#[actix_web::test]
+async fn the_shutdown_report_counts_a_request_cut_off_by_the_shutdown_timeout() {
+    let server = stalled_server().await;
+    let (port, stop, running) = run_in_process(&server, Duration::from_secs(1));
+    let _stuck = send_status_request(port).await;
+    wait_until("the status query to reach the database", LIMIT, || {
+        server.stats().requests > 0
+    })
+    .await;
+
+    stop.send(()).expect("still running");
+
+    let report = report_within(LIMIT, running).await;
+    assert_eq!(
+        report,
+        ShutdownReport {
+            drained: 0,
+            cut_off: 1
+        }
+    );
 }

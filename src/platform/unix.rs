@@ -1,0 +1,65 @@
+//! Unix: SIGTERM and SIGINT stop gracefully, SIGQUIT at once; SIGHUP, SIGUSR1 and SIGUSR2
+//! are logged.
+use std::sync::LazyLock;
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::Stop;
+use crate::log_limit::RateLimit;
+
+pub(super) async fn stop_signal() -> Stop {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) {
+        (Ok(mut term), Ok(mut int), Ok(mut quit)) => {
+            tokio::select! {
+                _ = term.recv() => Stop::Drain,
+                _ = int.recv() => Stop::Drain,
+                _ = quit.recv() => Stop::Now,
+            }
+        }
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+            tracing::error!(%error, "cannot listen for SIGTERM, SIGINT and SIGQUIT; stop the service with SIGKILL");
+            std::future::pending().await
+        }
+    }
+}
+
+/// Without a handler each of these would end the process at once, without draining (SIGHUP
+/// exit 129, SIGUSR1 138, SIGUSR2 140).
+pub(super) fn keep_serving_on_other_signals() -> std::io::Result<()> {
+    let ignored = [
+        (
+            SignalKind::hangup(),
+            "received SIGHUP: still serving; settings are not reloaded (restart the service to \
+             apply changed settings)",
+        ),
+        (
+            SignalKind::user_defined1(),
+            "received SIGUSR1: ignored, still serving",
+        ),
+        (
+            SignalKind::user_defined2(),
+            "received SIGUSR2: ignored, still serving",
+        ),
+    ];
+    for (kind, line) in ignored {
+        let mut received = signal(kind)?;
+        tokio::spawn(async move {
+            // A signal sent in a loop must not fill the log.
+            static LINES: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+            while received.recv().await.is_some() {
+                if let Some(held_back) = LINES.admit(line) {
+                    tracing::warn!(held_back, "{line}");
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> {
+    socket.set_reuse_address(true)
+}

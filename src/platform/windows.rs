@@ -1,0 +1,28 @@
+//! Windows: Ctrl+C and Ctrl+Break stop gracefully; there are no other signals to ignore.
+use tokio::signal::windows::{ctrl_break, ctrl_c};
+
+use super::Stop;
+
+pub(super) async fn stop_signal() -> Stop {
+    match (ctrl_c(), ctrl_break()) {
+        (Ok(mut c), Ok(mut brk)) => {
+            tokio::select! {
+                _ = c.recv() => Stop::Drain,
+                _ = brk.recv() => Stop::Drain,
+            }
+        }
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::error!(%error, "cannot listen for Ctrl+C and Ctrl+Break");
+            std::future::pending().await
+        }
+    }
+}
+
+pub(super) fn keep_serving_on_other_signals() -> std::io::Result<()> {
+    Ok(())
+}
+
+/// No `SO_REUSEADDR`: on Windows it lets another process bind the same port.
+pub(super) fn prepare_listener(_socket: &socket2::Socket) -> std::io::Result<()> {
+    Ok(())
+}
