@@ -137,3 +137,58 @@ impl Error for StoreError {
         Some(self.cause.as_ref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Unavailability::{self, *};
+
+    const EVERY_REASON: [Unavailability; 13] = [
+        Unreachable,
+        TimedOut,
+        LoginFailed,
+        CertificateNotTrusted,
+        QueryFailed,
+        InstanceNotFound,
+        SqlBrowserUnreachable,
+        DatabaseNotFound,
+        EncryptionMismatch,
+        RedirectedTwice,
+        NoKerberosCredentials,
+        KdcUnreachable,
+        SpnUnknown,
+    ];
+
+    /// A new variant stops this compiling: list it above, and give it a row in the README.
+    #[allow(dead_code)]
+    fn listed(kind: Unavailability) {
+        match kind {
+            Unreachable
+            | TimedOut
+            | LoginFailed
+            | CertificateNotTrusted
+            | QueryFailed
+            | InstanceNotFound
+            | SqlBrowserUnreachable
+            | DatabaseNotFound
+            | EncryptionMismatch
+            | RedirectedTwice
+            | NoKerberosCredentials
+            | KdcUnreachable
+            | SpnUnknown => {}
+        }
+    }
+
+    #[test]
+    fn every_reason_has_a_row_in_the_readme_saying_what_to_fix() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("#### What a reason means and what to fix")
+            .nth(1)
+            .expect("the README's reasons table");
+
+        for kind in EVERY_REASON {
+            let row = format!("| `{}` |", kind.reason());
+            assert!(table.contains(&row), "no README row for {kind:?}: {row}");
+        }
+    }
+}
