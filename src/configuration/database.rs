@@ -19,9 +19,28 @@ const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
 /// holding at least one certificate the TLS stack can parse, in the form the driver reads for
 /// its extension: `.pem`/`.crt` PEM, `.der` DER.
 pub fn check_ca_certificate(path: &Path) -> Result<(), SettingsError> {
-    const CA: &str = "database.ca_certificate_path";
+    check_ca_file(path, |problem| {
+        invalid("database.ca_certificate_path", problem)
+    })
+}
+
+/// `TrustServerCertificateCA=` names a file the driver reads at every connection: the same
+/// checks, at start, so that `/dev/zero` there cannot be read without end at each login.
+pub fn check_connection_string_ca(path: &Path) -> Result<(), SettingsError> {
+    check_ca_file(path, |problem| {
+        invalid(
+            "database.connection_string",
+            format!("TrustServerCertificateCA: {problem}"),
+        )
+    })
+}
+
+fn check_ca_file(
+    path: &Path,
+    invalid: impl Fn(String) -> SettingsError,
+) -> Result<(), SettingsError> {
     let bytes = read_bounded(path, MAX_CA_FILE_BYTES)
-        .map_err(|e| invalid(CA, format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
     let extension = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -31,37 +50,28 @@ pub fn check_ca_certificate(path: &Path) -> Result<(), SettingsError> {
             let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
             CertificateDer::pem_slice_iter(text)
                 .collect::<Result<_, _>>()
-                .map_err(|_| invalid(CA, format!("{} is not valid PEM", path.display())))?
+                .map_err(|_| invalid(format!("{} is not valid PEM", path.display())))?
         }
         "der" if !bytes.is_empty() => vec![CertificateDer::from(bytes)],
         "der" => Vec::new(),
         _ => {
-            return Err(invalid(
-                CA,
-                format!(
-                    "{} must end in .pem, .crt (PEM) or .der (DER)",
-                    path.display()
-                ),
-            ))
+            return Err(invalid(format!(
+                "{} must end in .pem, .crt (PEM) or .der (DER)",
+                path.display()
+            )))
         }
     };
     if certificates.is_empty() {
-        return Err(invalid(
-            CA,
-            format!("{} holds no certificate", path.display()),
-        ));
+        return Err(invalid(format!("{} holds no certificate", path.display())));
     }
     let mut roots = rustls::RootCertStore::empty();
     for (number, certificate) in certificates.into_iter().enumerate() {
         roots.add(certificate).map_err(|e| {
-            invalid(
-                CA,
-                format!(
-                    "certificate number {} in {} does not parse: {e}",
-                    number + 1,
-                    path.display()
-                ),
-            )
+            invalid(format!(
+                "certificate number {} in {} does not parse: {e}",
+                number + 1,
+                path.display()
+            ))
         })?;
     }
     Ok(())
@@ -295,6 +305,19 @@ mod tests {
             assert!(error.contains("database.ca_certificate_path"), "{error}");
             assert!(error.contains("not a regular file"), "{error}");
         }
+    }
+
+    #[test]
+    fn trust_server_certificate_ca_in_the_connection_string_is_checked_at_start_alike() {
+        let error = super::super::Settings::for_tests(
+            "Server=h,1;Encrypt=strict;TrustServerCertificateCA=/dev/zero",
+        )
+        .expect_err("a device is no CA file")
+        .to_string();
+
+        assert!(error.contains("database.connection_string"), "{error}");
+        assert!(error.contains("TrustServerCertificateCA"), "{error}");
+        assert!(error.contains("not a regular file"), "{error}");
     }
 
     #[test]
