@@ -53,7 +53,10 @@ pub fn document() -> Value {
                 "Error": {
                     "type": "object",
                     "required": ["error"],
-                    "properties": { "error": { "type": "string" } },
+                    "properties": {
+                        "error": { "type": "string" },
+                        "reason": { "type": "string", "description": "On a 503: why the database is unavailable, in `/readyz`'s words (e.g. `database unreachable`, or the SQL Server Agent source's server time zone mismatch)." }
+                    },
                     "additionalProperties": false
                 },
                 "Health": {

@@ -19,12 +19,16 @@ pub const API_KEY_CHALLENGE: &str = r#"Bearer realm="qoe-data-service""#;
 #[derive(Debug, Serialize)]
 pub(super) struct ErrorBody {
     error: Cow<'static, str>,
+    /// Why the database is unavailable, in `/readyz`'s words (our words, never the driver's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 impl ErrorBody {
     pub(super) fn new(error: impl Into<Cow<'static, str>>) -> Self {
         ErrorBody {
             error: error.into(),
+            reason: None,
         }
     }
 }
@@ -65,7 +69,11 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, API_KEY_CHALLENGE));
         }
-        response.json(ErrorBody::new(self.to_string()))
+        let mut body = ErrorBody::new(self.to_string());
+        if let ApiError::DatabaseUnavailable(error) = self {
+            body.reason = Some(error.kind().reason());
+        }
+        response.json(body)
     }
 }
 
