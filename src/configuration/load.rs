@@ -607,6 +607,9 @@ impl RawDatabase {
                 ));
             }
         }
+        if let Some(path) = &connection_string.tls.ca_certificate {
+            super::database::check_connection_string_ca(path)?;
+        }
         let settings = DatabaseSettings {
             connection_string,
             ca_certificate_path: self.ca_certificate_path,
