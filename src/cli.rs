@@ -1,16 +1,26 @@
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
 use crate::configuration::{LogSource, Settings};
 use crate::db::migrate;
+use crate::diagnosis;
 use crate::healthcheck;
 use crate::startup::Application;
 use crate::telemetry;
 
+/// After `--help`: where the settings are and how to test them.
+const SETTINGS_HELP: &str = "\
+Settings: defaults, then the --config TOML file, then environment variables
+QOE_<SECTION>__<NAME> (e.g. QOE_DATABASE__CONNECTION_STRING, QOE_HTTP__LISTEN,
+QOE_INTEGRATION_LOG__ENABLED=true, QOE_INTEGRATION_LOG__SOURCE=sql_agent); every setting
+and its variable is in the README's 'Configuration' table.
+Test a configuration before serving: qoe-data-service check [--config PATH]";
+
 /// QoE Data Service: the CQD Data API's integration status, read from SQL Server.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = SETTINGS_HELP)]
 pub struct Cli {
     /// A TOML settings file; `QOE_…` environment variables override it.
     #[arg(long, global = true, value_name = "PATH")]
@@ -22,7 +32,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
+    #[command(after_help = SETTINGS_HELP)]
     Serve,
+    /// Test the configuration without serving: load the settings, connect, run readiness and
+    /// read one Status; print each step, OK or the failure with the fix; exit non-zero on
+    /// failure.
+    #[command(after_help = SETTINGS_HELP)]
+    Check,
     /// Apply the database migrations (use a login that may create tables and roles).
     Migrate,
     /// Exit 0 if the server at `http.listen` answers `GET /healthz`, over HTTPS when `http.tls`
@@ -36,10 +52,13 @@ impl Cli {
             let http = Settings::load_http(self.config.as_deref())?;
             return healthcheck::check(&http).await;
         }
+        if let Command::Check = self.command {
+            return check(self.config.as_deref()).await;
+        }
         let settings = Settings::load(self.config.as_deref())?;
         telemetry::init(settings.log.format);
         match self.command {
-            Command::Healthcheck => {}
+            Command::Healthcheck | Command::Check => {}
             Command::Serve => {
                 let application = Application::build(settings.clone())?;
                 tracing::info!(
@@ -68,6 +87,23 @@ impl Cli {
             }
         }
         Ok(())
+    }
+}
+
+/// `check`: the report on stdout (logs stay off: the report says it in fewer words).
+async fn check(config: Option<&Path>) -> anyhow::Result<()> {
+    let loaded = Settings::load(config)
+        .and_then(|settings| Ok((diagnosis::store_for(&settings)?, settings)));
+    let report = match loaded {
+        Ok((store, settings)) => diagnosis::diagnose(&settings, store.as_ref()).await,
+        Err(error) => diagnosis::settings_failed(&error),
+    };
+    // Not `print!`: it panics when stdout is a closed pipe; the exit code still tells.
+    let _ = std::io::stdout().write_all(report.to_string().as_bytes());
+    if report.passed() {
+        Ok(())
+    } else {
+        anyhow::bail!("the check failed: see the FAIL lines above")
     }
 }
 

@@ -1,7 +1,7 @@
 //! QoE Data Service: the CQD Data API's integration status, read from the QoE archive database.
 #![forbid(unsafe_code)]
 
-/// Command-line interface: `serve` and `migrate`.
+/// Command-line interface: `serve`, `check`, `migrate` and `healthcheck`.
 pub mod cli;
 /// Conditional GET: strong `ETag`s, `304 Not Modified`, `Cache-Control`; tagged bodies.
 pub mod conditional;
@@ -9,8 +9,12 @@ pub mod conditional;
 pub mod configuration;
 /// SQL Server access: connection pool, queries, row mapping and migrations.
 pub mod db;
+/// Where the service connects and whether it works there: the start lines and `check`'s report.
+pub mod diagnosis;
 /// The integration log and the status document, free of I/O.
 pub mod domain;
+/// Files named by settings, read only if regular and within a size limit.
+pub mod files;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
 /// The HTTP(S) server: capped request heads and connections, explicit backlog.

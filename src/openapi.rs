@@ -32,8 +32,9 @@ pub fn document() -> Value {
             "title": "QoE Data Service",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The CQD Data API's integration status and log, read from the QoE \
-                archive database. The integration log operations and the status page answer \
-                200 with an empty body while `integration_log.enabled` is false (the default). \
+                archive database. The integration log operations answer 200 with an empty body \
+                while `integration_log.enabled` is false (the default); the status page then \
+                says how to enable it. \
                 When `http.api_keys` is set, every /QoEDataService/… request and /metrics \
                 need a key. Every response carries `X-Request-Id` (the request's own, if it \
                 sent a printable one of at most 128 characters, else a generated one)."
@@ -52,7 +53,10 @@ pub fn document() -> Value {
                 "Error": {
                     "type": "object",
                     "required": ["error"],
-                    "properties": { "error": { "type": "string" } },
+                    "properties": {
+                        "error": { "type": "string" },
+                        "reason": { "type": "string", "description": "On a 503: why the database is unavailable, in `/readyz`'s words (e.g. `database unreachable`, or the SQL Server Agent source's server time zone mismatch)." }
+                    },
                     "additionalProperties": false
                 },
                 "Health": {
@@ -60,7 +64,8 @@ pub fn document() -> Value {
                     "required": ["status"],
                     "properties": {
                         "status": { "type": "string", "enum": ["ok", "ready", "unavailable"] },
-                        "reason": { "type": "string", "description": "Why the service is not ready: the database is unavailable (without server names or driver text), or, with the SQL Server Agent source, a setting that disagrees with the server (naming the setting)." }
+                        "reason": { "type": "string", "description": "Why the service is not ready: the database is unavailable (without server names or driver text), or, with the SQL Server Agent source, a setting that disagrees with the server (naming the setting)." },
+                        "retry_in_s": { "type": "integer", "minimum": 1, "description": "While connection attempts back off after a failed connect or login: seconds until the next attempt (the same as `Retry-After`)." }
                     },
                     "additionalProperties": false
                 },
@@ -172,13 +177,22 @@ fn status_page_operation() -> Value {
         "operationId": "getStatusPage",
         "summary": "Status page for people",
         "description": "Both jobs side by side with last success, failure and start, recent \
-            runs and a stale warning when a job's newest success is older than \
-            `integration_log.stale_after_minutes`.",
+            runs and their durations; a banner naming failing jobs (newest outcome a failure) \
+            first and stale jobs (newest success older than \
+            `integration_log.stale_after_minutes`) second; the state in the title. Reloads \
+            itself every `integration_log.page_refresh_s` seconds (0: never). Never cached \
+            (`no-store`).",
         "security": keyed(),
         "responses": with_key_responses(json!({
-            "200": { "description": "The page; an empty body while disabled.",
+            "200": { "description": "The page; while `integration_log.enabled` is false, a page \
+                         saying how to enable it (the database is not read).",
                      "content": { "text/html": { "schema": { "type": "string" } } } },
-            "503": unavailable()
+            "503": {
+                "description": "The database could not answer: a page naming the reason in \
+                    `/readyz`'s words and reloading after `Retry-After` seconds.",
+                "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+                "content": { "text/html": { "schema": { "type": "string" } } }
+            }
         }))
     }})
 }

@@ -7,6 +7,7 @@ use actix_web::App;
 
 use crate::configuration::{LogSource, Settings};
 use crate::db::{SqlAgentStore, SqlServerStore};
+use crate::diagnosis;
 use crate::listener::Limits;
 use crate::metrics::PoolGauge;
 use crate::middleware::api_key::require_api_key;
@@ -35,7 +36,6 @@ impl Application {
                 let store = store.clone();
                 Arc::new(move || store.pool_status())
             };
-            check_readiness_once(store.clone());
             return Self::build_with(settings, store, Some(pool));
         }
         let store = SqlServerStore::new(&settings.database)?;
@@ -72,12 +72,15 @@ impl Application {
             )
         })?;
         let port = listener.local_addr()?.port();
+        diagnosis::at_start(&settings, store.clone());
         let state = AppState::new(store, &settings, pool);
         let requests = state.requests.clone();
         let limits = Limits {
             max_request_head: settings.http.max_request_head_bytes,
             max_connections: settings.http.max_connections,
             shutdown_timeout_s: settings.http.shutdown_timeout.as_secs(),
+            client_request_timeout: settings.http.client_request_timeout,
+            keep_alive: settings.http.keep_alive,
         };
         let server = crate::listener::serve(listener, tls, limits, move || app(state.clone()))?;
         Ok(Application {
@@ -139,28 +142,6 @@ impl Application {
         );
         Ok(report)
     }
-}
-
-/// At start, checks the SQL Server Agent settings against the server once, in the background
-/// (the service starts even while the database is down), and logs what would keep it unready.
-fn check_readiness_once(store: Arc<SqlAgentStore>) {
-    tokio::spawn(async move {
-        match store.readiness().await {
-            Ok(reasons) if reasons.is_empty() => {
-                tracing::info!(
-                    "SQL Server Agent history readable and its settings agree with the server"
-                )
-            }
-            Ok(reasons) => {
-                for reason in reasons {
-                    tracing::error!(reason, "SQL Server Agent source not ready");
-                }
-            }
-            Err(error) => {
-                tracing::warn!(error = ?error, "SQL Server Agent history not readable yet")
-            }
-        }
-    });
 }
 
 /// The application with its middleware, as the server runs it and the in-process tests call it.

@@ -33,7 +33,7 @@ pub fn dropped_lines() -> u64 {
 /// Text carries ANSI colour only when stderr is a terminal.
 pub fn init(format: LogFormat) {
     note_discarded_stderr();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(QueuedStderr::start())
@@ -48,6 +48,29 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .try_init(),
     };
+}
+
+/// actix-http's dispatchers write one `ERROR … stream error` line per malformed request, so a
+/// client could fill the disk; the listener counts and logs those errors at a bounded rate
+/// instead. Only a `RUST_LOG` that names `actix_http` itself lets the lines through.
+const QUIET_DISPATCHERS: [&str; 2] = [
+    "actix_http::h1::dispatcher=off",
+    "actix_http::h2::dispatcher=off",
+];
+
+/// The filter for `RUST_LOG` (`None` or unparsable: `info`), with [`QUIET_DISPATCHERS`].
+fn filter(rust_log: Option<&str>) -> EnvFilter {
+    let mut filter = rust_log
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    if !rust_log.is_some_and(|directives| directives.contains("actix_http")) {
+        for directive in QUIET_DISPATCHERS {
+            if let Ok(directive) = directive.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
+    filter
 }
 
 tokio::task_local! {
@@ -183,5 +206,66 @@ impl Drop for LineWriter {
         if !self.0.is_empty() {
             enqueue(std::mem::take(&mut self.0));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The lines `log` writes through [`filter`] for `rust_log`.
+    fn written(rust_log: Option<&str>, log: impl FnOnce()) -> String {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(rust_log))
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let bytes = lines.lock().expect("lock").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn dispatcher_and_service_errors() {
+        tracing::error!(target: "actix_http::h1::dispatcher", "stream error: parse");
+        tracing::error!(target: "qoe_data_service::listener", "service line");
+    }
+
+    #[test]
+    fn the_dispatchers_lines_a_client_can_repeat_are_off_at_any_level() {
+        for rust_log in [
+            None,
+            Some("info"),
+            Some("trace"),
+            Some("debug,tiberius=warn"),
+        ] {
+            let text = written(rust_log, dispatcher_and_service_errors);
+
+            assert!(!text.contains("stream error"), "{rust_log:?}: {text}");
+            assert!(text.contains("service line"), "{rust_log:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_rust_log_that_names_actix_http_lets_them_through() {
+        let text = written(Some("info,actix_http=error"), dispatcher_and_service_errors);
+
+        assert!(text.contains("stream error"), "{text}");
     }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
+use super::time_zone;
 use super::types::{
     ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
     LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,
@@ -52,6 +53,8 @@ struct RawHttp {
     tls: RawTls,
     max_request_head_bytes: u64,
     max_connections: u64,
+    client_request_timeout_ms: u64,
+    keep_alive_s: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -76,6 +79,7 @@ struct RawIntegrationLog {
     enabled: bool,
     time_zone: String,
     stale_after_minutes: u64,
+    page_refresh_s: u64,
     source: String,
     sql_agent: RawSqlAgent,
 }
@@ -104,12 +108,15 @@ request_timeout_ms = 10000
 listen = "127.0.0.1:8080"
 shutdown_timeout_s = 10
 max_request_head_bytes = 16384
-max_connections = 1024
+max_connections = 2048
+client_request_timeout_ms = 5000
+keep_alive_s = 5
 
 [integration_log]
 enabled = false
 time_zone = "UTC"
 stale_after_minutes = 30
+page_refresh_s = 60
 source = "table"
 
 [integration_log.sql_agent]
@@ -162,6 +169,20 @@ impl Settings {
         raw.validate()
     }
 
+    /// Every setting by its key path (`http.tls.cert_path`), sections left out: what an
+    /// example configuration has to show.
+    pub fn known_settings() -> Vec<String> {
+        let keys = super::keys::known_keys::<RawSettings>();
+        let is_section = |key: &String| {
+            let below = format!("{key}.");
+            keys.iter().any(|other| other.starts_with(&below))
+        };
+        keys.iter()
+            .filter(|key| !is_section(key))
+            .cloned()
+            .collect()
+    }
+
     /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
     /// other sections not read.
     pub fn load_http(file: Option<&Path>) -> Result<HttpSettings, SettingsError> {
@@ -194,7 +215,7 @@ fn merged(
         let text = super::errors::read_toml(path)?;
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
-    let (lists, environment) = split_list_variables(environment);
+    let (lists, environment) = split_list_variables(environment)?;
     for (setting, entries) in lists {
         builder = builder.set_override(setting, entries)?;
     }
@@ -245,10 +266,12 @@ type ListSetting = (&'static str, Vec<String>);
 /// Takes `QOE_HTTP__CORS_TRUSTED_ORIGINS` and `QOE_HTTP__API_KEYS` out of the environment,
 /// split on commas. Not `config`'s own list parsing: that only runs with `try_parsing`, which
 /// would turn a key such as `12345` into a number and every other setting's text with it.
-/// An empty variable is an empty list; spaces around entries are dropped.
+/// An empty variable is an empty list, except for the API keys: keys set but empty would
+/// serve without keys, so that is refused (unset the variable to serve without keys).
+/// Spaces around entries are dropped.
 fn split_list_variables(
     mut environment: HashMap<String, String>,
-) -> (Vec<ListSetting>, HashMap<String, String>) {
+) -> Result<(Vec<ListSetting>, HashMap<String, String>), SettingsError> {
     let mut lists = Vec::new();
     for setting in LIST_SETTINGS {
         let variable = format!("{ENV_PREFIX}_{}", setting.replace('.', "__")).to_uppercase();
@@ -260,6 +283,15 @@ fn split_list_variables(
             continue;
         };
         let value = environment.remove(&name).unwrap_or_default();
+        if value.trim().is_empty() && setting == "http.api_keys" {
+            return Err(invalid(
+                setting,
+                format!(
+                    "{name} is set but empty; unset it to serve without API keys, or give \
+                     the keys separated by commas"
+                ),
+            ));
+        }
         let entries = if value.trim().is_empty() {
             Vec::new()
         } else {
@@ -270,7 +302,7 @@ fn split_list_variables(
         };
         lists.push((setting, entries));
     }
-    (lists, environment)
+    Ok((lists, environment))
 }
 
 impl RawSettings {
@@ -304,12 +336,19 @@ impl RawHttp {
             cors_trusted_origins: self
                 .cors_trusted_origins
                 .iter()
-                .map(|origin| {
+                .enumerate()
+                .map(|(position, origin)| {
                     trusted_origin(origin).map_err(|problem| {
+                        // A user-info part may hold a password: the entry is not echoed.
+                        let entry = if origin.contains('@') {
+                            format!("entry number {} (not shown)", position + 1)
+                        } else {
+                            format!("`{origin}`")
+                        };
                         invalid(
                             "http.cors_trusted_origins",
                             format!(
-                                "`{origin}` {problem}; give scheme, host and optional port \
+                                "{entry} {problem}; give scheme, host and optional port \
                                  only, e.g. https://cqd.example.org or http://10.0.0.5:8080"
                             ),
                         )
@@ -325,25 +364,36 @@ impl RawHttp {
                 1024..=1024 * 1024,
             )?,
             max_connections: within("http.max_connections", self.max_connections, 1..=100_000)?,
+            client_request_timeout: Duration::from_millis(within(
+                "http.client_request_timeout_ms",
+                self.client_request_timeout_ms,
+                100..=60_000,
+            )? as u64),
+            keep_alive: Duration::from_secs(within(
+                "http.keep_alive_s",
+                self.keep_alive_s,
+                0..=3600,
+            )? as u64),
         })
     }
 }
 
 impl RawIntegrationLog {
     fn validate(self) -> Result<IntegrationLogSettings, SettingsError> {
-        let time_zone = self.time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or Europe/Moscow",
-                    self.time_zone
-                ),
-            )
-        })?;
+        let time_zone = time_zone::parse("integration_log.time_zone", &self.time_zone)?;
         if !(1..=MAX_STALE_AFTER_MINUTES).contains(&self.stale_after_minutes) {
             return Err(invalid(
                 "integration_log.stale_after_minutes",
                 format!("must be a whole number of minutes from 1 to {MAX_STALE_AFTER_MINUTES}"),
+            ));
+        }
+        if self.page_refresh_s > MAX_PAGE_REFRESH_S {
+            return Err(invalid(
+                "integration_log.page_refresh_s",
+                format!(
+                    "must be a whole number of seconds from 1 to {MAX_PAGE_REFRESH_S}, or 0 to \
+                     never reload the status page"
+                ),
             ));
         }
         let sql_agent = self.sql_agent.validate()?;
@@ -361,6 +411,8 @@ impl RawIntegrationLog {
             enabled: self.enabled,
             time_zone,
             stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
+            page_refresh: (self.page_refresh_s > 0)
+                .then(|| Duration::from_secs(self.page_refresh_s)),
             source,
         })
     }
@@ -382,15 +434,10 @@ impl RawSqlAgent {
                 Ok(value)
             }
         };
-        let server_time_zone = self.server_time_zone.parse().map_err(|_| {
-            invalid(
-                "integration_log.sql_agent.server_time_zone",
-                format!(
-                    "`{}` is not an IANA time zone name such as UTC or America/New_York",
-                    self.server_time_zone
-                ),
-            )
-        })?;
+        let server_time_zone = time_zone::parse(
+            "integration_log.sql_agent.server_time_zone",
+            &self.server_time_zone,
+        )?;
         let job_name = match self.job_name {
             Some(job) if job.trim().is_empty() => None,
             Some(job) => Some(name("integration_log.sql_agent.job_name", job)?),
@@ -413,6 +460,8 @@ impl RawSqlAgent {
 
 /// A week: longer than any sensible alarm threshold for a 15-minute job.
 const MAX_STALE_AFTER_MINUTES: u64 = 7 * 24 * 60;
+/// Longest status page reload interval: a day.
+const MAX_PAGE_REFRESH_S: u64 = 24 * 60 * 60;
 
 /// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
 /// Scheme and host are lower-cased, as the `Origin` header always has them.
@@ -557,6 +606,9 @@ impl RawDatabase {
                      in database.connection_string; keep one of them",
                 ));
             }
+        }
+        if let Some(path) = &connection_string.tls.ca_certificate {
+            super::database::check_connection_string_ca(path)?;
         }
         let settings = DatabaseSettings {
             connection_string,
@@ -839,6 +891,10 @@ mod tests {
         assert!(settings.http.cors_trusted_origins.is_empty());
         assert!(settings.http.api_keys.is_empty());
         assert_eq!(settings.integration_log.stale_after, TimeDelta::minutes(30));
+        assert_eq!(
+            settings.integration_log.page_refresh,
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(settings.cache.ttl, Duration::from_secs(5));
         assert_eq!(settings.log.format, LogFormat::Text);
         assert_eq!(settings.http.shutdown_timeout, Duration::from_secs(10));
@@ -875,15 +931,33 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_variable_means_no_trusted_origins_and_no_keys() {
-        let settings = load(&[
-            ("QOE_HTTP__CORS_TRUSTED_ORIGINS", ""),
-            ("QOE_HTTP__API_KEYS", ""),
-        ])
-        .expect("valid");
+    fn an_empty_variable_means_no_trusted_origins() {
+        let settings = load(&[("QOE_HTTP__CORS_TRUSTED_ORIGINS", "")]).expect("valid");
 
         assert!(settings.http.cors_trusted_origins.is_empty());
-        assert!(settings.http.api_keys.is_empty());
+    }
+
+    #[test]
+    fn api_keys_set_but_empty_are_refused_not_taken_as_no_keys() {
+        for empty in ["", "  "] {
+            let message = error_of(&[("QOE_HTTP__API_KEYS", empty)]);
+
+            assert!(message.contains("http.api_keys"), "{message}");
+            assert!(message.contains("QOE_HTTP__API_KEYS"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_trusted_origin_with_a_password_is_refused_without_echoing_it() {
+        let message = error_of(&[(
+            "QOE_HTTP__CORS_TRUSTED_ORIGINS",
+            "https://cqd.example.org,https://user:s3cr3t-pw@cqd.example.org",
+        )]);
+
+        assert!(message.contains("http.cors_trusted_origins"), "{message}");
+        assert!(message.contains("entry number 2"), "{message}");
+        assert!(!message.contains("s3cr3t-pw"), "{message}");
+        assert!(!message.contains("user:"), "{message}");
     }
 
     #[test]
@@ -1036,6 +1110,14 @@ mod tests {
             (
                 &[("QOE_INTEGRATION_LOG__STALE_AFTER_MINUTES", "100000")],
                 "integration_log.stale_after_minutes",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "86401")],
+                "integration_log.page_refresh_s",
+            ),
+            (
+                &[("QOE_INTEGRATION_LOG__PAGE_REFRESH_S", "a minute")],
+                "integration_log.page_refresh_s",
             ),
             (&[("QOE_HTTP__API_KEYS", "good,has space")], "http.api_keys"),
             (&[("QOE_HTTP__API_KEYS", "good,,other")], "http.api_keys"),

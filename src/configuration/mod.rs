@@ -6,12 +6,14 @@
 //! - `database`: the driver's configuration built from it, and the one place the password is
 //!   exposed (`auth_method`);
 //! - `errors`: `SettingsError`, naming the setting and line, never a value;
-//! - `keys`: which settings exist (read off the `Raw*` structs) and "did you mean".
+//! - `keys`: which settings exist (read off the `Raw*` structs) and "did you mean";
+//! - `time_zone`: zones by IANA or Windows name.
 mod connection;
 mod database;
 mod errors;
 mod keys;
 mod load;
+mod time_zone;
 mod types;
 
 pub use connection::{ConnectionString, Encrypt, Key, ServerAddress, SignIn, TlsOptions, KEYS};

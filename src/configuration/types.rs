@@ -49,6 +49,10 @@ pub struct HttpSettings {
     pub max_request_head_bytes: usize,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// How long every request head may take from its first byte.
+    pub client_request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open; zero: closed after each answer.
+    pub keep_alive: Duration,
 }
 
 /// The API keys, secret: `Debug` shows how many there are, never a key.
@@ -123,6 +127,8 @@ pub struct IntegrationLogSettings {
     pub time_zone: Tz,
     /// The status page warns when a job's newest success is older than this.
     pub stale_after: TimeDelta,
+    /// How often the status page reloads itself (`integration_log.page_refresh_s`); `None`: never.
+    pub page_refresh: Option<Duration>,
     /// Where the runs are read from (`integration_log.source`).
     pub source: LogSource,
 }

@@ -4,15 +4,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{Offset, TimeZone, Utc};
+use chrono::Utc;
 use tiberius::Row;
 
 use super::client::SqlClient;
 use super::{DbError, PoolStatus, SqlServerStore};
 use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
-use crate::domain::agent::{decode_history, AgentHistory, AgentRow, HistoryRow};
+use crate::domain::agent::{
+    check_server_offset, decode_history, AgentHistory, AgentRow, HistoryRow,
+};
 use crate::domain::{Job, JobRun, LogEntry, LogQuery, StatusRead};
-use crate::store::{IntegrationLogStore, StoreError};
+use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 use crate::telemetry::in_request_span;
 
 /// Marks the history query in SQL Server's plan cache and in the TDS test server's log.
@@ -56,12 +58,15 @@ impl SqlAgentStore {
     /// The newest `depth` history rows of each step plus what runs now, decoded.
     async fn history(&self, depth: i32) -> Result<AgentHistory, StoreError> {
         let settings = &self.settings;
-        let rows = self
+        let (offset_minutes, rows) = self
             .sql
             .with_connection(async |connection| {
                 history_rows(connection.client(), depth, settings).await
             })
             .await?;
+        check_server_offset(settings.server_time_zone, offset_minutes, Utc::now()).map_err(
+            |mismatch| StoreError::new(Unavailability::ServerTimeZoneMismatch, mismatch),
+        )?;
         let history = decode_history(rows, settings.server_time_zone).map_err(|e| {
             DbError::UnexpectedResult(format!("SQL Server Agent history: {e}")).into_store_error()
         })?;
@@ -155,21 +160,10 @@ impl IntegrationLogStore for SqlAgentStore {
             })
             .await?;
         let mut reasons = Vec::new();
-        let zone = settings.server_time_zone;
-        let expected = zone
-            .offset_from_utc_datetime(&Utc::now().naive_utc())
-            .fix()
-            .local_minus_utc()
-            / 60;
-        // DATEDIFF counts minute boundaries between two readings of the clock: allow one.
-        if (facts.offset_minutes - expected).abs() > 1 {
-            reasons.push(format!(
-                "setting `integration_log.sql_agent.server_time_zone` is `{}`, {} now, but \
-                 SQL Server's clock is {}: set it to the SQL Server machine's time zone",
-                zone.name(),
-                utc_offset(expected),
-                utc_offset(facts.offset_minutes)
-            ));
+        if let Err(mismatch) =
+            check_server_offset(settings.server_time_zone, facts.offset_minutes, Utc::now())
+        {
+            reasons.push(mismatch.to_string());
         }
         let mut missing = Vec::new();
         for (job, count) in [
@@ -186,19 +180,13 @@ impl IntegrationLogStore for SqlAgentStore {
     }
 }
 
-/// `UTC+03:00`, `UTC-04:30`.
-fn utc_offset(minutes: i32) -> String {
-    let sign = if minutes < 0 { '-' } else { '+' };
-    let minutes = minutes.abs();
-    format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
+/// The server clock's offset from UTC in minutes, and the history rows.
 async fn history_rows(
     client: &mut SqlClient,
     depth: i32,
     settings: &SqlAgentSettings,
-) -> Result<Vec<AgentRow>, DbError> {
-    let rows = client
+) -> Result<(i32, Vec<AgentRow>), DbError> {
+    let results = client
         .query(
             AGENT_HISTORY_QUERY,
             &[
@@ -212,12 +200,29 @@ async fn history_rows(
         .map_err(DbError::command(
             "sending the SQL Server Agent history query",
         ))?
-        .into_first_result()
+        .into_results()
         .await
         .map_err(DbError::command(
             "reading the SQL Server Agent history rows",
         ))?;
-    rows.iter().map(agent_row).collect()
+    let [offset, rows] = results.as_slice() else {
+        return Err(DbError::UnexpectedResult(format!(
+            "the SQL Server Agent history query returned {} result sets, not 2",
+            results.len()
+        )));
+    };
+    let offset_minutes = match offset.as_slice() {
+        [row] => required(row, "OffsetMinutes")?,
+        _ => {
+            return Err(DbError::UnexpectedResult(
+                "OffsetMinutes is not one row".into(),
+            ))
+        }
+    };
+    Ok((
+        offset_minutes,
+        rows.iter().map(agent_row).collect::<Result<_, _>>()?,
+    ))
 }
 
 fn int(row: &Row, column: &'static str) -> Result<Option<i32>, DbError> {
@@ -401,12 +406,5 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("QoE Archive Data"), "{text}");
-    }
-
-    #[test]
-    fn offsets_read_as_utc_plus_or_minus_hours_and_minutes() {
-        assert_eq!(utc_offset(180), "UTC+03:00");
-        assert_eq!(utc_offset(-270), "UTC-04:30");
-        assert_eq!(utc_offset(0), "UTC+00:00");
     }
 }

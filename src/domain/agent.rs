@@ -68,6 +68,57 @@ pub fn local_to_utc(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
     }
 }
 
+/// What a Status read and `/readyz` say while the SQL Server's clock disagrees with
+/// `integration_log.sql_agent.server_time_zone`: every time read would be shifted.
+pub const SERVER_TIME_ZONE_MISMATCH: &str =
+    "SQL Server's clock disagrees with setting `integration_log.sql_agent.server_time_zone`";
+
+/// The configured zone's offset differs from the server clock's: the history's local times
+/// cannot be read as that zone's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{SERVER_TIME_ZONE_MISMATCH}: it is `{zone}`, {expected} now, but SQL Server's clock is \
+     {server}: set it to the SQL Server machine's time zone",
+    zone = .zone.name(),
+    expected = utc_offset(*.expected_minutes),
+    server = utc_offset(*.server_minutes)
+)]
+pub struct ZoneMismatch {
+    pub zone: Tz,
+    pub expected_minutes: i32,
+    pub server_minutes: i32,
+}
+
+/// Compares the server clock's offset from UTC (`DATEDIFF(minute, SYSUTCDATETIME(),
+/// SYSDATETIME())`) with `zone`'s at `now`. DATEDIFF counts minute boundaries between two
+/// readings of the clock, so one minute either way agrees.
+pub fn check_server_offset(
+    zone: Tz,
+    server_minutes: i32,
+    now: DateTime<Utc>,
+) -> Result<(), ZoneMismatch> {
+    let expected_minutes = zone
+        .offset_from_utc_datetime(&now.naive_utc())
+        .fix()
+        .local_minus_utc()
+        / 60;
+    if (server_minutes - expected_minutes).abs() > 1 {
+        return Err(ZoneMismatch {
+            zone,
+            expected_minutes,
+            server_minutes,
+        });
+    }
+    Ok(())
+}
+
+/// `UTC+03:00`, `UTC-04:30`.
+fn utc_offset(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let minutes = minutes.abs();
+    format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
 /// `sysjobhistory`'s columns for one step row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRow {
@@ -435,5 +486,40 @@ mod tests {
             decode_history(vec![step(Job::DataIntegration, 7, 20150118, 0, 0)], Tz::UTC),
             Err(AgentValueError::Status(7))
         );
+    }
+
+    #[test]
+    fn a_server_clock_on_the_zones_offset_agrees_within_a_minute() {
+        let winter = utc("2026-01-15 12:00:00");
+        for server_minutes in [-301, -300, -299] {
+            assert_eq!(
+                check_server_offset(Tz::America__New_York, server_minutes, winter),
+                Ok(()),
+                "{server_minutes}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_server_clock_off_the_zones_offset_is_a_mismatch_naming_the_setting_and_both_offsets() {
+        let summer = utc("2026-07-15 12:00:00");
+
+        let mismatch = check_server_offset(Tz::America__New_York, -300, summer)
+            .expect_err("New York is UTC-4 in July");
+
+        assert_eq!(
+            mismatch.to_string(),
+            "SQL Server's clock disagrees with setting `integration_log.sql_agent.server_time_zone`: \
+             it is `America/New_York`, UTC-04:00 now, but SQL Server's clock is UTC-05:00: \
+             set it to the SQL Server machine's time zone"
+        );
+        assert!(mismatch.to_string().starts_with(SERVER_TIME_ZONE_MISMATCH));
+    }
+
+    #[test]
+    fn offsets_read_as_utc_plus_or_minus_hours_and_minutes() {
+        assert_eq!(utc_offset(180), "UTC+03:00");
+        assert_eq!(utc_offset(-270), "UTC-04:30");
+        assert_eq!(utc_offset(0), "UTC+00:00");
     }
 }

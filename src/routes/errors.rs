@@ -19,12 +19,16 @@ pub const API_KEY_CHALLENGE: &str = r#"Bearer realm="qoe-data-service""#;
 #[derive(Debug, Serialize)]
 pub(super) struct ErrorBody {
     error: Cow<'static, str>,
+    /// Why the database is unavailable, in `/readyz`'s words (our words, never the driver's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 impl ErrorBody {
     pub(super) fn new(error: impl Into<Cow<'static, str>>) -> Self {
         ErrorBody {
             error: error.into(),
+            reason: None,
         }
     }
 }
@@ -59,37 +63,64 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = match self {
-            ApiError::DatabaseUnavailable(_) => service_unavailable(),
+            ApiError::DatabaseUnavailable(error) => service_unavailable_for(error),
             _ => HttpResponse::build(self.status_code()),
         };
         if let ApiError::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, API_KEY_CHALLENGE));
         }
-        response.json(ErrorBody::new(self.to_string()))
+        let mut body = ErrorBody::new(self.to_string());
+        if let ApiError::DatabaseUnavailable(error) = self {
+            body.reason = Some(error.kind().reason());
+        }
+        response.json(body)
     }
 }
 
 /// Every 503 the service gives (a failed read, `/readyz`) says when to ask again and must not
 /// be kept by a cache in between.
 pub(super) fn service_unavailable() -> HttpResponseBuilder {
+    service_unavailable_after(RETRY_AFTER_SECONDS)
+}
+
+/// A 503 for a failed read: while the store backs off after failed logins, `Retry-After` is
+/// the wait left (rounded up), else the usual [`RETRY_AFTER_SECONDS`].
+pub(super) fn service_unavailable_for(error: &StoreError) -> HttpResponseBuilder {
+    service_unavailable_after(retry_after_seconds(error))
+}
+
+pub(super) fn retry_after_seconds(error: &StoreError) -> u32 {
+    error.retry_after().map_or(RETRY_AFTER_SECONDS, |after| {
+        u32::try_from(after.as_millis().div_ceil(1000))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    })
+}
+
+fn service_unavailable_after(seconds: u32) -> HttpResponseBuilder {
     let mut response = HttpResponse::ServiceUnavailable();
     response
-        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
+        .insert_header((header::RETRY_AFTER, seconds.to_string()))
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
     response
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        // Every waiter of a failed coalesced load holds the same error: one line per window.
-        static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
-        let cause = format!("{error:?}");
-        if let Some(held_back) = UNAVAILABLE.admit(&cause) {
-            in_request_span(
-                || tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable"),
-            );
-        }
+        log_unavailable(&error);
         ApiError::DatabaseUnavailable(error)
+    }
+}
+
+/// Logs the cause of a 503 (the status page answers its own 503 with a page, not JSON).
+pub(super) fn log_unavailable(error: &StoreError) {
+    // Every waiter of a failed coalesced load holds the same error: one line per window.
+    static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+    let cause = format!("{error:?}");
+    if let Some(held_back) = UNAVAILABLE.admit(&cause) {
+        in_request_span(
+            || tracing::error!(error = %cause, held_back, "answering 503: the database is unavailable"),
+        );
     }
 }
 

@@ -7,6 +7,7 @@
 //! (`Encrypt=strict`) with certificates from [`TestCertificates`].
 
 pub mod integration_log;
+pub mod live_log;
 mod login;
 mod server;
 pub mod sql_agent;

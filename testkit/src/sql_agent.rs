@@ -2,7 +2,8 @@
 //!
 //! The service marks them with SQL comments: `qoe:agent-history` (params `@P1` int rows per
 //! step, `@P2` data integration step name, `@P3` cube processing step name, `@P4` job name or
-//! NULL) and `qoe:agent-readiness` (`@P1`, `@P2` step names, `@P3` job name or NULL). Tests set
+//! NULL; answered as two result sets, the server clock's `OffsetMinutes`, then the history
+//! rows) and `qoe:agent-readiness` (`@P1`, `@P2` step names, `@P3` job name or NULL). Tests set
 //! the jobs' steps, their history rows (in `instance_id` order), the steps running now and the
 //! server clock's offset from UTC.
 
@@ -90,7 +91,8 @@ impl AgentDb {
         self.lock().running = running;
     }
 
-    /// What `DATEDIFF(minute, SYSUTCDATETIME(), SYSDATETIME())` answers.
+    /// What `DATEDIFF(minute, SYSUTCDATETIME(), SYSDATETIME())` answers, in both queries;
+    /// changing it while the service runs is the server's clock changing (e.g. DST).
     pub fn set_offset_minutes(&self, minutes: i64) {
         self.lock().offset_minutes = minutes;
     }
@@ -150,19 +152,26 @@ impl AgentDb {
                 }
             }
         }
-        Response::single(ResultSet::new(
-            vec![
-                Column::new("Job", ColumnType::Int),
-                Column::new("Running", ColumnType::Int),
-                Column::nullable("RunStatus", ColumnType::Int),
-                Column::nullable("RunDate", ColumnType::Int),
-                Column::nullable("RunTime", ColumnType::Int),
-                Column::nullable("RunDuration", ColumnType::Int),
-                Column::nullable("Message", ColumnType::NVarChar(4000)),
-                Column::nullable("JobStarted", ColumnType::DateTime2(3)),
-            ],
-            rows,
-        ))
+        let offset = ResultSet::new(
+            vec![Column::new("OffsetMinutes", ColumnType::Int)],
+            vec![vec![Value::Int(state.offset_minutes)]],
+        );
+        Response::Results(vec![
+            offset,
+            ResultSet::new(
+                vec![
+                    Column::new("Job", ColumnType::Int),
+                    Column::new("Running", ColumnType::Int),
+                    Column::nullable("RunStatus", ColumnType::Int),
+                    Column::nullable("RunDate", ColumnType::Int),
+                    Column::nullable("RunTime", ColumnType::Int),
+                    Column::nullable("RunDuration", ColumnType::Int),
+                    Column::nullable("Message", ColumnType::NVarChar(4000)),
+                    Column::nullable("JobStarted", ColumnType::DateTime2(3)),
+                ],
+                rows,
+            ),
+        ])
     }
 
     fn readiness(&self, params: &[Value]) -> Response {

@@ -112,6 +112,7 @@ fn enabled(time_zone: Tz) -> IntegrationLogSettings {
         enabled: true,
         time_zone,
         stale_after: TimeDelta::minutes(30),
+        page_refresh: Some(Duration::from_secs(60)),
         source: LogSource::Table,
     }
 }

@@ -161,5 +161,8 @@ async fn a_store_failure_is_a_503_with_nothing_leaked() {
 
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers.contains_key(header::RETRY_AFTER));
-    assert_eq!(&response.body[..], br#"{"error":"database unavailable"}"#);
+    assert_eq!(
+        &response.body[..],
+        br#"{"error":"database unavailable","reason":"database query failed"}"#
+    );
 }

@@ -1,6 +1,7 @@
 //! Black-box HTTP tests through the production route table.
 mod api_keys;
 mod cache;
+mod check;
 mod clear_cache;
 mod conditional_get;
 mod configuration;

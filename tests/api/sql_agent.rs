@@ -1,13 +1,15 @@
 //! `integration_log.source = "sql_agent"` through the real pool, driver and routes, against the
 //! TDS test server answering the Agent queries from rows each test sets.
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{LogSource, Settings, SqlAgentSettings};
 use qoe_data_service::db::{SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_STATUS_DEPTH};
+use qoe_data_service::diagnosis;
 use qoe_data_service::paths::{LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH};
 use qoe_data_service::startup::Application;
 use testkit::sql_agent::{AgentDb, AgentHistoryRow, AgentRunning};
@@ -37,13 +39,13 @@ fn history(
     }
 }
 
-/// A CQD-like job: archive runs every 15 minutes, the cube failed once, cancelled once, and a
-/// retry row sits before a success. Server clock in New York, winter (UTC-5).
+/// A CQD-like job: archive runs every 15 minutes (in January: New York's times read as UTC-5),
+/// the cube failed once, cancelled once, and a retry row sits before a success. The server's
+/// clock is set by [`Harness::start`] to agree with the zone the service is given.
 fn cqd_job() -> AgentDb {
     let db = AgentDb::new();
     db.add_step(JOB, ARCHIVE);
     db.add_step(JOB, CUBE);
-    db.set_offset_minutes(-300);
     for row in [
         history(ARCHIVE, 1, 20150118, 100000, 113),
         history(CUBE, 1, 20150118, 100113, 40),
@@ -67,13 +69,25 @@ fn agent_settings(zone: Tz) -> SqlAgentSettings {
     }
 }
 
+/// `zone`'s offset from UTC now, in minutes: what a server clock in that zone answers.
+fn offset_now(zone: Tz) -> i64 {
+    i64::from(
+        zone.offset_from_utc_datetime(&Utc::now().naive_utc())
+            .fix()
+            .local_minus_utc()
+            / 60,
+    )
+}
+
 struct Harness {
     server: TdsTestServer,
     store: Arc<SqlAgentStore>,
 }
 
 impl Harness {
+    /// Serves `db` with a server clock that agrees with `zone`.
     async fn start(db: AgentDb, zone: Tz) -> Self {
+        db.set_offset_minutes(offset_now(zone));
         let server = TdsTestServer::start(db)
             .await
             .expect("TDS test server starts");
@@ -236,6 +250,7 @@ async fn a_missing_step_gives_empty_arrays_and_null_and_keeps_readyz_unready() {
 async fn readyz_refuses_while_the_server_clock_disagrees_with_server_time_zone() {
     let db = cqd_job();
     let harness = Harness::start(db.clone(), Tz::Europe__Moscow).await;
+    db.set_offset_minutes(-300);
     let app = harness.app().await;
 
     let (status, body) = body_of(&app, READYZ_PATH).await;
@@ -250,6 +265,63 @@ async fn readyz_refuses_while_the_server_clock_disagrees_with_server_time_zone()
     db.set_offset_minutes(180);
     let (status, body) = body_of(&app, READYZ_PATH).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[actix_web::test]
+async fn while_the_server_clock_disagrees_with_server_time_zone_no_shifted_time_is_served() {
+    let db = cqd_job();
+    let harness = Harness::start(db.clone(), Tz::Europe__Moscow).await;
+    db.set_offset_minutes(180 + 60); // the server's side alone moved its clocks an hour
+    let app = TestApp::builder()
+        .store(harness.store.clone())
+        .cache_ttl(Duration::from_secs(3600))
+        .spawn()
+        .await;
+    let (_, readyz) = body_of(&app, READYZ_PATH).await;
+    let readyz: serde_json::Value = serde_json::from_str(&readyz).expect("JSON");
+    let readyz_reason = readyz["reason"].as_str().expect("a reason");
+    for path in [STATUS_PATH, LOG_PATH, STATUS_PAGE_PATH] {
+        let response = app.get(path).await;
+        let body = response.text();
+        assert_eq!(
+            response.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {body}"
+        );
+        assert!(response.headers.contains_key(header::RETRY_AFTER), "{path}");
+        if path == STATUS_PAGE_PATH {
+            // The page is HTML for people; it names the same setting.
+            assert!(
+                body.contains("integration_log.sql_agent.server_time_zone"),
+                "{path}: {body}"
+            );
+            continue;
+        }
+        let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
+        let reason = json["reason"].as_str().expect("a reason");
+        assert!(
+            reason.contains("integration_log.sql_agent.server_time_zone"),
+            "{path}: {body}"
+        );
+        assert!(
+            readyz_reason.starts_with(reason),
+            "{path}: the reason in /readyz's words: {reason:?} vs {readyz_reason:?}"
+        );
+    }
+    let (_, metrics) = body_of(&app, METRICS_PATH).await;
+    assert!(metrics.contains("qoe_status_up 0\n"), "{metrics}");
+
+    db.set_offset_minutes(180);
+    let (status, body) = body_of(&app, STATUS_PATH).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "agreeing again, without a restart, and the refusal was not cached: {body}"
+    );
+    let (status, _) = body_of(&app, STATUS_PAGE_PATH).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, metrics) = body_of(&app, METRICS_PATH).await;
+    assert!(metrics.contains("qoe_status_up 1\n"), "{metrics}");
 }
 
 #[actix_web::test]
@@ -307,7 +379,9 @@ async fn the_status_page_charts_agent_run_durations_and_metrics_report_the_last(
 
 #[actix_web::test]
 async fn the_binary_reads_agent_history_when_the_source_setting_says_so() {
-    let server = TdsTestServer::start(cqd_job())
+    let db = cqd_job();
+    db.set_offset_minutes(offset_now(Tz::America__New_York));
+    let server = TdsTestServer::start(db)
         .await
         .expect("TDS test server starts");
     let mut settings = test_settings(&server.ado_connection_string());
@@ -410,4 +484,32 @@ fn wrong_agent_settings_are_refused_by_name() {
         let error = load(&[(key, value)]).expect_err(key);
         assert!(error.contains(&format!("`{setting}`")), "{key}: {error}");
     }
+}
+
+#[actix_web::test]
+async fn check_reports_a_server_clock_off_server_time_zone_with_the_setting_to_fix() {
+    let db = cqd_job();
+    let harness = Harness::start(db.clone(), Tz::Europe__Moscow).await;
+    db.set_offset_minutes(-300);
+    let mut settings = test_settings(&harness.server.ado_connection_string());
+    settings.integration_log.source = LogSource::SqlAgent(agent_settings(Tz::Europe__Moscow));
+
+    let report = diagnosis::diagnose(&settings, harness.store.as_ref()).await;
+
+    assert!(!report.passed(), "{report}");
+    let text = report.to_string();
+    assert!(text.contains("OK    connect: "), "{text}");
+    for step in ["readiness", "status"] {
+        assert!(
+            text.contains(&format!(
+                "FAIL  {step}: SQL Server's clock disagrees with setting \
+                 `integration_log.sql_agent.server_time_zone` → "
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE"),
+        "{text}"
+    );
 }

@@ -88,8 +88,11 @@ async fn a_store_failure_is_a_503_with_retry_after_and_nothing_leaked() {
         );
         assert_eq!(
             response.text(),
-            r#"{"error":"database unavailable"}"#,
-            "{kind:?}"
+            format!(
+                r#"{{"error":"database unavailable","reason":"{}"}}"#,
+                kind.reason()
+            ),
+            "{kind:?}: the reason in /readyz's words"
         );
     }
 }

@@ -1,5 +1,9 @@
 -- qoe:agent-history
--- SQL Server Agent history of CQD's two job steps, in one round trip. @P1: rows per step;
+-- SQL Server Agent history of CQD's two job steps, in one round trip, after the server clock's
+-- offset from UTC in minutes: history times are local times of the server, so the service
+-- refuses them while that offset differs from integration_log.sql_agent.server_time_zone's
+-- (a DST change on one side only). Two result sets: OffsetMinutes, then the history rows.
+-- @P1: rows per step;
 -- @P2: the data integration step's name; @P3: the cube processing step's name; @P4: the job's
 -- name, or NULL for every job with a step of that name. Reads four msdb tables only.
 -- Columns: Job (0 data integration, 1 cube processing); Running (0: a history row, or NULL
@@ -11,6 +15,7 @@
 -- in instance_id order, with a key lookup per row to test step_id: it stops after @P1 rows of
 -- the step, about @P1 x (steps in the job + 1) rows, however long the history is. The running
 -- branch reads the newest sysjobactivity session's row of the job and one more Top (1).
+SELECT DATEDIFF(minute, SYSUTCDATETIME(), SYSDATETIME()) AS OffsetMinutes;
 WITH wanted (Job, StepName) AS (
     SELECT 0, @P2
     UNION ALL

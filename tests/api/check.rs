@@ -1,0 +1,215 @@
+//! `qoe-data-service check` as an admin runs it after configuring, and the lines `serve` logs at
+//! start about where it connects: the binary, against the TDS test server or a closed port.
+use std::process::Output;
+use std::time::Duration;
+
+use testkit::integration_log::IntegrationLogDb;
+use testkit::{TdsTestServer, DEFAULT_PASSWORD};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const LIMIT: Duration = Duration::from_secs(20);
+/// A port where nothing listens.
+const NOTHING_LISTENS: &str = "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=S3cret-pw";
+
+/// Runs the binary with only `env` set; its exit code and stdout.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let output: Output = tokio::time::timeout(
+        LIMIT,
+        Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the binary ends in time")
+    .expect("the binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A TDS test server holding the CQD documentation's sample log.
+async fn healthy_server() -> TdsTestServer {
+    TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("TDS test server starts")
+}
+
+#[actix_web::test]
+async fn check_against_a_healthy_server_prints_ok_for_each_step_and_exits_0() {
+    let server = healthy_server().await;
+    let connection_string = server.ado_connection_string();
+
+    let (code, stdout, stderr) = run(
+        &["check"],
+        &[
+            ("QOE_DATABASE__CONNECTION_STRING", &connection_string),
+            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
+        ],
+    )
+    .await;
+
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (line, step) in lines
+        .iter()
+        .zip(["settings", "connect", "readiness", "status"])
+    {
+        assert!(line.starts_with(&format!("OK    {step}: ")), "{stdout}");
+    }
+    assert!(
+        lines[0].contains("server 127.0.0.1") && lines[0].contains("SQL login qoe_service"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(DEFAULT_PASSWORD) && !stderr.contains(DEFAULT_PASSWORD));
+}
+
+#[actix_web::test]
+async fn check_with_the_operations_disabled_warns_how_to_enable_them_but_passes() {
+    let server = healthy_server().await;
+    let connection_string = server.ado_connection_string();
+
+    let (code, stdout, _) = run(
+        &["check"],
+        &[("QOE_DATABASE__CONNECTION_STRING", &connection_string)],
+    )
+    .await;
+
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("WARN  operations: integration_log.enabled is false")
+            && stdout.contains("QOE_INTEGRATION_LOG__ENABLED=true"),
+        "{stdout}"
+    );
+}
+
+#[actix_web::test]
+async fn check_against_a_port_where_nothing_listens_says_why_and_what_to_fix() {
+    let (code, stdout, stderr) = run(
+        &["check"],
+        &[("QOE_DATABASE__CONNECTION_STRING", NOTHING_LISTENS)],
+    )
+    .await;
+
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  connect: database unreachable → check the host and port in `Server=` of database.connection_string"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("SKIP  status"), "{stdout}");
+    assert!(!stdout.contains("S3cret-pw") && !stderr.contains("S3cret-pw"));
+}
+
+#[actix_web::test]
+async fn check_with_a_bad_setting_names_the_setting_and_exits_non_zero() {
+    let (code, stdout, stderr) = run(
+        &["check"],
+        &[
+            (
+                "QOE_DATABASE__CONNECTION_STRING",
+                "Server=tcp:127.0.0.1,1;User Id=qoe_service;Password=S3cret-pw",
+            ),
+            ("QOE_INTEGRATION_LOG__SOURCE", "agent"),
+        ],
+    )
+    .await;
+
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("FAIL  settings: ") && stdout.contains("`integration_log.source`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("S3cret-pw") && !stderr.contains("S3cret-pw"));
+}
+
+#[actix_web::test]
+async fn serve_help_names_the_environment_variables_check_and_the_readme() {
+    let (code, stdout, _) = run(&["serve", "--help"], &[]).await;
+
+    assert_eq!(code, Some(0), "{stdout}");
+    for words in [
+        "QOE_<SECTION>__<NAME>",
+        "QOE_DATABASE__CONNECTION_STRING",
+        "qoe-data-service check",
+        "README",
+    ] {
+        assert!(stdout.contains(words), "{words}: {stdout}");
+    }
+}
+
+#[actix_web::test]
+async fn the_start_names_the_target_and_warns_when_disabled_or_not_ready() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
+        .arg("serve")
+        .env_clear()
+        .env("QOE_DATABASE__CONNECTION_STRING", NOTHING_LISTENS)
+        .env("QOE_HTTP__LISTEN", "127.0.0.1:0")
+        .env("QOE_LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+
+    let mut seen = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.expect("stderr") {
+            let json: serde_json::Value = serde_json::from_str(&line).expect("JSON lines");
+            let done = json["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("not ready at start"));
+            seen.push(json);
+            if done {
+                return;
+            }
+        }
+        panic!("exited before the readiness check: {seen:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no readiness line at start: {seen:?}"));
+
+    let line = |level: &str, start: &str| {
+        seen.iter()
+            .find(|json| {
+                json["level"] == level
+                    && json["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with(start))
+            })
+            .unwrap_or_else(|| panic!("no {level} line starting {start:?}: {seen:?}"))
+            .to_string()
+    };
+    let target = line("INFO", "database: ");
+    assert!(
+        target.contains("source dbo.IntegrationLog table, server 127.0.0.1, port 1, the login's default database, SQL login qoe_service"),
+        "{target}"
+    );
+    let disabled = line("WARN", "integration_log.enabled is false");
+    assert!(
+        disabled.contains("QOE_INTEGRATION_LOG__ENABLED=true"),
+        "{disabled}"
+    );
+    let not_ready = line("WARN", "not ready at start");
+    assert!(
+        not_ready.contains("database unreachable")
+            && not_ready.contains("database.connection_string"),
+        "{not_ready}"
+    );
+    assert!(
+        !format!("{seen:?}").contains("S3cret-pw"),
+        "the password is never logged"
+    );
+    let port = seen
+        .iter()
+        .find_map(|json| json["port"].as_u64())
+        .expect("the service serves although the database is down");
+    let health = crate::helpers::http_get(u16::try_from(port).expect("a port"), "/healthz").await;
+    assert_eq!(health.status, 200);
+}
