@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderValue;
+use tokio::task::futures::TaskLocalFuture;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -79,16 +80,15 @@ tokio::task_local! {
     static REQUEST_ID: HeaderValue;
 }
 
-/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`], and
-/// hands the id back with the answer, for the response header: cloning it instead would
-/// allocate for a generated id.
-pub async fn answering<F: std::future::Future>(
+/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`]. Once it
+/// is done, `take_value` on the pinned future hands the id back for the response header:
+/// cloning it instead would allocate for a generated id. (The future itself, not an `async fn`
+/// around it: each level an answer passes through is a copy of it.)
+pub fn answering<F: std::future::Future>(
     request_id: HeaderValue,
     answer: F,
-) -> (F::Output, Option<HeaderValue>) {
-    let mut scoped = std::pin::pin!(REQUEST_ID.scope(request_id, answer));
-    let output = scoped.as_mut().await;
-    (output, scoped.as_mut().take_value())
+) -> TaskLocalFuture<HeaderValue, F> {
+    REQUEST_ID.scope(request_id, answer)
 }
 
 /// Runs `log` in an `http_request{request_id}` span when the current task is answering a

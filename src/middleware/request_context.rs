@@ -139,7 +139,7 @@ pub async fn request_context(
     // `HttpRequest` would be cheaper still, but routing needs to be its only owner.)
     let uri = request.uri().clone();
     let started = Instant::now();
-    let (result, request_id) = answering(request_id, async move {
+    let mut answer = std::pin::pin!(answering(request_id, async move {
         let in_flight = InFlight::enter(&requests);
         let result = next.call(request).await;
         in_flight.finish();
@@ -154,10 +154,9 @@ pub async fn request_context(
             .metrics
             .observe_http(route, method, status.as_str(), elapsed);
         result
-    })
-    .await;
-    let mut response = result?;
-    if let Some(id) = request_id {
+    }));
+    let mut response = answer.as_mut().await?;
+    if let Some(id) = answer.as_mut().take_value() {
         response.headers_mut().insert(REQUEST_ID, id);
     }
     Ok(response)
