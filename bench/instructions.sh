@@ -79,11 +79,13 @@ count() { # case n
           "${callgrind[@]}" "$SERVICE_BIN" serve 2>>"$WORK/valgrind.log" &
       fi
       pid=$!
-      PIDS+=("$pid")
+      # count runs in a subshell ($(...)): stop the server here if a step fails.
+      trap 'kill "$pid" 2>/dev/null || true' EXIT
       wait_long "$pid" curl -fsS -o /dev/null "http://127.0.0.1:$PORT$path" # warm: pool, cache
       "$BIN/bench-requests" --port "$PORT" --path "$path" --count "$n" >/dev/null
       kill -TERM "$pid"
       wait "$pid" 2>/dev/null || true
+      trap - EXIT
       ;;
     *) echo "unknown case $case" >&2; exit 2 ;;
   esac
