@@ -81,7 +81,8 @@ count() { # case n
       pid=$!
       # count runs in a subshell ($(...)): stop the server here if a step fails.
       trap 'kill "$pid" 2>/dev/null || true' EXIT
-      wait_long "$pid" curl -fsS -o /dev/null "http://127.0.0.1:$PORT$path" # warm: pool, cache
+      # Warm (pool, cache), keeping the answer to compare the service's with the bare one's.
+      wait_long "$pid" curl -fsS -D "$WORK/head.$case" -o "$WORK/body.$case" "http://127.0.0.1:$PORT$path"
       "$BIN/bench-requests" --port "$PORT" --path "$path" --count "$n" >/dev/null
       kill -TERM "$pid"
       wait "$pid" 2>/dev/null || true
@@ -101,6 +102,17 @@ for case in "${CASES[@]}"; do
   PER[$case]=$(awk -v h="$high" -v l="$low" -v n=$((N2 - N1)) 'BEGIN {printf "%.0f", (h - l) / n}')
   echo "($case) ${PER[$case]} instructions per request ($low for $N1, $high for $N2)" >&2
 done
+
+# The bare endpoint must send the service's bytes: the same body and headers (but `date`,
+# and the request id's digits), or it is not a floor for the service.
+same_answer() { # service case, bare case
+  [ -f "$WORK/body.$1" ] && [ -f "$WORK/body.$2" ] || return 0
+  headers() { tr -d '\r' <"$WORK/head.$1" | grep -iv '^date:' | sed -E 's/^(x-request-id:) [[:graph:]]{32}$/\1 (32 digits)/I' | sort; }
+  cmp -s "$WORK/body.$1" "$WORK/body.$2" || { echo "($2) sends another body than ($1)" >&2; exit 1; }
+  diff <(headers "$1") <(headers "$2") >&2 || { echo "($2) sends other headers than ($1)" >&2; exit 1; }
+}
+same_answer a c
+same_answer e f
 
 label() {
   case $1 in

@@ -31,6 +31,13 @@ impl Tagged {
     }
 }
 
+impl Tagged {
+    /// The `ETag` header value (for a benchmark's bare endpoint that must send the same bytes).
+    pub fn etag(&self) -> &HeaderValue {
+        &self.header
+    }
+}
+
 /// A JSON body with validators; `304 Not Modified` without the body when the client has it.
 /// Takes the cached body by reference: the bytes and the header values are shared, not
 /// copied, and the headers go straight into the response (the builder's checks and the
