@@ -29,9 +29,7 @@ impl Tagged {
             header,
         }
     }
-}
 
-impl Tagged {
     /// The `ETag` header value (for a benchmark's bare endpoint that must send the same bytes).
     pub fn etag(&self) -> &HeaderValue {
         &self.header
