@@ -293,6 +293,9 @@ enum Scan {
 }
 
 const HEAD_END: &[u8] = b"\r\n\r\n";
+/// Built once: building a `memmem` searcher for every read cost about as much as the search.
+static HEAD_END_FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(HEAD_END));
 
 impl<T> CappedHead<T> {
     /// `cap` and `timeout` as [`CappedHead`] says; `None` turns either off (HTTP/2 frames its
@@ -321,10 +324,14 @@ impl<T> CappedHead<T> {
         let mut joined = [0u8; 6];
         joined[..self.carried_len].copy_from_slice(&self.carried[..self.carried_len]);
         joined[self.carried_len..self.carried_len + first].copy_from_slice(&bytes[..first]);
-        let straddling = memchr::memmem::find(&joined[..self.carried_len + first], HEAD_END)
+        // At most 3 places to look: no searcher needed.
+        let straddling = joined[..self.carried_len + first]
+            .windows(HEAD_END.len())
+            .position(|window| window == HEAD_END)
             .map(|at| at + HEAD_END.len() - self.carried_len);
         let ends = straddling.into_iter().chain(
-            memchr::memmem::find_iter(&bytes[straddling.unwrap_or(0)..], HEAD_END)
+            HEAD_END_FINDER
+                .find_iter(&bytes[straddling.unwrap_or(0)..])
                 .map(|at| straddling.unwrap_or(0) + at + HEAD_END.len()),
         );
         for end in ends {

@@ -8,6 +8,8 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::HeaderValue;
+use tokio::task::futures::TaskLocalFuture;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -73,13 +75,20 @@ fn filter(rust_log: Option<&str>) -> EnvFilter {
 }
 
 tokio::task_local! {
-    /// The id of the request the current task is answering.
-    static REQUEST_ID: String;
+    /// The id of the request the current task is answering, as the header value it is sent
+    /// back in (a client's id is shared with its request, not copied).
+    static REQUEST_ID: HeaderValue;
 }
 
-/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`].
-pub async fn answering<F: std::future::Future>(request_id: String, answer: F) -> F::Output {
-    REQUEST_ID.scope(request_id, answer).await
+/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`]. Once it
+/// is done, `take_value` on the pinned future hands the id back for the response header:
+/// cloning it instead would allocate for a generated id. (The future itself, not an `async fn`
+/// around it: each level an answer passes through is a copy of it.)
+pub fn answering<F: std::future::Future>(
+    request_id: HeaderValue,
+    answer: F,
+) -> TaskLocalFuture<HeaderValue, F> {
+    REQUEST_ID.scope(request_id, answer)
 }
 
 /// Runs `log` in an `http_request{request_id}` span when the current task is answering a
@@ -87,7 +96,11 @@ pub async fn answering<F: std::future::Future>(request_id: String, answer: F) ->
 /// is written: one made and entered for every request cost a fifth of a cached Status hit's
 /// CPU. It is at `error` level so that the id shows at any `RUST_LOG` that lets a line through.
 pub fn in_request_span<T>(log: impl FnOnce() -> T) -> T {
-    match REQUEST_ID.try_with(|id| tracing::error_span!("http_request", request_id = %id)) {
+    let span = |id: &HeaderValue| {
+        // Valid ids are printable ASCII (`request_context`), so `to_str` cannot fail here.
+        tracing::error_span!("http_request", request_id = %id.to_str().unwrap_or_default())
+    };
+    match REQUEST_ID.try_with(span) {
         Ok(span) => span.in_scope(log),
         Err(_) => log(),
     }
