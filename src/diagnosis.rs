@@ -98,8 +98,10 @@ pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
         }
         Unavailability::QueryFailed => match source {
             LogSource::Table => {
-                "run `qoe-data-service migrate` and grant the login the qoe_reader role: see \
-                 README 'Running against an existing SQL Server' (the log names the SQL error)"
+                "an existing CQD writes no dbo.IntegrationLog: set integration_log.source = \
+                 \"sql_agent\" to read SQL Server Agent's history (README 'SQL Server Agent \
+                 history as the source'); for the table source, run `qoe-data-service migrate` \
+                 and grant the login the qoe_reader role (the log names the SQL error)"
             }
             LogSource::SqlAgent(_) => {
                 "grant the login SELECT on msdb's Agent tables: see README 'SQL Server Agent \
