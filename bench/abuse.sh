@@ -32,4 +32,4 @@ wait_for curl -fsS "http://127.0.0.1:$PORT/healthz"
 timeout 300 "$BIN/bench-abuse" --port "$PORT" --pid "$SERVICE_PID" \
   --connections "$CONNECTIONS" --head-kb 120 --queries "$QUERIES" --seconds 180
 curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null && echo "the service still answers /healthz"
-echo "service defaults: http.max_request_head_bytes 16384, http.max_connections 1024, cache.log_max_entries 256; $ROWS log rows; $(nproc) CPUs"
+echo "service defaults: http.max_request_head_bytes 16384, http.max_connections 2048, http.client_request_timeout_ms 5000, cache.log_max_entries 256; $ROWS log rows; $(nproc) CPUs"

@@ -80,8 +80,16 @@ pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
              or raise database.connect_timeout_ms / database.command_timeout_ms"
         }
         Unavailability::LoginFailed => {
-            "check User Id/Password in database.connection_string, or the login's rights and \
-             its access to `Database=`: see README 'Connecting to your SQL Server'"
+            "check User Id/Password in database.connection_string, and that the login exists, is \
+             enabled and may sign in this way: see README 'What a reason means and what to fix'"
+        }
+        Unavailability::DatabaseNotFound => {
+            "check `Database=` in database.connection_string, and that the login has a user in \
+             that database (CREATE USER … FOR LOGIN …)"
+        }
+        Unavailability::EncryptionMismatch => {
+            "set `Encrypt=` in database.connection_string to what the server offers (`strict` \
+             only for SQL Server 2022), or give the server a certificate and TLS 1.2"
         }
         Unavailability::CertificateNotTrusted => {
             "trust the server's certificate: database.ca_certificate_path (or \
@@ -90,8 +98,10 @@ pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
         }
         Unavailability::QueryFailed => match source {
             LogSource::Table => {
-                "run `qoe-data-service migrate` and grant the login the qoe_reader role: see \
-                 README 'Running against an existing SQL Server' (the log names the SQL error)"
+                "an existing CQD writes no dbo.IntegrationLog: set integration_log.source = \
+                 \"sql_agent\" to read SQL Server Agent's history (README 'SQL Server Agent \
+                 history as the source'); for the table source, run `qoe-data-service migrate` \
+                 and grant the login the qoe_reader role (the log names the SQL error)"
             }
             LogSource::SqlAgent(_) => {
                 "grant the login SELECT on msdb's Agent tables: see README 'SQL Server Agent \
@@ -99,8 +109,13 @@ pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
             }
         },
         Unavailability::InstanceNotFound => {
-            "check the instance in `Server=host\\instance` of database.connection_string and that \
-             SQL Server Browser answers on UDP 1434, or give the port: `Server=tcp:host,PORT`"
+            "check the instance in `Server=host\\instance` of database.connection_string (SQL \
+             Server Browser does not know it), or give the port: `Server=tcp:host,PORT`"
+        }
+        Unavailability::SqlBrowserUnreachable => {
+            "let UDP 1434 through to the host in `Server=host\\instance` of \
+             database.connection_string and start SQL Server Browser there, or give the port: \
+             `Server=tcp:host,PORT`"
         }
         Unavailability::RedirectedTwice => {
             "name the server the listener redirects to in `Server=` of database.connection_string"
@@ -369,8 +384,8 @@ mod tests {
             report.to_string(),
             "OK    settings: server sql01\n\
              FAIL  connect: database login failed → check User Id/Password in \
-             database.connection_string, or the login's rights and its access to `Database=`: \
-             see README 'Connecting to your SQL Server'\n\
+             database.connection_string, and that the login exists, is enabled and may sign in \
+             this way: see README 'What a reason means and what to fix'\n\
              SKIP  status: an earlier step failed\n"
         );
     }
@@ -392,20 +407,7 @@ mod tests {
 
     #[test]
     fn every_fix_names_a_setting_or_a_readme_section() {
-        let kinds = [
-            Unavailability::Unreachable,
-            Unavailability::TimedOut,
-            Unavailability::LoginFailed,
-            Unavailability::CertificateNotTrusted,
-            Unavailability::QueryFailed,
-            Unavailability::InstanceNotFound,
-            Unavailability::RedirectedTwice,
-            Unavailability::NoKerberosCredentials,
-            Unavailability::KdcUnreachable,
-            Unavailability::SpnUnknown,
-            Unavailability::ServerTimeZoneMismatch,
-        ];
-        for kind in kinds {
+        for kind in Unavailability::ALL {
             let fix = fix(kind, &LogSource::Table);
             assert!(
                 fix.contains("database.")

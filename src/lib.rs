@@ -13,6 +13,8 @@ pub mod db;
 pub mod diagnosis;
 /// The integration log and the status document, free of I/O.
 pub mod domain;
+/// Files named by settings, read only if regular and within a size limit.
+pub mod files;
 /// `qoe-data-service healthcheck`: asks a running server's `/healthz`.
 pub mod healthcheck;
 /// The HTTP(S) server: capped request heads and connections, explicit backlog.

@@ -1,16 +1,23 @@
 //! The HTTP(S) server with bounded memory per connection and in total: request heads are capped
-//! (`http.max_request_head_bytes`), concurrent connections are capped
-//! (`http.max_connections`), and the listen backlog is set explicitly.
+//! (`http.max_request_head_bytes`) and timed (`http.client_request_timeout_ms`, every head, not
+//! only a connection's first), idle connections closed (`http.keep_alive_s`), concurrent
+//! connections capped (`http.max_connections`), and the listen backlog is set explicitly.
+//! Connections that end in a protocol error are counted and logged at a bounded rate.
 //!
 //! actix-web's `HttpServer` buffers up to 128 KiB of an unfinished head per connection and has
 //! no setting for it, so this builds the same service stack on `actix-server` with the socket
 //! wrapped in [`CappedHead`].
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use actix_http::body::MessageBody;
+use actix_http::error::{DispatchError, ParseError};
 use actix_http::{HttpService, Protocol, Request, Response};
 use actix_rt::net::TcpStream;
 use actix_server::{GracefulShutdownSignal, Server, ServerBuilder};
@@ -20,6 +27,9 @@ use actix_service::{
 use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
 use actix_web::dev::AppConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use crate::log_limit::RateLimit;
 
 /// Pending connections the kernel keeps before `accept`.
 pub const BACKLOG: u32 = 1024;
@@ -33,6 +43,11 @@ pub struct Limits {
     pub max_connections: usize,
     /// Seconds in-flight requests may take to finish when the server stops.
     pub shutdown_timeout_s: u64,
+    /// How long every request head may take from its first byte (the first from the
+    /// connection's start): a slower one closes the connection.
+    pub client_request_timeout: Duration,
+    /// How long a connection may stay idle between requests; zero: closed after each answer.
+    pub keep_alive: Duration,
 }
 
 /// How many workers the server runs: one per core, as actix-web does.
@@ -73,34 +88,38 @@ where
     B: MessageBody + 'static,
 {
     let address = listener.local_addr()?;
-    // Each worker gets an equal share of the cap; no more workers than connections.
+    // Each worker gets an equal share of the cap, rounded down so that the total stays within
+    // it; no more workers than connections.
     let workers = workers().min(limits.max_connections).max(1);
     // Signals are taken in one place (`platform`); the server stops when it is told to.
     let builder: ServerBuilder = Server::build()
         .disable_signals()
         .workers(workers)
         .backlog(BACKLOG)
-        .max_concurrent_connections(limits.max_connections.div_ceil(workers).max(1))
+        .max_concurrent_connections((limits.max_connections / workers).max(1))
         .shutdown_timeout(limits.shutdown_timeout_s);
     let shutdown = builder.graceful_shutdown_signal();
     let secure = tls.is_some();
     let head = limits.max_request_head;
+    let head_timeout = limits.client_request_timeout;
     let builder = match tls {
         None => builder.listen("qoe-http", listener, move || {
             fn_service(move |io: TcpStream| async move {
                 let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
-                Ok::<_, ()>((CappedHead::new(io, Some(head)), Protocol::Http1, peer))
+                let io = CappedHead::new(io, Some(head), Some(head_timeout));
+                Ok::<_, ()>((io, Protocol::Http1, peer))
             })
             .and_then(http_service(
                 factory.clone(),
                 shutdown.clone(),
                 secure,
                 address,
+                limits,
             ))
         })?,
         Some(mut config) => {
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            config.alpn_protocols = alpn_protocols();
             builder.listen("qoe-https", listener, move || {
                 Acceptor::new(config.clone())
                     .map_init_err(|_| unreachable!("the TLS acceptor does not fail to start"))
@@ -115,19 +134,21 @@ where
                             .alpn_protocol()
                             .is_some_and(|protocol| protocol == b"h2");
                         let peer = io.get_ref().0.peer_addr().ok();
-                        // HTTP/2 frames its headers itself: the cap is for HTTP/1 heads.
-                        let (protocol, cap) = if h2 {
-                            (Protocol::Http2, None)
+                        // HTTP/2 frames its headers itself: cap and deadline are for HTTP/1.
+                        let (protocol, io) = if h2 {
+                            (Protocol::Http2, CappedHead::new(io, None, None))
                         } else {
-                            (Protocol::Http1, Some(head))
+                            let io = CappedHead::new(io, Some(head), Some(head_timeout));
+                            (Protocol::Http1, io)
                         };
-                        Ok((CappedHead::new(io, cap), protocol, peer))
+                        Ok((io, protocol, peer))
                     })
                     .and_then(http_service(
                         factory.clone(),
                         shutdown.clone(),
                         secure,
                         address,
+                        limits,
                     ))
             })?
         }
@@ -135,12 +156,24 @@ where
     Ok(builder.run())
 }
 
-/// actix-web's own HTTP service over any connection type, as `HttpServer` builds it.
+/// What TLS offers by ALPN: HTTP/2 only when built with the `http2` feature.
+fn alpn_protocols() -> Vec<Vec<u8>> {
+    let mut protocols = Vec::new();
+    if cfg!(feature = "http2") {
+        protocols.push(b"h2".to_vec());
+    }
+    protocols.push(b"http/1.1".to_vec());
+    protocols
+}
+
+/// actix-web's own HTTP service over any connection type, as `HttpServer` builds it; a
+/// connection that ends in a protocol error is counted and logged at a bounded rate.
 fn http_service<T, F, I, S, B>(
     factory: F,
     shutdown: GracefulShutdownSignal,
     secure: bool,
     address: SocketAddr,
+    limits: Limits,
 ) -> impl ServiceFactory<
     (T, Protocol, Option<SocketAddr>),
     Config = (),
@@ -165,6 +198,8 @@ where
         .map_err(|error| error.into().error_response());
     let host = address.to_string();
     HttpService::build()
+        .client_request_timeout(limits.client_request_timeout)
+        .keep_alive(limits.keep_alive)
         .graceful_shutdown_signal(move || {
             let shutdown = shutdown.clone();
             async move { shutdown.notified().await }
@@ -173,50 +208,213 @@ where
             // actix-web's `HttpServer` passes the same; its constructor is crate-private.
             AppConfig::__priv_test_new(secure, host.clone(), address)
         }))
-        .map_err(|_| ())
+        .map_err(note_protocol_error)
 }
 
-/// A connection whose reads fail once more than `cap` bytes arrive without the blank line
-/// (`\r\n\r\n`) that ends an HTTP/1 head, so a client cannot make the server buffer more
-/// than `cap` bytes of an unfinished head. (Request bodies count too: this API takes none.)
+/// Kinds of connection-ending errors, as `qoe_http_protocol_errors_total{kind}` counts them.
+pub const PROTOCOL_ERROR_KINDS: [&str; 5] =
+    ["malformed", "head_too_long", "head_timeout", "io", "other"];
+
+static PROTOCOL_ERRORS: [AtomicU64; PROTOCOL_ERROR_KINDS.len()] =
+    [const { AtomicU64::new(0) }; PROTOCOL_ERROR_KINDS.len()];
+
+/// Connections closed by a protocol error since start, by kind (as [`PROTOCOL_ERROR_KINDS`]).
+pub fn protocol_errors() -> [(&'static str, u64); PROTOCOL_ERROR_KINDS.len()] {
+    std::array::from_fn(|i| {
+        (
+            PROTOCOL_ERROR_KINDS[i],
+            PROTOCOL_ERRORS[i].load(Ordering::Relaxed),
+        )
+    })
+}
+
+/// The kind of a connection-ending error (an index into [`PROTOCOL_ERROR_KINDS`]).
+fn protocol_error_kind(error: &DispatchError) -> usize {
+    match error {
+        DispatchError::Parse(ParseError::Io(io)) | DispatchError::Io(io) => {
+            match io.get_ref().and_then(|e| e.downcast_ref::<HeadRefused>()) {
+                Some(HeadRefused::TooLong) => 1,
+                Some(HeadRefused::TooSlow) => 2,
+                None => 3,
+            }
+        }
+        DispatchError::Parse(ParseError::TooLarge) => 1,
+        DispatchError::Parse(_) => 0,
+        DispatchError::SlowRequestTimeout => 2,
+        _ => 4,
+    }
+}
+
+/// Counts a connection that ended in an error and logs it, at most one line per kind per
+/// [`crate::log_limit::WINDOW`] with the count held back: a client can send malformed requests
+/// at will. (actix-http's own line for it is filtered out in `telemetry`.)
+fn note_protocol_error(error: DispatchError) {
+    static LOGGED: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+    let kind = protocol_error_kind(&error);
+    PROTOCOL_ERRORS[kind].fetch_add(1, Ordering::Relaxed);
+    if let Some(held_back) = LOGGED.admit(kind) {
+        let kind = PROTOCOL_ERROR_KINDS[kind];
+        tracing::warn!(
+            kind,
+            held_back,
+            "connection closed by a protocol error: {error} ({held_back} more held back)"
+        );
+    }
+}
+
+/// A connection whose reads fail once a request head (request line and headers, up to the
+/// blank line `\r\n\r\n` that ends it) grows past `cap` bytes, however the bytes are split
+/// into reads, or takes longer than `timeout` from its first byte. So a client can neither
+/// make the server buffer more than `cap` bytes of a head nor hold the connection by sending
+/// a head slowly: actix-http times only a connection's first head. (Request bodies count as
+/// a head too: this API takes none.)
 pub struct CappedHead<T> {
     inner: T,
     cap: Option<usize>,
     /// Bytes since the last end of a head.
     since_head_end: usize,
-    /// How much of `\r\n\r\n` the bytes read so far end with.
-    matched: usize,
+    /// The last bytes (up to 3) of the unfinished head, for a blank line split across reads.
+    carried: [u8; 3],
+    carried_len: usize,
+    timeout: Option<Duration>,
+    /// When the unfinished head must be complete; `None` between heads.
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// Whether `deadline` is running (the timer is kept to be reset, not reallocated).
+    deadline_armed: bool,
 }
 
+/// What one read did to the head being received.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// A head is longer than the cap.
+    TooLong,
+    /// Within the cap; `ended` if a head ended in these bytes.
+    Within { ended: bool },
+}
+
+const HEAD_END: &[u8] = b"\r\n\r\n";
+/// Built once: building a `memmem` searcher for every read cost about as much as the search.
+static HEAD_END_FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(HEAD_END));
+
 impl<T> CappedHead<T> {
-    pub fn new(inner: T, cap: Option<usize>) -> Self {
+    /// `cap` and `timeout` as [`CappedHead`] says; `None` turns either off (HTTP/2 frames its
+    /// headers itself).
+    pub fn new(inner: T, cap: Option<usize>, timeout: Option<Duration>) -> Self {
         CappedHead {
             inner,
             cap,
             since_head_end: 0,
-            matched: 0,
+            carried: [0; 3],
+            carried_len: 0,
+            timeout,
+            deadline: None,
+            deadline_armed: false,
         }
     }
 
-    fn scan(&mut self, bytes: &[u8]) -> bool {
-        const END: &[u8] = b"\r\n\r\n";
-        for &byte in bytes {
-            self.since_head_end += 1;
-            self.matched = if byte == END[self.matched] {
-                self.matched + 1
-            } else if byte == b'\r' {
-                1
-            } else {
-                0
-            };
-            if self.matched == END.len() {
-                self.matched = 0;
-                self.since_head_end = 0;
+    /// Finds the ends of heads in `bytes` with `memmem` (a blank line split across reads is
+    /// found through the carried bytes), and measures every head against the cap.
+    fn scan(&mut self, bytes: &[u8]) -> Scan {
+        let cap = self.cap.unwrap_or(usize::MAX);
+        let mut start = 0;
+        let mut ended = false;
+        // A blank line that began in an earlier read ends within the first 3 new bytes.
+        let first = bytes.len().min(HEAD_END.len() - 1);
+        let mut joined = [0u8; 6];
+        joined[..self.carried_len].copy_from_slice(&self.carried[..self.carried_len]);
+        joined[self.carried_len..self.carried_len + first].copy_from_slice(&bytes[..first]);
+        // At most 3 places to look: no searcher needed.
+        let straddling = joined[..self.carried_len + first]
+            .windows(HEAD_END.len())
+            .position(|window| window == HEAD_END)
+            .map(|at| at + HEAD_END.len() - self.carried_len);
+        let ends = straddling.into_iter().chain(
+            HEAD_END_FINDER
+                .find_iter(&bytes[straddling.unwrap_or(0)..])
+                .map(|at| straddling.unwrap_or(0) + at + HEAD_END.len()),
+        );
+        for end in ends {
+            if self.since_head_end + (end - start) > cap {
+                return Scan::TooLong;
             }
+            self.since_head_end = 0;
+            self.carried_len = 0;
+            start = end;
+            ended = true;
         }
-        self.cap.is_none_or(|cap| self.since_head_end <= cap)
+        let rest = &bytes[start..];
+        self.since_head_end += rest.len();
+        if self.since_head_end > cap {
+            return Scan::TooLong;
+        }
+        self.carry(rest);
+        Scan::Within { ended }
+    }
+
+    /// Keeps the last bytes (up to 3) of the unfinished head.
+    fn carry(&mut self, rest: &[u8]) {
+        let keep = HEAD_END.len() - 1;
+        if rest.len() >= keep {
+            self.carried.copy_from_slice(&rest[rest.len() - keep..]);
+            self.carried_len = keep;
+            return;
+        }
+        let mut joined = [0u8; 6];
+        joined[..self.carried_len].copy_from_slice(&self.carried[..self.carried_len]);
+        joined[self.carried_len..self.carried_len + rest.len()].copy_from_slice(rest);
+        let total = self.carried_len + rest.len();
+        let from = total.saturating_sub(keep);
+        self.carried_len = total - from;
+        self.carried[..self.carried_len].copy_from_slice(&joined[from..total]);
+    }
+
+    /// Starts the head's deadline when a head begins (or a new one begins in the same read as
+    /// the last one ended); stops it between heads.
+    fn time_head(&mut self, ended: bool) {
+        let Some(timeout) = self.timeout else {
+            return;
+        };
+        if self.since_head_end == 0 {
+            self.deadline_armed = false;
+        } else if ended || !self.deadline_armed {
+            let at = tokio::time::Instant::now() + timeout;
+            match &mut self.deadline {
+                Some(deadline) => deadline.as_mut().reset(at),
+                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+            self.deadline_armed = true;
+        }
+    }
+
+    /// Whether the unfinished head is past its deadline; otherwise the task is woken at it.
+    fn head_overdue(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.deadline {
+            Some(deadline) if self.deadline_armed => deadline.as_mut().poll(cx).is_ready(),
+            _ => false,
+        }
     }
 }
+
+/// Why [`CappedHead`] failed a read (the error inside the `io::Error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadRefused {
+    TooLong,
+    TooSlow,
+}
+
+impl std::fmt::Display for HeadRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HeadRefused::TooLong => "request head longer than http.max_request_head_bytes",
+            HeadRefused::TooSlow => {
+                "request head not complete within http.client_request_timeout_ms"
+            }
+        })
+    }
+}
+
+impl std::error::Error for HeadRefused {}
 
 impl<T: AsyncRead + Unpin> AsyncRead for CappedHead<T> {
     fn poll_read(
@@ -225,14 +423,23 @@ impl<T: AsyncRead + Unpin> AsyncRead for CappedHead<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.head_overdue(cx) {
+            let error = io::Error::new(io::ErrorKind::TimedOut, HeadRefused::TooSlow);
+            return Poll::Ready(Err(error));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &polled {
-            if this.cap.is_some() && !this.scan(&buf.filled()[before..]) {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "request head longer than http.max_request_head_bytes",
-                )));
+            if this.cap.is_some() || this.timeout.is_some() {
+                match this.scan(&buf.filled()[before..]) {
+                    Scan::TooLong => {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            HeadRefused::TooLong,
+                        )));
+                    }
+                    Scan::Within { ended } => this.time_head(ended),
+                }
             }
         }
         polled
@@ -273,20 +480,103 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CappedHead<T> {
 mod tests {
     use super::*;
 
+    fn capped(cap: usize) -> CappedHead<()> {
+        CappedHead::new((), Some(cap), None)
+    }
+
+    fn within(ended: bool) -> Scan {
+        Scan::Within { ended }
+    }
+
     #[test]
     fn a_head_is_counted_until_its_blank_line_even_when_split_across_reads() {
-        let mut capped = CappedHead::new((), Some(20));
+        let mut capped = capped(20);
 
-        assert!(capped.scan(b"GET / HTTP/1.1\r\n\r"));
-        assert!(capped.scan(b"\n"), "the blank line ends the head");
-        assert!(capped.scan(b"GET /next HTTP/1.1\r\n"));
-        assert!(!capped.scan(b"X"), "21 bytes without a blank line");
+        assert_eq!(capped.scan(b"GET / HTTP/1.1\r\n\r"), within(false));
+        assert_eq!(
+            capped.scan(b"\n"),
+            within(true),
+            "the blank line ends the head"
+        );
+        assert_eq!(capped.scan(b"GET /next HTTP/1.1\r\n"), within(false));
+        assert_eq!(
+            capped.scan(b"X"),
+            Scan::TooLong,
+            "21 bytes without a blank line"
+        );
+    }
+
+    #[test]
+    fn a_blank_line_split_byte_by_byte_ends_the_head() {
+        let mut capped = capped(24);
+
+        assert_eq!(capped.scan(b"GET / HTTP/1.1"), within(false));
+        for byte in [b"\r", b"\n", b"\r"] {
+            assert_eq!(capped.scan(byte), within(false));
+        }
+        assert_eq!(capped.scan(b"\n"), within(true));
+        assert_eq!(capped.since_head_end, 0);
+    }
+
+    #[test]
+    fn the_blank_line_of_one_head_does_not_end_the_next() {
+        let mut capped = capped(100);
+
+        assert_eq!(capped.scan(b"GET / HTTP/1.1\r\n\r\n"), within(true));
+        assert_eq!(
+            capped.scan(b"\r\n"),
+            within(false),
+            "a lone CRLF after a head"
+        );
+        assert_eq!(capped.since_head_end, 2);
+    }
+
+    #[test]
+    fn a_head_over_the_cap_is_refused_even_when_it_ends_in_the_same_read() {
+        let long = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(32_000));
+
+        assert_eq!(capped(16 * 1024).scan(long.as_bytes()), Scan::TooLong);
+    }
+
+    #[test]
+    fn each_of_several_heads_in_one_read_is_measured_on_its_own() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let three = head.repeat(3);
+
+        assert_eq!(capped(head.len()).scan(&three), within(true));
+        let mut longer = three.clone();
+        longer.extend_from_slice(&head[..head.len() - 4]);
+        longer.extend_from_slice(b"Y: z\r\n\r\n");
+        assert_eq!(capped(head.len()).scan(&longer), Scan::TooLong);
+    }
+
+    #[test]
+    fn a_head_of_exactly_the_cap_is_accepted() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+        assert_eq!(capped(head.len()).scan(head), within(true));
+        assert_eq!(capped(head.len() - 1).scan(head), Scan::TooLong);
     }
 
     #[test]
     fn without_a_cap_nothing_is_refused() {
-        let mut uncapped = CappedHead::new((), None);
+        let mut uncapped = CappedHead::new((), None, None);
 
-        assert!(uncapped.scan(&[b'a'; 100_000]));
+        assert_eq!(uncapped.scan(&[b'a'; 100_000]), within(false));
+    }
+
+    #[test]
+    fn refused_heads_are_counted_by_kind() {
+        let too_long = io::Error::new(io::ErrorKind::InvalidData, HeadRefused::TooLong);
+        let too_slow = io::Error::new(io::ErrorKind::TimedOut, HeadRefused::TooSlow);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+
+        assert_eq!(protocol_error_kind(&DispatchError::Io(too_long)), 1);
+        assert_eq!(protocol_error_kind(&DispatchError::Io(too_slow)), 2);
+        assert_eq!(protocol_error_kind(&DispatchError::Io(reset)), 3);
+        assert_eq!(
+            protocol_error_kind(&DispatchError::Parse(ParseError::Method)),
+            0
+        );
     }
 }

@@ -64,7 +64,8 @@ pub fn document() -> Value {
                     "required": ["status"],
                     "properties": {
                         "status": { "type": "string", "enum": ["ok", "ready", "unavailable"] },
-                        "reason": { "type": "string", "description": "Why the service is not ready: the database is unavailable (without server names or driver text), or, with the SQL Server Agent source, a setting that disagrees with the server (naming the setting)." }
+                        "reason": { "type": "string", "description": "Why the service is not ready: the database is unavailable (without server names or driver text), or, with the SQL Server Agent source, a setting that disagrees with the server (naming the setting)." },
+                        "retry_in_s": { "type": "integer", "minimum": 1, "description": "While connection attempts back off after a failed connect or login: seconds until the next attempt (the same as `Retry-After`)." }
                     },
                     "additionalProperties": false
                 },

@@ -79,6 +79,8 @@ impl Application {
             max_request_head: settings.http.max_request_head_bytes,
             max_connections: settings.http.max_connections,
             shutdown_timeout_s: settings.http.shutdown_timeout.as_secs(),
+            client_request_timeout: settings.http.client_request_timeout,
+            keep_alive: settings.http.keep_alive,
         };
         let server = crate::listener::serve(listener, tls, limits, move || app(state.clone()))?;
         Ok(Application {

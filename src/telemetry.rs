@@ -8,6 +8,8 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::HeaderValue;
+use tokio::task::futures::TaskLocalFuture;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -50,7 +52,7 @@ pub fn init_to(format: LogFormat, sink: Sink) {
         }
         Sink::File(_) => false,
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(QueuedStderr::start(sink))
@@ -67,14 +69,44 @@ pub fn init_to(format: LogFormat, sink: Sink) {
     };
 }
 
-tokio::task_local! {
-    /// The id of the request the current task is answering.
-    static REQUEST_ID: String;
+/// actix-http's dispatchers write one `ERROR … stream error` line per malformed request, so a
+/// client could fill the disk; the listener counts and logs those errors at a bounded rate
+/// instead. Only a `RUST_LOG` that names `actix_http` itself lets the lines through.
+const QUIET_DISPATCHERS: [&str; 2] = [
+    "actix_http::h1::dispatcher=off",
+    "actix_http::h2::dispatcher=off",
+];
+
+/// The filter for `RUST_LOG` (`None` or unparsable: `info`), with [`QUIET_DISPATCHERS`].
+fn filter(rust_log: Option<&str>) -> EnvFilter {
+    let mut filter = rust_log
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    if !rust_log.is_some_and(|directives| directives.contains("actix_http")) {
+        for directive in QUIET_DISPATCHERS {
+            if let Ok(directive) = directive.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
+    filter
 }
 
-/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`].
-pub async fn answering<F: std::future::Future>(request_id: String, answer: F) -> F::Output {
-    REQUEST_ID.scope(request_id, answer).await
+tokio::task_local! {
+    /// The id of the request the current task is answering, as the header value it is sent
+    /// back in (a client's id is shared with its request, not copied).
+    static REQUEST_ID: HeaderValue;
+}
+
+/// Runs `answer` as the answer to the request `request_id`, for [`in_request_span`]. Once it
+/// is done, `take_value` on the pinned future hands the id back for the response header:
+/// cloning it instead would allocate for a generated id. (The future itself, not an `async fn`
+/// around it: each level an answer passes through is a copy of it.)
+pub fn answering<F: std::future::Future>(
+    request_id: HeaderValue,
+    answer: F,
+) -> TaskLocalFuture<HeaderValue, F> {
+    REQUEST_ID.scope(request_id, answer)
 }
 
 /// Runs `log` in an `http_request{request_id}` span when the current task is answering a
@@ -82,7 +114,11 @@ pub async fn answering<F: std::future::Future>(request_id: String, answer: F) ->
 /// is written: one made and entered for every request cost a fifth of a cached Status hit's
 /// CPU. It is at `error` level so that the id shows at any `RUST_LOG` that lets a line through.
 pub fn in_request_span<T>(log: impl FnOnce() -> T) -> T {
-    match REQUEST_ID.try_with(|id| tracing::error_span!("http_request", request_id = %id)) {
+    let span = |id: &HeaderValue| {
+        // Valid ids are printable ASCII (`request_context`), so `to_str` cannot fail here.
+        tracing::error_span!("http_request", request_id = %id.to_str().unwrap_or_default())
+    };
+    match REQUEST_ID.try_with(span) {
         Ok(span) => span.in_scope(log),
         Err(_) => log(),
     }
@@ -191,5 +227,66 @@ impl Drop for LineWriter {
         if !self.0.is_empty() {
             enqueue(std::mem::take(&mut self.0));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The lines `log` writes through [`filter`] for `rust_log`.
+    fn written(rust_log: Option<&str>, log: impl FnOnce()) -> String {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(rust_log))
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let bytes = lines.lock().expect("lock").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn dispatcher_and_service_errors() {
+        tracing::error!(target: "actix_http::h1::dispatcher", "stream error: parse");
+        tracing::error!(target: "qoe_data_service::listener", "service line");
+    }
+
+    #[test]
+    fn the_dispatchers_lines_a_client_can_repeat_are_off_at_any_level() {
+        for rust_log in [
+            None,
+            Some("info"),
+            Some("trace"),
+            Some("debug,tiberius=warn"),
+        ] {
+            let text = written(rust_log, dispatcher_and_service_errors);
+
+            assert!(!text.contains("stream error"), "{rust_log:?}: {text}");
+            assert!(text.contains("service line"), "{rust_log:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_rust_log_that_names_actix_http_lets_them_through() {
+        let text = written(Some("info,actix_http=error"), dispatcher_and_service_errors);
+
+        assert!(text.contains("stream error"), "{text}");
     }
 }

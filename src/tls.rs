@@ -6,9 +6,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
 use crate::configuration::{invalid, SettingsError, TlsSettings};
+use crate::files::{read_bounded, MAX_PEM_BYTES};
 
-/// The rustls configuration for `http.tls.cert_path` and `http.tls.key_path`. Errors name the
-/// setting whose file is wrong. The crypto provider is given explicitly (aws-lc-rs, the one
+/// The rustls configuration for `http.tls.cert_path` and `http.tls.key_path`, each a regular
+/// file of at most [`MAX_PEM_BYTES`]. Errors name the setting whose file is wrong. The crypto provider is given explicitly (aws-lc-rs, the one
 /// tiberius already links), so rustls never has to guess one at run time.
 pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, SettingsError> {
     let certificates = read_certificates(settings)?;
@@ -32,8 +33,9 @@ fn read_certificates(
 ) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
     let setting = "http.tls.cert_path";
     let path = &settings.cert_path;
-    let certificates = CertificateDer::pem_file_iter(path)
-        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+    let pem = read_bounded(path, MAX_PEM_BYTES).map_err(|e| invalid(setting, e.at(path)))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(setting, pem_problem(path, &e, "certificate")))?;
     if certificates.is_empty() {
         return Err(invalid(
@@ -47,7 +49,8 @@ fn read_certificates(
 fn read_key(settings: &TlsSettings) -> Result<PrivateKeyDer<'static>, SettingsError> {
     let setting = "http.tls.key_path";
     let path = &settings.key_path;
-    PrivateKeyDer::from_pem_file(path)
+    let pem = read_bounded(path, MAX_PEM_BYTES).map_err(|e| invalid(setting, e.at(path)))?;
+    PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| invalid(setting, pem_problem(path, &e, "private key")))
 }
 

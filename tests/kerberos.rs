@@ -285,8 +285,10 @@ async fn a_stale_keytab_is_a_503_that_names_the_kerberos_credentials() {
 
     assert_eq!(ready.status, 503);
     assert_eq!(
-        ready.body,
-        r#"{"status":"unavailable","reason":"no valid Kerberos credentials"}"#
+        reason_of(&ready.body),
+        "no valid Kerberos credentials",
+        "{}",
+        ready.body
     );
     assert!(server.logins().is_empty(), "no ticket, so no login");
 }
@@ -312,8 +314,10 @@ async fn a_kdc_that_is_down_is_a_prompt_503() {
     );
     assert_eq!(ready.status, 503);
     assert_eq!(
-        ready.body,
-        r#"{"status":"unavailable","reason":"Kerberos KDC unreachable"}"#
+        reason_of(&ready.body),
+        "Kerberos KDC unreachable",
+        "{}",
+        ready.body
     );
 }
 
@@ -339,8 +343,10 @@ async fn a_server_without_its_spn_in_the_kdc_is_a_503_that_says_so() {
 
     assert_eq!(ready.status, 503);
     assert_eq!(
-        ready.body,
-        r#"{"status":"unavailable","reason":"database SPN unknown to Kerberos"}"#
+        reason_of(&ready.body),
+        "database SPN unknown to Kerberos",
+        "{}",
+        ready.body
     );
 }
 
@@ -368,4 +374,11 @@ async fn a_named_instance_is_asked_for_with_the_spn_of_the_port_sql_browser_retu
 
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert!(server.logins().iter().all(|l| l.accepted && l.integrated));
+}
+
+/// The reason `/readyz` gives, whatever else the body says (such as when it retries).
+fn reason_of(body: &str) -> String {
+    let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(body["status"], "unavailable", "{body}");
+    body["reason"].as_str().unwrap_or_default().to_owned()
 }

@@ -1,14 +1,15 @@
 //! The SQL Server store against the in-process TDS server (`testkit`): the log query's
 //! parameters, row mapping and round trips, without a real SQL Server.
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use qoe_data_service::configuration::Settings;
-use qoe_data_service::db::{SqlServerStore, LOG_MARKER};
+use qoe_data_service::db::{LoginBackoff, SqlServerStore, LOG_MARKER};
 use qoe_data_service::domain::{LogCategory, LogQuery};
-use qoe_data_service::store::IntegrationLogStore;
+use qoe_data_service::store::{IntegrationLogStore, Unavailability};
 use testkit::integration_log::IntegrationLogDb;
-use testkit::TdsTestServer;
+use testkit::{Fault, TdsTestServer};
 
 async fn store_for(db: IntegrationLogDb) -> (TdsTestServer, SqlServerStore) {
     let server = TdsTestServer::start(db)
@@ -128,4 +129,77 @@ fn the_test_server_knows_each_query_by_the_services_own_marker() {
             "testkit would not recognise the query"
         );
     }
+}
+
+/// Reads `store` from `clients` tasks in a loop for `duration`; returns how many answered.
+async fn hammer(store: &Arc<SqlServerStore>, clients: usize, duration: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut answered = 0;
+                while tokio::time::Instant::now() < deadline {
+                    let _ = store.status_read().await;
+                    answered += 1;
+                    tokio::task::yield_now().await;
+                }
+                answered
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for task in tasks {
+        answered += task.await.expect("a client task");
+    }
+    answered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refusing_every_login_is_not_asked_at_request_rate_and_is_used_once_it_accepts() {
+    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+        .await
+        .expect("the TDS test server starts");
+    server.set_fault(Fault::LoginFailed);
+    let settings = Settings::for_tests(&server.ado_connection_string()).expect("valid settings");
+    let backoff = LoginBackoff {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(1),
+    };
+    let store =
+        Arc::new(SqlServerStore::with_login_backoff(&settings.database, backoff).expect("a store"));
+
+    let answered = hammer(&store, 50, Duration::from_secs(3)).await;
+    let attempts = server.stats().login_attempts;
+    let error = store.ping().await.expect_err("still refused");
+
+    eprintln!("figure: 50 clients for 3 s against a server refusing logins: {answered} reads answered, {attempts} login attempts");
+    assert!(
+        answered > 1000,
+        "reads were not answered promptly: {answered}"
+    );
+    // 200 ms doubling to 1 s, at least half of each wait: at most 8 attempts in 3 s.
+    assert!(attempts <= 10, "{attempts} login attempts in 3 s");
+    assert_eq!(error.kind(), Unavailability::LoginFailed);
+    assert!(error.retry_after().is_some(), "no wait told: {error:?}");
+    assert_eq!(store.pool_status().login_failures, attempts);
+
+    server.set_fault(Fault::None);
+    let recovered = tokio::time::timeout(Duration::from_secs(3), async {
+        while store.status_read().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    assert!(
+        recovered.is_ok(),
+        "no read succeeded within the longest wait"
+    );
+    assert_eq!(
+        store.pool_status().retry_in,
+        None,
+        "the wait ended with the success"
+    );
+    store.ping().await.expect("the server accepts logins again");
 }

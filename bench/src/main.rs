@@ -7,6 +7,10 @@
 //! - `GET /bare`: the Status body the service gives for these rows, from a bare actix-web
 //!   handler (the ceiling the service is compared with);
 //! - `GET /bare-log`: likewise the body of `IntegrationLog?top=1000` (UTC);
+//! - the same two answers on the service's own paths, `GET /QoEDataService/IntegrationLog/Status`
+//!   and `GET /QoEDataService/IntegrationLog` (any query string: the handler reads none), with
+//!   the service's headers too (`ETag`, `Cache-Control` for a one-hour ttl, a fixed
+//!   `X-Request-Id`), so that they send the service's bytes;
 //! - `GET /stats`: `{"requests": n}`, batches and RPCs the TDS server has received;
 //! - `POST /stall?ms=N`: holds every database answer for N ms (to line up concurrent misses).
 //!
@@ -14,11 +18,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer, Route};
 use chrono::{NaiveDateTime, TimeDelta};
+use qoe_data_service::conditional::Tagged;
 use qoe_data_service::domain::{
     CategoryTime, IntegrationStatus, LogCategory, LogEntry, LogEntryDocument, MAX_TOP,
 };
+use qoe_data_service::paths::{LOG_PATH, REQUEST_ID_HEADER, STATUS_PATH};
 use testkit::integration_log::{IntegrationLogDb, LogRow};
 use testkit::sql_agent::{AgentDb, AgentHistoryRow, AGENT_HISTORY_MARKER, AGENT_READINESS_MARKER};
 use testkit::{Fault, Handler, Request, TdsTestServer};
@@ -71,6 +79,11 @@ async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()>
             .app_data(control.clone())
             .route("/bare", bare_json(bare_status.clone()))
             .route("/bare-log", bare_json(bare_log.clone()))
+            // The service's own paths and response headers, so that a comparison counts
+            // neither routing a longer path nor sending more header bytes against the
+            // service, only what computing them costs (`bench/instructions.sh`).
+            .route(STATUS_PATH, same_as_service(bare_status.clone()))
+            .route(LOG_PATH, same_as_service(bare_log.clone()))
             .route("/stats", web::get().to(stats))
             .route("/stall", web::post().to(stall))
     })
@@ -92,6 +105,35 @@ fn bare_json(body: web::Bytes) -> Route {
             HttpResponse::Ok()
                 .content_type("application/json")
                 .body(body)
+        }
+    })
+}
+
+/// The service's answer byte for byte but for the request id's digits: `GET` answered with
+/// `body` as JSON, its `ETag`, the `Cache-Control` of `bench/instructions.sh`'s one-hour
+/// `cache.ttl_ms`, and a fixed 32-digit `X-Request-Id`, the headers set as the service sets
+/// them (straight into the response).
+fn same_as_service(body: web::Bytes) -> Route {
+    let etag = Tagged::new(body.to_vec()).etag().clone();
+    web::get().to(move || {
+        let (body, etag) = (body.clone(), etag.clone());
+        async move {
+            let mut response = HttpResponse::with_body(StatusCode::OK, body);
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(header::ETAG, etag);
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=3600"),
+            );
+            headers.insert(
+                HeaderName::from_static(REQUEST_ID_HEADER),
+                HeaderValue::from_static("00000000000000000000000000000000"),
+            );
+            response.map_into_boxed_body()
         }
     })
 }

@@ -11,13 +11,33 @@ use tiberius::{AuthMethod, EncryptionLevel};
 use super::connection::{Encrypt, ServerAddress, SignIn};
 use super::errors::{invalid, SettingsError};
 use super::types::DatabaseSettings;
+use crate::files::{read_bounded, MAX_PEM_BYTES};
 
-/// `database.ca_certificate_path` must hold at least one certificate the TLS stack can parse,
-/// in the form the driver reads for its extension: `.pem`/`.crt` PEM, `.der` DER.
+/// `database.ca_certificate_path` must be a regular file of at most [`MAX_PEM_BYTES`]
+/// holding at least one certificate the TLS stack can parse, in the form the driver reads for
+/// its extension: `.pem`/`.crt` PEM, `.der` DER.
 pub fn check_ca_certificate(path: &Path) -> Result<(), SettingsError> {
-    const CA: &str = "database.ca_certificate_path";
-    let bytes = std::fs::read(path)
-        .map_err(|e| invalid(CA, format!("cannot read {}: {e}", path.display())))?;
+    check_ca_file(path, |problem| {
+        invalid("database.ca_certificate_path", problem)
+    })
+}
+
+/// `TrustServerCertificateCA=` names a file the driver reads at every connection: the same
+/// checks, at start, so that `/dev/zero` there cannot be read without end at each login.
+pub fn check_connection_string_ca(path: &Path) -> Result<(), SettingsError> {
+    check_ca_file(path, |problem| {
+        invalid(
+            "database.connection_string",
+            format!("TrustServerCertificateCA: {problem}"),
+        )
+    })
+}
+
+fn check_ca_file(
+    path: &Path,
+    invalid: impl Fn(String) -> SettingsError,
+) -> Result<(), SettingsError> {
+    let bytes = read_bounded(path, MAX_PEM_BYTES).map_err(|problem| invalid(problem.at(path)))?;
     let extension = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -27,37 +47,28 @@ pub fn check_ca_certificate(path: &Path) -> Result<(), SettingsError> {
             let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
             CertificateDer::pem_slice_iter(text)
                 .collect::<Result<_, _>>()
-                .map_err(|_| invalid(CA, format!("{} is not valid PEM", path.display())))?
+                .map_err(|_| invalid(format!("{} is not valid PEM", path.display())))?
         }
         "der" if !bytes.is_empty() => vec![CertificateDer::from(bytes)],
         "der" => Vec::new(),
         _ => {
-            return Err(invalid(
-                CA,
-                format!(
-                    "{} must end in .pem, .crt (PEM) or .der (DER)",
-                    path.display()
-                ),
-            ))
+            return Err(invalid(format!(
+                "{} must end in .pem, .crt (PEM) or .der (DER)",
+                path.display()
+            )))
         }
     };
     if certificates.is_empty() {
-        return Err(invalid(
-            CA,
-            format!("{} holds no certificate", path.display()),
-        ));
+        return Err(invalid(format!("{} holds no certificate", path.display())));
     }
     let mut roots = rustls::RootCertStore::empty();
     for (number, certificate) in certificates.into_iter().enumerate() {
         roots.add(certificate).map_err(|e| {
-            invalid(
-                CA,
-                format!(
-                    "certificate number {} in {} does not parse: {e}",
-                    number + 1,
-                    path.display()
-                ),
-            )
+            invalid(format!(
+                "certificate number {} in {} does not parse: {e}",
+                number + 1,
+                path.display()
+            ))
         })?;
     }
     Ok(())
@@ -266,5 +277,55 @@ mod tests {
                 "{name}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn a_ca_path_that_is_not_a_regular_file_is_refused_without_reading_it() {
+        let directory = ca_file("dir-marker.pem", b"").with_file_name("");
+        // Device files are at these paths on Unix only.
+        let devices = if cfg!(unix) {
+            vec!["/dev/zero".into(), "/dev/urandom".into()]
+        } else {
+            Vec::new()
+        };
+        for path in devices.into_iter().chain([directory]) {
+            let error = check_ca_certificate(&path)
+                .expect_err("not a regular file")
+                .to_string();
+
+            assert!(error.contains("database.ca_certificate_path"), "{error}");
+            assert!(error.contains("not a regular file"), "{error}");
+        }
+    }
+
+    #[test]
+    fn trust_server_certificate_ca_in_the_connection_string_is_checked_at_start_alike() {
+        // A device on Unix; a directory elsewhere.
+        let not_a_file = if cfg!(unix) {
+            "/dev/zero".to_owned()
+        } else {
+            std::env::temp_dir().display().to_string()
+        };
+        let error = super::super::Settings::for_tests(&format!(
+            "Server=h,1;Encrypt=strict;TrustServerCertificateCA={not_a_file}"
+        ))
+        .expect_err("no CA file")
+        .to_string();
+
+        assert!(error.contains("database.connection_string"), "{error}");
+        assert!(error.contains("TrustServerCertificateCA"), "{error}");
+        assert!(error.contains("not a regular file"), "{error}");
+    }
+
+    #[test]
+    fn a_ca_file_larger_than_the_limit_is_refused() {
+        let huge = vec![b'A'; (MAX_PEM_BYTES + 1) as usize];
+
+        let error = check_ca_certificate(&ca_file("huge.pem", &huge))
+            .expect_err("too large")
+            .to_string();
+
+        assert!(error.contains("database.ca_certificate_path"), "{error}");
+        assert!(error.contains("larger than"), "{error}");
     }
 }

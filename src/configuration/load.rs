@@ -53,6 +53,8 @@ struct RawHttp {
     tls: RawTls,
     max_request_head_bytes: u64,
     max_connections: u64,
+    client_request_timeout_ms: u64,
+    keep_alive_s: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,7 +108,9 @@ request_timeout_ms = 10000
 listen = "127.0.0.1:8080"
 shutdown_timeout_s = 10
 max_request_head_bytes = 16384
-max_connections = 1024
+max_connections = 2048
+client_request_timeout_ms = 5000
+keep_alive_s = 5
 
 [integration_log]
 enabled = false
@@ -211,7 +215,7 @@ fn merged(
         let text = super::errors::read_toml(path)?;
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
-    let (lists, environment) = split_list_variables(environment);
+    let (lists, environment) = split_list_variables(environment)?;
     for (setting, entries) in lists {
         builder = builder.set_override(setting, entries)?;
     }
@@ -262,10 +266,12 @@ type ListSetting = (&'static str, Vec<String>);
 /// Takes `QOE_HTTP__CORS_TRUSTED_ORIGINS` and `QOE_HTTP__API_KEYS` out of the environment,
 /// split on commas. Not `config`'s own list parsing: that only runs with `try_parsing`, which
 /// would turn a key such as `12345` into a number and every other setting's text with it.
-/// An empty variable is an empty list; spaces around entries are dropped.
+/// An empty variable is an empty list, except for the API keys: keys set but empty would
+/// serve without keys, so that is refused (unset the variable to serve without keys).
+/// Spaces around entries are dropped.
 fn split_list_variables(
     mut environment: HashMap<String, String>,
-) -> (Vec<ListSetting>, HashMap<String, String>) {
+) -> Result<(Vec<ListSetting>, HashMap<String, String>), SettingsError> {
     let mut lists = Vec::new();
     for setting in LIST_SETTINGS {
         let variable = format!("{ENV_PREFIX}_{}", setting.replace('.', "__")).to_uppercase();
@@ -277,6 +283,15 @@ fn split_list_variables(
             continue;
         };
         let value = environment.remove(&name).unwrap_or_default();
+        if value.trim().is_empty() && setting == "http.api_keys" {
+            return Err(invalid(
+                setting,
+                format!(
+                    "{name} is set but empty; unset it to serve without API keys, or give \
+                     the keys separated by commas"
+                ),
+            ));
+        }
         let entries = if value.trim().is_empty() {
             Vec::new()
         } else {
@@ -287,7 +302,7 @@ fn split_list_variables(
         };
         lists.push((setting, entries));
     }
-    (lists, environment)
+    Ok((lists, environment))
 }
 
 impl RawSettings {
@@ -321,12 +336,19 @@ impl RawHttp {
             cors_trusted_origins: self
                 .cors_trusted_origins
                 .iter()
-                .map(|origin| {
+                .enumerate()
+                .map(|(position, origin)| {
                     trusted_origin(origin).map_err(|problem| {
+                        // A user-info part may hold a password: the entry is not echoed.
+                        let entry = if origin.contains('@') {
+                            format!("entry number {} (not shown)", position + 1)
+                        } else {
+                            format!("`{origin}`")
+                        };
                         invalid(
                             "http.cors_trusted_origins",
                             format!(
-                                "`{origin}` {problem}; give scheme, host and optional port \
+                                "{entry} {problem}; give scheme, host and optional port \
                                  only, e.g. https://cqd.example.org or http://10.0.0.5:8080"
                             ),
                         )
@@ -342,6 +364,16 @@ impl RawHttp {
                 1024..=1024 * 1024,
             )?,
             max_connections: within("http.max_connections", self.max_connections, 1..=100_000)?,
+            client_request_timeout: Duration::from_millis(within(
+                "http.client_request_timeout_ms",
+                self.client_request_timeout_ms,
+                100..=60_000,
+            )? as u64),
+            keep_alive: Duration::from_secs(within(
+                "http.keep_alive_s",
+                self.keep_alive_s,
+                0..=3600,
+            )? as u64),
         })
     }
 }
@@ -574,6 +606,9 @@ impl RawDatabase {
                      in database.connection_string; keep one of them",
                 ));
             }
+        }
+        if let Some(path) = &connection_string.tls.ca_certificate {
+            super::database::check_connection_string_ca(path)?;
         }
         let settings = DatabaseSettings {
             connection_string,
@@ -896,15 +931,33 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_variable_means_no_trusted_origins_and_no_keys() {
-        let settings = load(&[
-            ("QOE_HTTP__CORS_TRUSTED_ORIGINS", ""),
-            ("QOE_HTTP__API_KEYS", ""),
-        ])
-        .expect("valid");
+    fn an_empty_variable_means_no_trusted_origins() {
+        let settings = load(&[("QOE_HTTP__CORS_TRUSTED_ORIGINS", "")]).expect("valid");
 
         assert!(settings.http.cors_trusted_origins.is_empty());
-        assert!(settings.http.api_keys.is_empty());
+    }
+
+    #[test]
+    fn api_keys_set_but_empty_are_refused_not_taken_as_no_keys() {
+        for empty in ["", "  "] {
+            let message = error_of(&[("QOE_HTTP__API_KEYS", empty)]);
+
+            assert!(message.contains("http.api_keys"), "{message}");
+            assert!(message.contains("QOE_HTTP__API_KEYS"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_trusted_origin_with_a_password_is_refused_without_echoing_it() {
+        let message = error_of(&[(
+            "QOE_HTTP__CORS_TRUSTED_ORIGINS",
+            "https://cqd.example.org,https://user:s3cr3t-pw@cqd.example.org",
+        )]);
+
+        assert!(message.contains("http.cors_trusted_origins"), "{message}");
+        assert!(message.contains("entry number 2"), "{message}");
+        assert!(!message.contains("s3cr3t-pw"), "{message}");
+        assert!(!message.contains("user:"), "{message}");
     }
 
     #[test]

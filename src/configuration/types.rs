@@ -49,6 +49,10 @@ pub struct HttpSettings {
     pub max_request_head_bytes: usize,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// How long every request head may take from its first byte.
+    pub client_request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open; zero: closed after each answer.
+    pub keep_alive: Duration,
 }
 
 /// The API keys, secret: `Debug` shows how many there are, never a key.

@@ -1,18 +1,24 @@
 //! One SQL Server client: finding the server, logging in, following a redirect, `SELECT 1`.
 //! A leaf of `db`: the pool (`connection`), the queries and the migrations all build on it.
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tiberius::{Client, SqlBrowser};
-use tokio::net::{lookup_host, TcpStream};
+use tokio::net::{lookup_host, TcpStream, UdpSocket};
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::{ConnectTarget, DbError};
 
 pub type SqlClient = Client<Compat<TcpStream>>;
+
+/// SSRP (MS-SQLR): the request for every instance of a host, and the opcode of an answer.
+const CLNT_UCAST_EX: u8 = 0x03;
+const SVR_RESP: u8 = 0x05;
+/// How long SQL Server Browser may take to list the instances after a failed lookup.
+const BROWSER_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Connects and logs in within `timeout`: the SQL Server Browser lookup of a named instance,
 /// TCP, TLS, login, and one routing redirect (AG read-only routing, Azure SQL's redirect
@@ -49,12 +55,16 @@ async fn log_in(
     named_instance: Option<&str>,
 ) -> Result<(SqlClient, std::net::TcpStream), DbError> {
     if let Some(instance) = named_instance {
-        let tcp = <TcpStream as SqlBrowser>::connect_named(config)
-            .await
-            .map_err(|source| DbError::Browser {
-                instance: instance.to_owned(),
-                source,
-            })?;
+        let tcp = match <TcpStream as SqlBrowser>::connect_named(config).await {
+            Ok(tcp) => tcp,
+            Err(source) => {
+                return Err(DbError::Browser {
+                    instance: instance.to_owned(),
+                    browser_answered: sql_browser_answers(&config.get_addr()).await,
+                    source,
+                })
+            }
+        };
         // Kerberos names the service by the port it really listens on: MSSQLSvc/host:port.
         let mut config = config.clone();
         config.port(
@@ -128,8 +138,32 @@ async fn log_in_over(
     let (tcp, socket_probe) = with_probe(tcp).map_err(|e| DbError::Tcp(Arc::new(e)))?;
     let client = Client::connect(config, tcp.compat_write())
         .await
-        .map_err(DbError::Login)?;
+        .map_err(DbError::login)?;
     Ok((client, socket_probe))
+}
+
+/// Whether SQL Server Browser at `addr` answers a request for the host's instances: the
+/// driver's lookup of one instance times out alike when the service is silent (UDP 1434
+/// blocked, stopped) and when it does not know the instance.
+async fn sql_browser_answers(addr: &str) -> bool {
+    let listing = async {
+        let browser = lookup_host(addr).await.ok()?.next()?;
+        let local = if browser.is_ipv4() {
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+        } else {
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
+        };
+        let socket = UdpSocket::bind(local).await.ok()?;
+        socket.connect(browser).await.ok()?;
+        socket.send(&[CLNT_UCAST_EX]).await.ok()?;
+        let mut reply = vec![0u8; 65_535];
+        let len = socket.recv(&mut reply).await.ok()?;
+        (len > 0 && reply[0] == SVR_RESP).then_some(())
+    };
+    matches!(
+        tokio::time::timeout(BROWSER_PROBE_TIMEOUT, listing).await,
+        Ok(Some(()))
+    )
 }
 
 fn with_probe(tcp: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {

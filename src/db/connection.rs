@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use super::backoff::LoginGate;
 use super::client::{open_client, ping, SqlClient};
 use super::{ConnectTarget, DbError};
 
@@ -20,6 +21,8 @@ pub struct SqlServerConnectionManager {
     /// Bounds the revalidation `SELECT 1`, as it bounds every command the store runs.
     command_timeout: Duration,
     connect_failures: broadcast::Sender<DbError>,
+    /// Spaces out attempts after a failure (and runs them one at a time until one succeeds).
+    gate: Arc<LoginGate>,
 }
 
 /// A tiberius client plus what the pool needs to know about its health.
@@ -34,17 +37,19 @@ pub struct SqlConnection {
 }
 
 impl SqlServerConnectionManager {
-    pub fn new(
+    pub(super) fn new(
         target: ConnectTarget,
         connect_timeout: Duration,
         command_timeout: Duration,
         connect_failures: broadcast::Sender<DbError>,
+        gate: Arc<LoginGate>,
     ) -> Self {
         SqlServerConnectionManager {
             target,
             connect_timeout,
             command_timeout,
             connect_failures,
+            gate,
         }
     }
 }
@@ -54,15 +59,19 @@ impl bb8::ManageConnection for SqlServerConnectionManager {
     type Error = DbError;
 
     async fn connect(&self) -> Result<SqlConnection, DbError> {
-        let opened =
-            open_client(&self.target, self.connect_timeout)
-                .await
-                .map(|(client, socket_probe)| SqlConnection {
+        let opened = match self.gate.admit().await {
+            Ok(_turn) => {
+                let opened = open_client(&self.target, self.connect_timeout).await;
+                self.gate.record(opened.as_ref().map(|_| ()));
+                opened.map(|(client, socket_probe)| SqlConnection {
                     client,
                     socket_probe,
                     broken: false,
                     idle_since: Instant::now(),
-                });
+                })
+            }
+            Err(backing_off) => Err(backing_off),
+        };
         if let Err(failure) = &opened {
             // Nobody listening is fine: no request is waiting for a connection.
             let _ = self.connect_failures.send(failure.clone());

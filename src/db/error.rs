@@ -4,10 +4,21 @@ use std::time::Duration;
 
 use crate::store::{StoreError, Unavailability};
 
-/// SQL Server login errors: 18456 login failed, 18488 password must be changed,
-/// 4060 cannot open the database named in the connection string, 18452 a Windows login
-/// from an untrusted domain (or Windows logins only and a SQL login tried).
-const LOGIN_ERRORS: [u32; 4] = [18456, 18488, 4060, 18452];
+/// SQL Server login errors: 18456 login failed, 18488 password must be changed, 18452 a
+/// Windows login from an untrusted domain (or Windows logins only and a SQL login tried).
+const LOGIN_ERRORS: [u32; 3] = [18456, 18488, 18452];
+
+/// 4060 cannot open the database the login names (it does not exist, or the login has no
+/// user in it), 911 the database does not exist: the fix is `Database=`, not the password.
+const DATABASE_ERRORS: [u32; 2] = [4060, 911];
+
+/// What the driver says after a rejected certificate names its own Rust API (`Config::…`)
+/// and how to rebuild it; an admin needs our settings instead.
+const DRIVER_TLS_ADVICE: [&str; 2] = ["To connect anyway", "Config::"];
+const TLS_FIX: &str = "To trust it: database.ca_certificate_path or TrustServerCertificateCA= \
+    naming its CA, or the certificate itself when it is self-signed (PEM or DER); \
+    HostNameInCertificate= when it names another host than Server=; \
+    TrustServerCertificate=true only for a test server.";
 
 /// What went wrong talking to SQL Server, with the step that failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,11 +47,24 @@ pub enum DbError {
     UnexpectedData,
     #[error("unexpected result from SQL Server: {0}")]
     UnexpectedResult(String),
-    #[error("looking up SQL Server instance `{instance}` through SQL Server Browser (UDP 1434)")]
+    #[error(
+        "looking up SQL Server instance `{instance}` through SQL Server Browser (UDP 1434){}",
+        browser_outcome(*.browser_answered)
+    )]
     Browser {
         instance: String,
+        /// Whether SQL Server Browser answered a listing of the host's instances.
+        browser_answered: bool,
         #[source]
         source: tiberius::error::Error,
+    },
+    // No duration in the text: the 503 log line is rate-limited by its text, which must
+    // stay the same while the wait runs down (Retry-After and /readyz say how long).
+    #[error("not connecting to SQL Server until the wait after the last failed attempt ends")]
+    BackingOff {
+        retry_in: Duration,
+        #[source]
+        last: Box<DbError>,
     },
     #[error(
         "SQL Server redirected the login a second time (to {host}:{port}); \
@@ -49,7 +73,25 @@ pub enum DbError {
     SecondRedirect { host: String, port: u16 },
 }
 
+fn browser_outcome(answered: bool) -> &'static str {
+    if answered {
+        ": it answered, and knows no such instance"
+    } else {
+        ": it did not answer"
+    }
+}
+
 impl DbError {
+    /// A failed login, with the driver's advice about its own API replaced by our settings.
+    pub fn login(error: tiberius::error::Error) -> DbError {
+        DbError::Login(match error {
+            tiberius::error::Error::Tls(message) => {
+                tiberius::error::Error::Tls(in_our_settings(&message))
+            }
+            other => other,
+        })
+    }
+
     pub fn command(step: &'static str) -> impl FnOnce(tiberius::error::Error) -> DbError {
         move |source| DbError::Command { step, source }
     }
@@ -64,24 +106,21 @@ impl DbError {
             | DbError::NoConnection(_)
             | DbError::CommandTimedOut(_)
             | DbError::RequestTimedOut(_) => Unavailability::TimedOut,
-            DbError::Browser { source, .. } => match source {
-                tiberius::error::Error::Conversion(_) => Unavailability::InstanceNotFound,
-                other => transport_unavailability(other),
-            },
+            DbError::Browser {
+                source: tiberius::error::Error::Conversion(_),
+                browser_answered,
+                ..
+            } => {
+                if *browser_answered {
+                    Unavailability::InstanceNotFound
+                } else {
+                    Unavailability::SqlBrowserUnreachable
+                }
+            }
+            DbError::Browser { source, .. } => transport_unavailability(source),
+            DbError::BackingOff { last, .. } => last.unavailability(),
             DbError::SecondRedirect { .. } => Unavailability::RedirectedTwice,
-            DbError::Login(e) => match e {
-                tiberius::error::Error::Server(token) if LOGIN_ERRORS.contains(&token.code()) => {
-                    Unavailability::LoginFailed
-                }
-                tiberius::error::Error::Tls(message)
-                    if message.to_ascii_lowercase().contains("certificate") =>
-                {
-                    Unavailability::CertificateNotTrusted
-                }
-                other => {
-                    sign_in_unavailability(other).unwrap_or_else(|| transport_unavailability(other))
-                }
-            },
+            DbError::Login(e) => login_unavailability(e),
             DbError::Command { source, .. } => transport_unavailability(source),
             DbError::UnexpectedResult(_) => Unavailability::QueryFailed,
         }
@@ -89,6 +128,43 @@ impl DbError {
 
     pub fn into_store_error(self) -> StoreError {
         StoreError::new(self.unavailability(), self)
+    }
+}
+
+/// Everything the server or the driver refuses before the login completes is a login or TLS
+/// reason: the fix is in the connection string, never in a query.
+fn login_unavailability(error: &tiberius::error::Error) -> Unavailability {
+    use tiberius::error::Error;
+    match error {
+        Error::Server(token) if DATABASE_ERRORS.contains(&token.code()) => {
+            Unavailability::DatabaseNotFound
+        }
+        Error::Server(_) => Unavailability::LoginFailed,
+        Error::Protocol(message) if message.to_ascii_lowercase().contains("encryption") => {
+            Unavailability::EncryptionMismatch
+        }
+        // e.g. "Never got SSPI token": a Windows login the server does not take.
+        Error::Protocol(_) => Unavailability::LoginFailed,
+        Error::Tls(message) if message.to_ascii_lowercase().contains("certificate") => {
+            Unavailability::CertificateNotTrusted
+        }
+        Error::Tls(_) => Unavailability::EncryptionMismatch,
+        other => sign_in_unavailability(other).unwrap_or_else(|| transport_unavailability(other)),
+    }
+}
+
+/// The driver's text up to its own advice, then what to set instead.
+fn in_our_settings(message: &str) -> String {
+    let advice = DRIVER_TLS_ADVICE
+        .iter()
+        .filter_map(|marker| message.find(marker))
+        .min();
+    match advice {
+        Some(at) => format!("{} {TLS_FIX}", message[..at].trim_end()),
+        None if message.to_ascii_lowercase().contains("certificate") => {
+            format!("{message}. {TLS_FIX}")
+        }
+        None => message.to_owned(),
     }
 }
 
@@ -102,6 +178,9 @@ fn transport_unavailability(error: &tiberius::error::Error) -> Unavailability {
         }
         tiberius::error::Error::Server(token) if LOGIN_ERRORS.contains(&token.code()) => {
             Unavailability::LoginFailed
+        }
+        tiberius::error::Error::Server(token) if DATABASE_ERRORS.contains(&token.code()) => {
+            Unavailability::DatabaseNotFound
         }
         _ => Unavailability::QueryFailed,
     }
@@ -201,6 +280,12 @@ mod tests {
         };
         let unknown = DbError::Browser {
             instance: "CQD".into(),
+            browser_answered: true,
+            source: tiberius::error::Error::Conversion("SQL browser timeout".into()),
+        };
+        let silent = DbError::Browser {
+            instance: "CQD".into(),
+            browser_answered: false,
             source: tiberius::error::Error::Conversion("SQL browser timeout".into()),
         };
 
@@ -208,5 +293,77 @@ mod tests {
         assert!(twice.to_string().contains("second time"), "{twice}");
         assert_eq!(unknown.unavailability(), Unavailability::InstanceNotFound);
         assert!(unknown.to_string().contains("`CQD`"), "{unknown}");
+        assert!(
+            unknown.to_string().contains("knows no such instance"),
+            "{unknown}"
+        );
+        assert_eq!(
+            silent.unavailability(),
+            Unavailability::SqlBrowserUnreachable
+        );
+        assert!(silent.to_string().contains("did not answer"), "{silent}");
+    }
+
+    /// What tiberius 0.13 says after rustls rejects a certificate (rustls_tls_stream.rs).
+    const DRIVER_CERTIFICATE_ERROR: &str = "the server's certificate was rejected during the \
+        TLS handshake: invalid peer certificate: UnknownIssuer. To connect anyway you can: (1) \
+        trust a specific CA certificate with `Config::trust_cert_ca(path)`, or an in-memory CA \
+        bundle with `Config::trust_cert_ca_bundle(bytes)`; (4) build tiberius with the \
+        `native-tls` backend, which is more lenient toward legacy certificates.";
+
+    #[test]
+    fn a_rejected_certificate_is_explained_in_our_settings_not_the_drivers_api() {
+        let error = DbError::login(tiberius::error::Error::Tls(
+            DRIVER_CERTIFICATE_ERROR.to_owned(),
+        ));
+        let logged = format!("{:?}", error.clone().into_store_error());
+
+        assert_eq!(
+            error.unavailability(),
+            Unavailability::CertificateNotTrusted
+        );
+        assert!(logged.contains("UnknownIssuer"), "{logged}");
+        for ours in [
+            "database.ca_certificate_path",
+            "TrustServerCertificateCA=",
+            "HostNameInCertificate=",
+            "TrustServerCertificate=true",
+        ] {
+            assert!(logged.contains(ours), "{ours} missing: {logged}");
+        }
+        for theirs in ["Config::", "trust_cert", "native-tls", "build tiberius"] {
+            assert!(!logged.contains(theirs), "{theirs} passed on: {logged}");
+        }
+    }
+
+    #[test]
+    fn failures_before_the_login_completes_have_login_or_tls_reasons() {
+        let encryption = DbError::login(tiberius::error::Error::Protocol(
+            "Server does not allow the requested encryption level.".into(),
+        ));
+        let no_sspi = DbError::login(tiberius::error::Error::Protocol(
+            "Never got SSPI token.".into(),
+        ));
+
+        assert_eq!(
+            encryption.unavailability(),
+            Unavailability::EncryptionMismatch
+        );
+        assert_eq!(no_sspi.unavailability(), Unavailability::LoginFailed);
+    }
+
+    #[test]
+    fn backing_off_reports_the_reason_of_the_last_failure() {
+        let backing_off = DbError::BackingOff {
+            retry_in: Duration::from_secs(4),
+            last: Box::new(DbError::login(tiberius::error::Error::Protocol(
+                "Server does not allow the requested encryption level.".into(),
+            ))),
+        };
+
+        assert_eq!(
+            backing_off.unavailability(),
+            Unavailability::EncryptionMismatch
+        );
     }
 }

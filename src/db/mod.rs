@@ -1,5 +1,6 @@
 //! Everything that speaks to SQL Server. Handlers see only domain types and `StoreError`.
 mod agent;
+mod backoff;
 mod client;
 mod connection;
 mod error;
@@ -17,22 +18,28 @@ use tokio::sync::broadcast;
 use crate::configuration::{DatabaseSettings, SettingsError};
 use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
 use crate::store::{IntegrationLogStore, StoreError};
+use backoff::LoginGate;
 
 pub use agent::{
     SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_HISTORY_QUERY, AGENT_READINESS_MARKER,
     AGENT_READINESS_QUERY, AGENT_STATUS_DEPTH,
 };
+pub use backoff::LoginBackoff;
 pub use connection::{SqlConnection, SqlServerConnectionManager};
 pub use error::DbError;
 pub use queries::{LOG_MARKER, LOG_QUERY, STATUS_MARKER, STATUS_QUERY};
 pub use target::ConnectTarget;
 
-/// The pool's view of how many connections exist.
+/// The pool's view of how many connections exist, and of failed connection attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {
     pub connections: u32,
     pub idle: u32,
     pub max: u32,
+    /// Connection attempts (TCP, TLS, login) that failed since the start.
+    pub login_failures: u64,
+    /// How long until the next attempt may run, while attempts back off.
+    pub retry_in: Option<Duration>,
 }
 
 /// Reads the integration log from SQL Server through a pool of connections.
@@ -40,6 +47,7 @@ pub struct PoolStatus {
 pub struct SqlServerStore {
     pool: Pool<SqlServerConnectionManager>,
     connect_failures: broadcast::Sender<DbError>,
+    gate: Arc<LoginGate>,
     connect_timeout: Duration,
     command_timeout: Duration,
     request_timeout: Duration,
@@ -49,13 +57,23 @@ pub struct SqlServerStore {
 impl SqlServerStore {
     /// Builds the pool without connecting: the service starts even while the database is down.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, SettingsError> {
+        Self::with_login_backoff(settings, LoginBackoff::default())
+    }
+
+    /// As [`SqlServerStore::new`], with connection attempts after a failure spaced as `backoff`.
+    pub fn with_login_backoff(
+        settings: &DatabaseSettings,
+        backoff: LoginBackoff,
+    ) -> Result<Self, SettingsError> {
         let target = ConnectTarget::from_settings(settings);
         let (connect_failures, _) = broadcast::channel(16);
+        let gate = Arc::new(LoginGate::new(backoff));
         let manager = SqlServerConnectionManager::new(
             target,
             settings.connect_timeout,
             settings.command_timeout,
             connect_failures.clone(),
+            gate.clone(),
         );
         let pool = Pool::builder()
             .max_size(settings.pool_max_size)
@@ -66,6 +84,7 @@ impl SqlServerStore {
         Ok(SqlServerStore {
             pool,
             connect_failures,
+            gate,
             connect_timeout: settings.connect_timeout,
             command_timeout: settings.command_timeout,
             request_timeout: settings.request_timeout,
@@ -79,12 +98,20 @@ impl SqlServerStore {
             connections: state.connections,
             idle: state.idle_connections,
             max: self.max_size,
+            login_failures: self.gate.failures_total(),
+            retry_in: self.gate.retry_in(),
         }
     }
 
     /// A live connection, or the reason none can be had. A failed connection attempt ends
-    /// the wait at once instead of letting the caller sit out the whole connect timeout.
+    /// the wait at once instead of letting the caller sit out the whole connect timeout; while
+    /// attempts back off and no connection is idle, the last failure is the answer.
     async fn checkout(&self) -> Result<PooledConnection<'_, SqlServerConnectionManager>, DbError> {
+        if self.pool.state().idle_connections == 0 {
+            if let Some(backing_off) = self.gate.backing_off() {
+                return Err(backing_off);
+            }
+        }
         let mut failures = self.connect_failures.subscribe();
         tokio::select! {
             checked_out = self.pool.get() => checked_out.map_err(|e| match e {
@@ -113,7 +140,13 @@ impl SqlServerStore {
         tokio::time::timeout(self.request_timeout, read)
             .await
             .unwrap_or(Err(DbError::RequestTimedOut(self.request_timeout)))
-            .map_err(DbError::into_store_error)
+            .map_err(|failure| {
+                let error = failure.into_store_error();
+                match self.gate.retry_in() {
+                    Some(after) => error.with_retry_after(after),
+                    None => error,
+                }
+            })
     }
 
     /// The newest entries of each category, enough to build the status document.

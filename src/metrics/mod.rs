@@ -236,6 +236,19 @@ impl Metrics {
                 "Most connections the pool opens.",
                 status.max,
             );
+            let name = "qoe_db_login_failures_total";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Connection attempts (TCP, TLS or login) that failed.\n\
+                 # TYPE {name} counter\n{name} {}",
+                status.login_failures
+            );
+            gauge(
+                &mut out,
+                "qoe_db_login_backoff_seconds",
+                "Seconds until the next connection attempt while attempts back off after a failure; 0 otherwise.",
+                status.retry_in.unwrap_or_default().as_secs_f64(),
+            );
         }
         for (name, help, pick) in [
             (
@@ -266,6 +279,17 @@ impl Metrics {
              # TYPE qoe_log_lines_dropped_total counter\nqoe_log_lines_dropped_total {}",
             crate::telemetry::dropped_lines()
         );
+        let _ = writeln!(
+            out,
+            "# HELP qoe_http_protocol_errors_total Connections closed by a protocol error: malformed or too long or too slow request heads, I/O errors.\n\
+             # TYPE qoe_http_protocol_errors_total counter"
+        );
+        for (kind, count) in crate::listener::protocol_errors() {
+            let _ = writeln!(
+                out,
+                "qoe_http_protocol_errors_total{{kind=\"{kind}\"}} {count}"
+            );
+        }
         out
     }
 }

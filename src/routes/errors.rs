@@ -63,7 +63,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = match self {
-            ApiError::DatabaseUnavailable(_) => service_unavailable(),
+            ApiError::DatabaseUnavailable(error) => service_unavailable_for(error),
             _ => HttpResponse::build(self.status_code()),
         };
         if let ApiError::Unauthorized = self {
@@ -80,9 +80,27 @@ impl ResponseError for ApiError {
 /// Every 503 the service gives (a failed read, `/readyz`) says when to ask again and must not
 /// be kept by a cache in between.
 pub(super) fn service_unavailable() -> HttpResponseBuilder {
+    service_unavailable_after(RETRY_AFTER_SECONDS)
+}
+
+/// A 503 for a failed read: while the store backs off after failed logins, `Retry-After` is
+/// the wait left (rounded up), else the usual [`RETRY_AFTER_SECONDS`].
+pub(super) fn service_unavailable_for(error: &StoreError) -> HttpResponseBuilder {
+    service_unavailable_after(retry_after_seconds(error))
+}
+
+pub(super) fn retry_after_seconds(error: &StoreError) -> u32 {
+    error.retry_after().map_or(RETRY_AFTER_SECONDS, |after| {
+        u32::try_from(after.as_millis().div_ceil(1000))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    })
+}
+
+fn service_unavailable_after(seconds: u32) -> HttpResponseBuilder {
     let mut response = HttpResponse::ServiceUnavailable();
     response
-        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
+        .insert_header((header::RETRY_AFTER, seconds.to_string()))
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
     response
 }

@@ -13,6 +13,9 @@ struct Health {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// While connection attempts back off after a failure: seconds until the next one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_in_s: Option<u32>,
 }
 
 /// `GET /healthz`: the process runs. Never touches the database.
@@ -20,6 +23,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         reason: None,
+        retry_in_s: None,
     })
 }
 
@@ -27,26 +31,35 @@ pub async fn healthz() -> HttpResponse {
 /// (the SQL Server Agent source also checks its settings against the server: `readiness`).
 #[tracing::instrument(name = "readyz", skip(state))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let reason = match state.store.readiness().await {
+    let (reason, retry_in_s) = match state.store.readiness().await {
         Ok(reasons) if reasons.is_empty() => {
             return HttpResponse::Ok().json(Health {
                 status: "ready",
                 reason: None,
+                retry_in_s: None,
             })
         }
         Ok(reasons) => {
             let reasons = reasons.join("; ");
             warn_not_ready(&reasons);
-            reasons
+            (reasons, None)
         }
         Err(error) => {
             warn_not_ready(&format!("{error:?}"));
-            error.kind().reason().to_owned()
+            let retry_in_s = error
+                .retry_after()
+                .map(|_| errors::retry_after_seconds(&error));
+            return errors::service_unavailable_for(&error).json(Health {
+                status: "unavailable",
+                reason: Some(error.kind().reason().to_owned()),
+                retry_in_s,
+            });
         }
     };
     errors::service_unavailable().json(Health {
         status: "unavailable",
         reason: Some(reason),
+        retry_in_s,
     })
 }
 

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use chrono::Utc;
 
-use super::errors::{log_unavailable, service_unavailable, RETRY_AFTER_SECONDS};
+use super::errors::{log_unavailable, retry_after_seconds, service_unavailable_for};
 use super::AppState;
 use crate::status_html::{render, render_disabled, render_unavailable, PageContext};
 
@@ -40,9 +40,10 @@ pub async fn get_status_page(state: web::Data<AppState>) -> HttpResponse {
         ),
         Err(error) => {
             log_unavailable(&error);
-            let retry_after = Duration::from_secs(RETRY_AFTER_SECONDS.into());
+            // The store's back-off after a failed login, when it has one.
+            let retry_after = Duration::from_secs(retry_after_seconds(&error).into());
             page(
-                service_unavailable(),
+                service_unavailable_for(&error),
                 render_unavailable(error.kind().reason(), retry_after, &context),
             )
         }

@@ -8,6 +8,7 @@ pub mod single_flight;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -39,8 +40,14 @@ pub enum Unavailability {
     LoginFailed,
     CertificateNotTrusted,
     QueryFailed,
-    /// SQL Server Browser knows no such instance (or did not answer).
+    /// SQL Server Browser answered, and knows no such instance.
     InstanceNotFound,
+    /// SQL Server Browser did not answer (UDP 1434 blocked, or the service is stopped).
+    SqlBrowserUnreachable,
+    /// The login's database does not exist or the login may not open it (4060, 911).
+    DatabaseNotFound,
+    /// `Encrypt=` asks for what the server does not offer (TLS off, or no TDS 8.0 for strict).
+    EncryptionMismatch,
     /// The login was redirected, and the redirect target redirected again.
     RedirectedTwice,
     /// Kerberos: no ticket, no usable keytab entry, or the KDC refused the client's key.
@@ -55,6 +62,24 @@ pub enum Unavailability {
 }
 
 impl Unavailability {
+    /// Every reason, for the checks that each has its fix (the README's table, `check`).
+    pub const ALL: [Unavailability; 14] = [
+        Unavailability::Unreachable,
+        Unavailability::TimedOut,
+        Unavailability::LoginFailed,
+        Unavailability::CertificateNotTrusted,
+        Unavailability::QueryFailed,
+        Unavailability::InstanceNotFound,
+        Unavailability::SqlBrowserUnreachable,
+        Unavailability::DatabaseNotFound,
+        Unavailability::EncryptionMismatch,
+        Unavailability::RedirectedTwice,
+        Unavailability::NoKerberosCredentials,
+        Unavailability::KdcUnreachable,
+        Unavailability::SpnUnknown,
+        Unavailability::ServerTimeZoneMismatch,
+    ];
+
     /// A short reason without server names, driver text or credentials.
     pub fn reason(self) -> &'static str {
         match self {
@@ -64,6 +89,11 @@ impl Unavailability {
             Unavailability::CertificateNotTrusted => "database TLS certificate not trusted",
             Unavailability::QueryFailed => "database query failed",
             Unavailability::InstanceNotFound => "database instance not found by SQL Browser",
+            Unavailability::SqlBrowserUnreachable => "SQL Browser did not answer",
+            Unavailability::DatabaseNotFound => "database not found or not accessible",
+            Unavailability::EncryptionMismatch => {
+                "database encryption setting not supported by the server"
+            }
             Unavailability::RedirectedTwice => "database redirected the login more than once",
             Unavailability::NoKerberosCredentials => "no valid Kerberos credentials",
             Unavailability::KdcUnreachable => "Kerberos KDC unreachable",
@@ -78,6 +108,7 @@ impl Unavailability {
 pub struct StoreError {
     kind: Unavailability,
     cause: Arc<dyn Error + Send + Sync>,
+    retry_after: Option<Duration>,
 }
 
 impl StoreError {
@@ -85,11 +116,23 @@ impl StoreError {
         StoreError {
             kind,
             cause: Arc::new(cause),
+            retry_after: None,
         }
+    }
+
+    /// The store will not try again before `after` (it backs off after failed logins).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
     }
 
     pub fn kind(&self) -> Unavailability {
         self.kind
+    }
+
+    /// How long until the store tries the database again, when it knows.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 }
 
@@ -115,5 +158,55 @@ impl fmt::Debug for StoreError {
 impl Error for StoreError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         Some(self.cause.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unavailability::{self, *};
+
+    /// A new variant stops this compiling: add it to `Unavailability::ALL`, and give it a row
+    /// in the README.
+    #[allow(dead_code)]
+    fn listed(kind: Unavailability) {
+        match kind {
+            Unreachable
+            | TimedOut
+            | LoginFailed
+            | CertificateNotTrusted
+            | QueryFailed
+            | InstanceNotFound
+            | SqlBrowserUnreachable
+            | DatabaseNotFound
+            | EncryptionMismatch
+            | RedirectedTwice
+            | NoKerberosCredentials
+            | KdcUnreachable
+            | SpnUnknown
+            | ServerTimeZoneMismatch => {}
+        }
+    }
+
+    #[test]
+    fn every_reason_has_a_row_in_the_readme_saying_what_to_fix() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("#### What a reason means and what to fix")
+            .nth(1)
+            .expect("the README's reasons table");
+        let first_cells: Vec<&str> = table
+            .lines()
+            .take_while(|line| line.is_empty() || line.starts_with('|') || !line.starts_with('#'))
+            .filter_map(|line| line.strip_prefix("| "))
+            .filter_map(|row| row.split(" | ").next())
+            .collect();
+
+        for kind in Unavailability::ALL {
+            assert!(
+                first_cells.iter().any(|cell| cell.contains(kind.reason())),
+                "no README row for {kind:?} ({})",
+                kind.reason()
+            );
+        }
     }
 }

@@ -46,6 +46,7 @@ struct Counters {
     accepted: AtomicU64,
     open: AtomicU64,
     logins_ok: AtomicU64,
+    login_attempts: AtomicU64,
     requests: AtomicU64,
     read_only_logins: AtomicU64,
 }
@@ -248,6 +249,7 @@ impl TdsTestServer {
             connections_accepted: c.accepted.load(Ordering::SeqCst),
             connections_open: c.open.load(Ordering::SeqCst),
             logins_ok: c.logins_ok.load(Ordering::SeqCst),
+            login_attempts: c.login_attempts.load(Ordering::SeqCst),
             requests: c.requests.load(Ordering::SeqCst),
             read_only_logins: c.read_only_logins.load(Ordering::SeqCst),
         }
@@ -411,17 +413,22 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
         return Ok(());
     }
     let login = wire::parse_login7(&msg.payload)?;
-    match shared.fault() {
+    shared
+        .counters
+        .login_attempts
+        .fetch_add(1, Ordering::SeqCst);
+    let refusal = match shared.fault() {
         Fault::CloseDuringLogin => return close(s).await,
-        Fault::LoginFailed => {
-            let mut out = Vec::new();
-            let message = format!("Login failed for user '{}'.", login.user);
-            wire::error(&mut out, 18456, 1, 14, &message);
-            wire::done(&mut out, wire::TOKEN_DONE, wire::DONE_ERROR, 0);
-            wire::write_message(&mut s, wire::PKT_REPLY, &out, INITIAL_PACKET_SIZE, true).await?;
-            return close(s).await;
-        }
-        _ => {}
+        Fault::LoginFailed => Some((18456, format!("Login failed for user '{}'.", login.user))),
+        Fault::LoginError { number, message } => Some((number, message)),
+        _ => None,
+    };
+    if let Some((number, message)) = refusal {
+        let mut out = Vec::new();
+        wire::error(&mut out, number, 1, 14, &message);
+        wire::done(&mut out, wire::TOKEN_DONE, wire::DONE_ERROR, 0);
+        wire::write_message(&mut s, wire::PKT_REPLY, &out, INITIAL_PACKET_SIZE, true).await?;
+        return close(s).await;
     }
     let mut record = LoginRecord {
         user: login.user.clone(),

@@ -1,5 +1,6 @@
 //! A SQL Server Browser (MS-SQLR / SSRP) responder: answers CLNT_UCAST_INST for the instances it
-//! knows with their TCP port, and stays silent for others, as the real service does.
+//! knows with their TCP port, and stays silent for others, as the real service does; answers
+//! CLNT_UCAST_EX with every instance it knows.
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -7,7 +8,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
-/// SSRP request opcode for one named instance, and the response opcode.
+/// SSRP request opcodes for every instance of the host and for one named instance, and the
+/// response opcode.
+const CLNT_UCAST_EX: u8 = 0x03;
 const CLNT_UCAST_INST: u8 = 0x04;
 const SVR_RESP: u8 = 0x05;
 /// The port clients ask SQL Server Browser on; tiberius always uses it for `host\instance`.
@@ -60,20 +63,33 @@ impl Drop for SqlBrowserResponder {
 
 fn answer(request: &[u8], instances: &HashMap<String, u16>) -> Option<Vec<u8>> {
     let (&opcode, name) = request.split_first()?;
-    if opcode != CLNT_UCAST_INST {
-        return None;
-    }
-    let name = String::from_utf8_lossy(name)
-        .trim_end_matches('\0')
-        .to_ascii_uppercase();
-    let port = instances.get(&name)?;
-    let data = format!(
-        "ServerName;TESTKIT;InstanceName;{name};IsClustered;No;Version;16.0.2000.0;tcp;{port};;"
-    );
+    let data = match opcode {
+        CLNT_UCAST_INST => {
+            let name = String::from_utf8_lossy(name)
+                .trim_end_matches('\0')
+                .to_ascii_uppercase();
+            instance_record(&name, *instances.get(&name)?)
+        }
+        CLNT_UCAST_EX => {
+            let mut names: Vec<_> = instances.iter().collect();
+            names.sort();
+            names
+                .into_iter()
+                .map(|(name, port)| instance_record(name, *port))
+                .collect()
+        }
+        _ => return None,
+    };
     let mut reply = vec![SVR_RESP];
     reply.extend_from_slice(&(data.len() as u16).to_le_bytes());
     reply.extend_from_slice(data.as_bytes());
     Some(reply)
+}
+
+fn instance_record(name: &str, port: u16) -> String {
+    format!(
+        "ServerName;TESTKIT;InstanceName;{name};IsClustered;No;Version;16.0.2000.0;tcp;{port};;"
+    )
 }
 
 #[cfg(test)]
@@ -90,5 +106,17 @@ mod tests {
         assert_eq!(reply[0], SVR_RESP);
         assert!(String::from_utf8_lossy(&reply[3..]).contains(";tcp;51433;"));
         assert_eq!(unknown, None);
+    }
+
+    #[test]
+    fn a_listing_request_is_answered_with_every_instance() {
+        let instances = HashMap::from([("CQD".to_owned(), 51433), ("OTHER".to_owned(), 51434)]);
+
+        let reply = answer(b"\x03", &instances).expect("answered");
+        let text = String::from_utf8_lossy(&reply[3..]).into_owned();
+
+        assert_eq!(reply[0], SVR_RESP);
+        assert!(text.contains("InstanceName;CQD;"), "{text}");
+        assert!(text.contains("InstanceName;OTHER;"), "{text}");
     }
 }

@@ -66,6 +66,39 @@ impl TestCertificates {
         })
     }
 
+    /// A self-signed server certificate for `hostnames`, as SQL Server's own fallback or an
+    /// admin's `New-SelfSignedCertificate` makes: `ca_pem` is the certificate itself (what an
+    /// admin pins), and `is_ca` sets CA:TRUE, as some tools do.
+    pub fn self_signed<S: AsRef<str>>(hostnames: &[S], is_ca: bool) -> Result<Self, rcgen::Error> {
+        let names: Vec<String> = hostnames.iter().map(|h| h.as_ref().to_owned()).collect();
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(names.clone())?;
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!(
+                "testkit self-signed {}-{}",
+                std::process::id(),
+                SERIAL.fetch_add(1, Ordering::Relaxed)
+            ),
+        );
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        if is_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages.push(KeyUsagePurpose::KeyCertSign);
+        }
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let certificate = params.self_signed(&key)?;
+        Ok(Self {
+            ca_pem: certificate.pem(),
+            server_cert_pem: certificate.pem(),
+            server_key_pem: key.serialize_pem(),
+        })
+    }
+
     /// Generates certificates for `localhost` and `127.0.0.1`.
     pub fn generate_localhost() -> Result<Self, rcgen::Error> {
         Self::generate(&["localhost", "127.0.0.1"])

@@ -236,6 +236,14 @@ pub enum Fault {
     CloseDuringLogin,
     /// Answer LOGIN7 with ERROR 18456 "Login failed for user '…'." + DONE(error), then close.
     LoginFailed,
+    /// Answer LOGIN7 with this ERROR token + DONE(error), then close: e.g. 4060 (cannot open
+    /// the database of the login) or 911 (the database does not exist).
+    LoginError {
+        /// SQL Server error number.
+        number: i32,
+        /// Error message.
+        message: String,
+    },
     /// Answer a request with COLMETADATA and part of a row, then close.
     CloseMidResult,
     /// Read requests and never answer them (until the fault changes or the server stops).
@@ -258,6 +266,8 @@ pub struct Stats {
     pub connections_open: u64,
     /// Successful logins (LOGINACK sent).
     pub logins_ok: u64,
+    /// LOGIN7 messages received, whatever the answer (refused logins included).
+    pub login_attempts: u64,
     /// Batches and RPCs received.
     pub requests: u64,
     /// Successful logins whose LOGIN7 declared `ApplicationIntent=ReadOnly`.

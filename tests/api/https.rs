@@ -1,4 +1,5 @@
-//! HTTPS through rustls: HTTP/2 and HTTP/1.1 offered by ALPN, wrong files named at start.
+//! HTTPS through rustls: HTTP/1.1 (and HTTP/2 only when built with the `http2` feature)
+//! offered by ALPN, wrong files named at start, slow heads cut as over HTTP.
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -74,13 +75,18 @@ async fn connect(
 }
 
 #[actix_web::test]
-async fn https_serves_http_1_1_and_offers_http_2() {
+async fn https_serves_http_1_1_and_offers_http_2_only_when_built_with_it() {
     let certificates = certificates();
     let files = TlsFiles::write("serves", &certificates, &certificates.server_key_pem);
     let port = serve_over_an_empty_store(files.settings());
 
     let h2 = connect(port, &files.ca_pem, &[b"h2", b"http/1.1"]).await;
-    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let chosen: &[u8] = if cfg!(feature = "http2") {
+        b"h2"
+    } else {
+        b"http/1.1"
+    };
+    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(chosen));
 
     let mut http1 = connect(port, &files.ca_pem, &[b"http/1.1"]).await;
     http1
@@ -119,6 +125,86 @@ async fn a_key_of_another_certificate_stops_the_start_naming_the_setting() {
         .expect("refused");
 
     assert!(error.to_string().contains("http.tls.key_path"), "{error}");
+}
+
+#[actix_web::test]
+// Device files at these paths exist on Unix only.
+#[cfg(unix)]
+async fn a_device_as_certificate_or_key_is_refused_at_once_naming_the_setting() {
+    let certificates = certificates();
+    let files = TlsFiles::write("devices", &certificates, &certificates.server_key_pem);
+    let started = std::time::Instant::now();
+
+    for (cert_path, key_path, setting) in [
+        ("/dev/zero", files.dir.join("key.pem"), "http.tls.cert_path"),
+        (
+            "/dev/urandom",
+            files.dir.join("key.pem"),
+            "http.tls.cert_path",
+        ),
+        ("/dev/null", files.dir.join("key.pem"), "http.tls.cert_path"),
+        (
+            files.dir.join("cert.pem").to_str().expect("utf-8"),
+            PathBuf::from("/dev/urandom"),
+            "http.tls.key_path",
+        ),
+    ] {
+        let mut settings = files.settings();
+        settings.http.tls = Some(TlsSettings {
+            cert_path: PathBuf::from(cert_path),
+            key_path,
+        });
+        let error = Application::build_with_store(settings, FakeStore::with_entries(vec![]))
+            .err()
+            .expect("refused");
+
+        let message = error.to_string();
+        assert!(message.contains(setting), "{message}");
+        assert!(message.contains("not a regular file"), "{message}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+#[actix_web::test]
+async fn a_second_head_sent_slowly_over_https_is_cut_at_the_deadline() {
+    let certificates = certificates();
+    let files = TlsFiles::write("slow-head", &certificates, &certificates.server_key_pem);
+    let mut settings = files.settings();
+    settings.http.client_request_timeout = std::time::Duration::from_millis(800);
+    let port = serve_over_an_empty_store(settings);
+    let mut stream = connect(port, &files.ca_pem, &[b"http/1.1"]).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut first = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !String::from_utf8_lossy(&first).ends_with(r#"{"status":"ok"}"#) {
+        let n = stream.read(&mut chunk).await.expect("answer");
+        assert!(n > 0, "closed before the first answer");
+        first.extend_from_slice(&chunk[..n]);
+    }
+    let started = std::time::Instant::now();
+
+    let mut closed = false;
+    for &byte in b"GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if stream.write_all(&[byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let pause = std::time::Duration::from_millis(100);
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(pause, stream.read(&mut chunk)).await {
+            closed = true;
+            break;
+        }
+    }
+
+    assert!(
+        closed,
+        "a head sent over {:?} was not cut",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
 
 mod healthcheck {

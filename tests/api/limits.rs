@@ -1,5 +1,8 @@
-//! Memory under abuse: request heads and concurrent connections are capped.
-use std::time::Duration;
+//! Memory and slots under abuse: request heads are capped exactly and timed, idle keep-alive
+//! connections closed, concurrent connections capped.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use qoe_data_service::configuration::HttpSettings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -76,6 +79,22 @@ async fn heads_within_the_cap_are_served_one_after_another_on_one_connection() {
     assert_eq!(text.matches("HTTP/1.1 200").count(), 4, "{text}");
 }
 
+/// `count` connections to `port`, in order, each holding a slot with an unfinished head.
+async fn holding_slots(port: u16, count: usize) -> Vec<TcpStream> {
+    let mut holders = Vec::new();
+    for _ in 0..count {
+        let mut holder = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        holder
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .expect("send");
+        holders.push(holder);
+    }
+    holders
+}
+
 /// A connection the server has accepted and is holding: one request answered on it, kept alive.
 async fn held_connection(port: u16) -> TcpStream {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
@@ -121,15 +140,33 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     assert_eq!(status, 200);
 }
 
+#[actix_web::test]
+async fn no_more_connections_than_the_cap_are_served_whatever_the_number_of_workers() {
+    // 3 does not divide among 2 workers: rounding each share up served 4.
+    let port = serve(|http| http.max_connections = 3).await;
+    let _holders = holding_slots(port, 3).await;
+
+    let fourth = tokio::time::timeout(Duration::from_millis(500), http_get(port, "/healthz")).await;
+
+    assert!(
+        fourth.is_err(),
+        "a fourth connection was served with a cap of 3"
+    );
+}
+
 #[test]
 fn the_caps_have_sane_defaults_and_bounds() {
     let settings = test_settings("Server=tcp:db,1433;User Id=u;Password=p");
     assert_eq!(settings.http.max_request_head_bytes, 16 * 1024);
-    assert_eq!(settings.http.max_connections, 1024);
+    assert_eq!(settings.http.max_connections, 2048);
+    assert_eq!(settings.http.client_request_timeout, Duration::from_secs(5));
+    assert_eq!(settings.http.keep_alive, Duration::from_secs(5));
 
     for (variable, value) in [
         ("QOE_HTTP__MAX_REQUEST_HEAD_BYTES", "100"),
         ("QOE_HTTP__MAX_CONNECTIONS", "0"),
+        ("QOE_HTTP__CLIENT_REQUEST_TIMEOUT_MS", "0"),
+        ("QOE_HTTP__KEEP_ALIVE_S", "3601"),
     ] {
         let env = [
             (variable.to_owned(), value.to_owned()),
@@ -148,4 +185,166 @@ fn the_caps_have_sane_defaults_and_bounds() {
             "{error}"
         );
     }
+}
+
+/// A complete head of exactly `length` bytes.
+fn head_of(length: usize) -> Vec<u8> {
+    let start = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+    let end = b"\r\n\r\n";
+    let mut head = start.to_vec();
+    head.resize(length - end.len(), b'a');
+    head.extend_from_slice(end);
+    head
+}
+
+/// The server closes `stream` within 5 s without answering `what`.
+async fn assert_closed_unanswered(stream: &mut TcpStream, what: &str) {
+    let answer = closed_within(stream, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("{what}: still open after 5 s"));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{what} was answered: {answer}");
+}
+
+#[actix_web::test]
+async fn a_complete_head_over_the_cap_in_one_write_is_not_answered() {
+    let port = serve(|_| {}).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+
+    let _ = stream.write_all(&head_of(32_062)).await;
+
+    assert_closed_unanswered(&mut stream, "a 32,062-byte head with a 16 KiB cap").await;
+}
+
+#[actix_web::test]
+async fn a_head_over_the_cap_is_refused_however_it_is_split_into_reads() {
+    let port = serve(|http| http.max_request_head_bytes = 2048).await;
+    let head = head_of(3000);
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+
+    let _ = stream.write_all(&head[..1500]).await;
+    // Not a synchronisation: a pause so the server reads the head in two parts, the second
+    // ending it. The head must be refused whether or not the parts arrive separately.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = stream.write_all(&head[1500..]).await;
+
+    assert_closed_unanswered(&mut stream, "a 3,000-byte head with a 2,048 cap").await;
+}
+
+/// Sends one `/healthz` request on `stream` and reads its whole answer; `None` if the
+/// connection closed or no answer came within `limit`.
+async fn one_request(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .ok()?;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    while !String::from_utf8_lossy(&answer).ends_with(r#"{"status":"ok"}"#) {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&chunk[..n]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Sends `GET /healthz…` one byte every `pause`, up to `bytes` bytes or until the server
+/// closes; how long the server let it go on.
+async fn trickle_a_head(stream: &mut TcpStream, pause: Duration, bytes: usize) -> Duration {
+    let started = Instant::now();
+    for &byte in b"GET /healthz HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain([b'a'; 1000].iter())
+        .take(bytes)
+    {
+        if stream.write_all(&[byte]).await.is_err() {
+            break;
+        }
+        let mut probe = [0u8; 512];
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(pause, stream.read(&mut probe)).await {
+            break;
+        }
+    }
+    started.elapsed()
+}
+
+#[actix_web::test]
+async fn a_second_head_sent_slowly_on_a_keep_alive_connection_is_cut_at_the_deadline() {
+    let port = serve(|http| http.client_request_timeout = Duration::from_millis(800)).await;
+    let mut stream = held_connection(port).await;
+
+    let lasted = trickle_a_head(&mut stream, Duration::from_millis(100), 60).await;
+
+    assert!(
+        lasted < Duration::from_secs(3),
+        "a second head sent over {lasted:?} was not cut at 0.8 s"
+    );
+}
+
+#[actix_web::test]
+async fn an_idle_keep_alive_connection_is_closed_after_keep_alive() {
+    let port = serve(|http| http.keep_alive = Duration::from_secs(1)).await;
+    let mut stream = held_connection(port).await;
+    let idle_since = Instant::now();
+
+    closed_within(&mut stream, Duration::from_secs(4))
+        .await
+        .expect("an idle connection closed");
+
+    let idle = idle_since.elapsed();
+    assert!(
+        idle >= Duration::from_millis(800) && idle < Duration::from_secs(3),
+        "closed after {idle:?} with keep_alive 1 s"
+    );
+}
+
+#[actix_web::test]
+async fn slow_clients_cannot_hold_the_slots_a_new_client_needs() {
+    const SLOW_CLIENTS: usize = 200;
+    let port = serve(|http| {
+        http.max_connections = 40;
+        http.client_request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut slow = Vec::new();
+    for _ in 0..SLOW_CLIENTS {
+        let served = served.clone();
+        slow.push(tokio::spawn(async move {
+            let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
+                return;
+            };
+            if one_request(&mut stream, Duration::from_secs(20))
+                .await
+                .is_some()
+            {
+                served.fetch_add(1, Ordering::Relaxed);
+                // Each slow client would go on for 20 s (100 bytes, one per 200 ms).
+                trickle_a_head(&mut stream, Duration::from_millis(200), 100).await;
+            }
+        }));
+    }
+    wait_until(
+        "slow clients in every slot",
+        Duration::from_secs(10),
+        || served.load(Ordering::Relaxed) >= 40,
+    )
+    .await;
+    let started = Instant::now();
+
+    let answered = tokio::time::timeout(Duration::from_secs(10), http_get(port, "/healthz")).await;
+
+    let waited = started.elapsed();
+    for client in slow {
+        client.abort();
+    }
+    let answered = answered.unwrap_or_else(|_| panic!("no answer in {waited:?}"));
+    assert_eq!(answered.status, 200);
+    eprintln!("figure: a new client behind {SLOW_CLIENTS} slow clients and 40 slots answered in {waited:?}");
 }

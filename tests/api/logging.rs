@@ -131,6 +131,44 @@ async fn a_flood_of_refused_keys_writes_one_warning_per_window() {
 }
 
 #[tokio::test]
+async fn a_burst_of_malformed_requests_is_counted_and_logged_in_a_line_or_two() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BURST: u64 = 200;
+    let (child, port, mut lines) = start("info", &[]).await;
+
+    for _ in 0..BURST {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let _ = stream
+            .write_all(b"NOT A REQUEST\r\nBad header\r\n\r\n")
+            .await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(LIMIT, stream.read_to_end(&mut answer)).await;
+    }
+    let metrics = http_get(port, "/metrics").await.body;
+    assert_eq!(terminate(child).await, Some(0));
+
+    let malformed: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(r#"qoe_http_protocol_errors_total{kind="malformed"} "#))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no protocol error counter in {metrics}"));
+    assert_eq!(malformed, BURST);
+    let mut written = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.contains("stream error") || line.contains("protocol error") {
+            written.push(line);
+        }
+    }
+    assert!(
+        (1..=2).contains(&written.len()),
+        "{} lines for {BURST} malformed requests: {written:#?}",
+        written.len()
+    );
+}
+
+#[tokio::test]
 async fn text_logs_into_a_pipe_carry_no_colour_codes() {
     let (child, mut lines) = spawn("text", "info", &[]);
     let serving = tokio::time::timeout(LIMIT, async {

@@ -320,7 +320,7 @@ async fn connections_closed_during_login_or_refused_are_prompt_503s() {
 }
 
 #[actix_web::test]
-async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
+async fn login_failed_at_start_the_service_starts_and_readyz_says_why_and_when_it_retries() {
     let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
         .await
         .expect("TDS test server starts");
@@ -332,14 +332,36 @@ async fn login_failed_at_start_the_service_starts_and_readyz_says_why() {
     let ready = http_get(port, "/readyz").await;
     let status = http_get(port, STATUS_PATH).await;
     let health = http_get(port, "/healthz").await;
+    let metrics = http_get(port, "/metrics").await;
 
     assert_eq!(ready.status, 503);
-    assert_eq!(
-        ready.body,
-        r#"{"status":"unavailable","reason":"database login failed"}"#
-    );
+    let failures = metrics
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix("qoe_db_login_failures_total "))
+        .and_then(|value| value.parse::<u64>().ok());
+    assert!(failures.is_some_and(|n| n >= 1), "{}", metrics.body);
+    let body: serde_json::Value = serde_json::from_str(&ready.body).expect("JSON");
+    assert_eq!(body["reason"], "database login failed", "{body}");
+    let retry_in = body["retry_in_s"]
+        .as_u64()
+        .expect("when the next login is tried");
+    assert!((1..=30).contains(&retry_in), "{body}");
     assert_eq!(status.status, 503);
-    assert!(status.header("retry-after").is_some());
+    let retry_after: u64 = status
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(
+        (1..=retry_in).contains(&retry_after),
+        "Retry-After {retry_after} is not the back-off left ({retry_in} s)"
+    );
+    assert!(
+        server.stats().login_attempts <= 2,
+        "{} logins for two requests during the back-off",
+        server.stats().login_attempts
+    );
     assert_eq!(health.status, 200);
 }
 
@@ -407,6 +429,38 @@ async fn strict_tls_with_an_unknown_ca_fails_readiness_as_a_certificate_problem(
     assert_eq!(error.kind(), Unavailability::CertificateNotTrusted);
     let logged = format!("{error:?}");
     assert!(logged.to_lowercase().contains("certificate"), "{logged}");
+    assert!(logged.contains("TrustServerCertificateCA="), "{logged}");
+    assert!(!logged.contains("Config::trust_cert_ca"), "{logged}");
+}
+
+#[actix_web::test]
+async fn a_pinned_self_signed_server_certificate_is_trusted() {
+    let certificate =
+        TestCertificates::self_signed(&["localhost", "127.0.0.1"], false).expect("certificate");
+    let (_server, store) = strict_tls_store(&certificate, &certificate, "self-signed").await;
+
+    store
+        .ping()
+        .await
+        .expect("the pinned certificate is trusted");
+}
+
+/// Not yet accepted: tiberius builds the rustls verifier itself and webpki refuses a CA as the
+/// server's own certificate even when it is the pinned anchor. The admin is told what to do.
+#[actix_web::test]
+async fn a_pinned_self_signed_certificate_that_is_also_a_ca_is_refused_with_the_fix_in_our_settings(
+) {
+    let certificate =
+        TestCertificates::self_signed(&["localhost", "127.0.0.1"], true).expect("certificate");
+    let (_server, store) = strict_tls_store(&certificate, &certificate, "self-signed-ca").await;
+
+    let error = store.ping().await.expect_err("CaUsedAsEndEntity");
+    let logged = format!("{error:?}");
+
+    assert_eq!(error.kind(), Unavailability::CertificateNotTrusted);
+    assert!(logged.contains("CaUsedAsEndEntity"), "{logged}");
+    assert!(logged.contains("database.ca_certificate_path"), "{logged}");
+    assert!(!logged.contains("Config::"), "{logged}");
 }
 
 /// What 1000 requests (50 rounds of 20) saw while the server stopped and restarted every round.

@@ -3,6 +3,8 @@
 //! connection, one after the other, for `--seconds`, decoding each row as the service does
 //! (category name and time), and prints one line:
 //! `queries=N seconds=S cpu_us_per_query=C p50_us=P p99_us=Q`.
+//! `--queries N` sends exactly N queries instead (after the one warm-up query), for
+//! `bench/instructions.sh`, which counts this process's instructions for two such runs.
 //! `--command-timeout-ms N` sets tiberius' per-round-trip `command_timeout` as the service
 //! does (`database.command_timeout_ms`); by default none is set (the driver's bare floor).
 //!
@@ -23,12 +25,14 @@ fn main() -> Result<(), Failure> {
     let mut port = 1433u16;
     let mut seconds = 10.0f64;
     let mut command_timeout = None;
+    let mut queries = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next().unwrap_or_default();
         match arg.as_str() {
             "--tds-port" => port = value.parse()?,
             "--seconds" => seconds = value.parse()?,
+            "--queries" => queries = Some(value.parse::<usize>()?),
             "--command-timeout-ms" => {
                 command_timeout = Some(Duration::from_millis(value.parse()?));
             }
@@ -38,12 +42,18 @@ fn main() -> Result<(), Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(run(port, Duration::from_secs_f64(seconds), command_timeout))
+        .block_on(run(
+            port,
+            Duration::from_secs_f64(seconds),
+            queries,
+            command_timeout,
+        ))
 }
 
 async fn run(
     port: u16,
     duration: Duration,
+    queries: Option<usize>,
     command_timeout: Option<Duration>,
 ) -> Result<(), Failure> {
     let mut config = Config::new();
@@ -73,7 +83,11 @@ async fn run(
     let cpu_before = cpu_micros()?;
     let started = Instant::now();
     let mut latencies = Vec::new();
-    while started.elapsed() < duration {
+    let more = |sent: usize| match queries {
+        Some(count) => sent < count,
+        None => started.elapsed() < duration,
+    };
+    while more(latencies.len()) {
         let sent = Instant::now();
         status_query(&mut client, depth, [a, b, c, d, e, f]).await?;
         latencies.push(sent.elapsed());

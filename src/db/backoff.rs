@@ -1,0 +1,228 @@
+//! Connection attempts after a failure wait, so that a server refusing logins is not asked
+//! again at request rate (a domain account would be locked out): exponential, capped, with
+//! jitter. While the service waits, reads fail at once with the last failure's reason.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::DbError;
+
+/// How long connection attempts wait after failures: `initial` after the first, doubling
+/// up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginBackoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for LoginBackoff {
+    fn default() -> Self {
+        LoginBackoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Admits connection attempts: any number side by side while logins succeed; after a failure
+/// none until the wait is over, then one at a time until one succeeds.
+pub(super) struct LoginGate {
+    policy: LoginBackoff,
+    state: Mutex<State>,
+    /// Held by the one attempt allowed while the server is not known to accept logins.
+    probe: tokio::sync::Mutex<()>,
+    failures_total: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    /// Failed attempts since the last success.
+    failures: u32,
+    /// No attempt before this instant.
+    until: Option<Instant>,
+    last: Option<DbError>,
+    /// The last attempt succeeded: attempts need not wait for each other.
+    accepting: bool,
+}
+
+impl LoginGate {
+    pub(super) fn new(policy: LoginBackoff) -> Self {
+        LoginGate {
+            policy,
+            state: Mutex::new(State::default()),
+            probe: tokio::sync::Mutex::new(()),
+            failures_total: AtomicU64::new(0),
+        }
+    }
+
+    /// How long until the next attempt may run, while that is in the future.
+    pub(super) fn retry_in(&self) -> Option<Duration> {
+        let until = lock(&self.state).until?;
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+
+    /// The error a read gets while attempts wait: the last failure, and the wait left.
+    pub(super) fn backing_off(&self) -> Option<DbError> {
+        let retry_in = self.retry_in()?;
+        let last = lock(&self.state).last.clone()?;
+        Some(DbError::BackingOff {
+            retry_in,
+            last: Box::new(last),
+        })
+    }
+
+    /// Waits for a turn to connect, or says why there is none. Hold the returned guard
+    /// until [`LoginGate::record`] has the outcome.
+    pub(super) async fn admit(&self) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, DbError> {
+        if let Some(waiting) = self.backing_off() {
+            return Err(waiting);
+        }
+        if lock(&self.state).accepting {
+            return Ok(None);
+        }
+        let probe = self.probe.lock().await;
+        // The attempt this one queued behind may have failed (or succeeded) meanwhile.
+        if let Some(waiting) = self.backing_off() {
+            return Err(waiting);
+        }
+        if lock(&self.state).accepting {
+            return Ok(None);
+        }
+        Ok(Some(probe))
+    }
+
+    pub(super) fn record(&self, outcome: Result<(), &DbError>) {
+        let mut state = lock(&self.state);
+        let failure = match outcome {
+            Ok(()) => {
+                *state = State {
+                    accepting: true,
+                    ..State::default()
+                };
+                return;
+            }
+            Err(failure) => failure,
+        };
+        self.failures_total.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        state.last = Some(failure.clone());
+        state.accepting = false;
+        // Attempts that were already running when another failed do not lengthen the wait.
+        if state.until.is_none_or(|until| until <= now) {
+            state.failures = state.failures.saturating_add(1);
+            state.until = Some(now + self.delay(state.failures));
+        }
+    }
+
+    /// Failed connection attempts since the start.
+    pub(super) fn failures_total(&self) -> u64 {
+        self.failures_total.load(Ordering::Relaxed)
+    }
+
+    /// The wait after the `failures`-th failure in a row: half the exponential delay plus a
+    /// random share of the other half, so that services restarted together spread out.
+    fn delay(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(20);
+        let full = self
+            .policy
+            .initial
+            .saturating_mul(1 << doublings)
+            .min(self.policy.max);
+        let half = full / 2;
+        half + half.mul_f64(random_fraction())
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Plain values, each written whole: a panic elsewhere cannot leave them half-written.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A number in [0, 1) from the standard library's randomly keyed hasher: enough for jitter.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> DbError {
+        DbError::login(tiberius::error::Error::Protocol(
+            "Never got SSPI token.".into(),
+        ))
+    }
+
+    fn gate() -> LoginGate {
+        LoginGate::new(LoginBackoff {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(30),
+        })
+    }
+
+    #[test]
+    fn each_failure_in_a_row_doubles_the_wait_up_to_the_cap_with_jitter() {
+        let gate = gate();
+
+        for (failures, full) in [(1, 2), (2, 4), (3, 8), (4, 16), (5, 30), (12, 30)] {
+            let delay = gate.delay(failures);
+            let full = Duration::from_secs(full);
+            assert!(
+                delay >= full / 2 && delay <= full,
+                "failure {failures}: {delay:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_no_attempt_is_admitted_until_the_wait_is_over() {
+        let gate = gate();
+        let first = gate.admit().await.expect("the first attempt runs");
+
+        gate.record(Err(&refused()));
+        drop(first);
+        let waiting = gate.admit().await.expect_err("backing off");
+
+        assert!(matches!(waiting, DbError::BackingOff { .. }), "{waiting:?}");
+        assert!(gate
+            .retry_in()
+            .is_some_and(|left| left <= Duration::from_secs(2)));
+        assert_eq!(gate.failures_total(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_success_ends_the_wait_and_lets_attempts_run_side_by_side() {
+        let gate = gate();
+        gate.record(Err(&refused()));
+
+        gate.record(Ok(()));
+        let one = gate.admit().await.expect("admitted");
+        let two = gate.admit().await.expect("admitted beside the first");
+
+        assert!(one.is_none() && two.is_none(), "no attempt holds the probe");
+        assert_eq!(gate.retry_in(), None);
+    }
+
+    #[tokio::test]
+    async fn failures_of_attempts_already_running_do_not_lengthen_the_wait() {
+        let gate = LoginGate::new(LoginBackoff {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(30),
+        });
+
+        for _ in 0..10 {
+            gate.record(Err(&refused()));
+        }
+
+        assert!(gate
+            .retry_in()
+            .is_some_and(|left| left <= Duration::from_secs(2)));
+        assert_eq!(gate.failures_total(), 10);
+    }
+}
