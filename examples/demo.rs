@@ -85,6 +85,8 @@ async fn run() -> anyhow::Result<()> {
     println!("  OpenAPI       {base}{OPENAPI_PATH}");
     println!("  Metrics       {base}{METRICS_PATH}");
     println!("  Health        {base}{HEALTHZ_PATH}   Ready {base}{READYZ_PATH}");
+    // For a service of your own against the demo's data (.ci/wine/service-check does so).
+    println!("  Database      {}", database.ado_connection_string());
     println!();
     println!("Ctrl-C stops the demo.");
     application.run_until_stopped().await?;

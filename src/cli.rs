@@ -1,14 +1,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::configuration::{LogSource, Settings};
+use crate::configuration::{LogFormat, LogSource, Settings};
 use crate::db::migrate;
 use crate::diagnosis;
 use crate::healthcheck;
+use crate::platform::{self, log_file::RotatingFile};
 use crate::startup::Application;
-use crate::telemetry;
+use crate::telemetry::{self, Sink};
 
 /// After `--help`: where the settings are and how to test them.
 const SETTINGS_HELP: &str = "\
@@ -44,7 +47,32 @@ pub enum Command {
     /// Exit 0 if the server at `http.listen` answers `GET /healthz`, over HTTPS when `http.tls`
     /// is set (for container healthchecks). Reads only the `http.*` settings.
     Healthcheck,
+    /// The Windows service (Windows only; on Linux, systemd runs `serve`: see the README).
+    #[command(subcommand)]
+    Service(ServiceCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Register the Windows service `qoe-data-service` (as an administrator): it starts
+    /// automatically (delayed) as `service run --config PATH`, is restarted after a failure, and
+    /// logs to `logs\qoe-data-service.log` beside the --config file.
+    Install {
+        /// The account it runs as: a group managed service account `DOMAIN\name$` (no
+        /// password), or NT AUTHORITY\LocalService (the default, the least privilege),
+        /// NT AUTHORITY\NetworkService, LocalSystem.
+        #[arg(long, value_name = "DOMAIN\\name$")]
+        account: Option<String>,
+    },
+    /// Remove the Windows service (stop it first: Stop-Service qoe-data-service).
+    Uninstall,
+    /// What the Service Control Manager starts: `serve`, logging to a file; a stop from the
+    /// Service Control Manager drains like Ctrl+C. In a console, use `serve`.
+    Run,
+}
+
+/// How long the last log lines of a stopping service may take to reach its file.
+const FLUSH_LIMIT: Duration = Duration::from_secs(1);
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
@@ -55,27 +83,14 @@ impl Cli {
         if let Command::Check = self.command {
             return check(self.config.as_deref()).await;
         }
+        if let Command::Service(command) = self.command {
+            return service(command, self.config);
+        }
         let settings = Settings::load(self.config.as_deref())?;
         telemetry::init(settings.log.format);
         match self.command {
-            Command::Healthcheck | Command::Check => {}
-            Command::Serve => {
-                let application = Application::build(settings.clone())?;
-                tracing::info!(
-                    listen = %settings.http.listen,
-                    port = application.port(),
-                    integration_log_enabled = settings.integration_log.enabled,
-                    time_zone = %settings.integration_log.time_zone,
-                    cache_ttl_ms = settings.cache.ttl.as_millis() as u64,
-                    https = settings.http.tls.is_some(),
-                    api_keys = if settings.http.api_keys.is_empty() { "off (open)" } else { "on" },
-                    cors_origins = %cors_origins(&settings.http.cors_trusted_origins),
-                    source = %source(&settings.integration_log.source),
-                    "serving the QoE Data Service: {}",
-                    posture(&settings)
-                );
-                application.run_until_stopped().await?;
-            }
+            Command::Healthcheck | Command::Check | Command::Service(_) => {}
+            Command::Serve => serve(settings).await?,
             Command::Migrate => {
                 let report = migrate::run(&settings.database).await?;
                 if report.applied.is_empty() {
@@ -88,6 +103,64 @@ impl Cli {
         }
         Ok(())
     }
+}
+
+/// `serve`: the start line, then serving until a stop is asked for.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let application = Application::build(settings.clone())?;
+    tracing::info!(
+        listen = %settings.http.listen,
+        port = application.port(),
+        integration_log_enabled = settings.integration_log.enabled,
+        time_zone = %settings.integration_log.time_zone,
+        cache_ttl_ms = settings.cache.ttl.as_millis() as u64,
+        https = settings.http.tls.is_some(),
+        api_keys = if settings.http.api_keys.is_empty() { "off (open)" } else { "on" },
+        cors_origins = %cors_origins(&settings.http.cors_trusted_origins),
+        source = %source(&settings.integration_log.source),
+        "serving the QoE Data Service: {}",
+        posture(&settings)
+    );
+    application.run_until_stopped().await?;
+    Ok(())
+}
+
+/// `service …`: what each does is said on stdout; `run` returns once the service stopped.
+fn service(command: ServiceCommand, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let said = match command {
+        ServiceCommand::Install { account } => {
+            platform::install_service(config.as_deref(), account.as_deref())?
+        }
+        ServiceCommand::Uninstall => platform::uninstall_service()?,
+        ServiceCommand::Run => {
+            platform::run_service(Box::new(move || Box::pin(serve_as_a_service(config))))?;
+            return Ok(());
+        }
+    };
+    let _ = std::io::stdout().write_all(format!("{said}\n").as_bytes());
+    Ok(())
+}
+
+/// `service run` once the Service Control Manager has started it: `serve`, with the log in a
+/// file, as a service has no console; a failure to start is the log's last line.
+async fn serve_as_a_service(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let logs = platform::service_log_directory(config.as_deref());
+    let file = RotatingFile::open(&logs)
+        .with_context(|| format!("opening the service's log in {}", logs.display()))?;
+    let settings = Settings::load(config.as_deref());
+    let format = settings
+        .as_ref()
+        .map_or(LogFormat::Text, |settings| settings.log.format);
+    telemetry::init_to(format, Sink::File(Box::new(file)));
+    let served = match settings {
+        Ok(settings) => serve(settings).await,
+        Err(error) => Err(error.into()),
+    };
+    if let Err(error) = &served {
+        telemetry::write_line(&format!("error: {error:#}"));
+    }
+    telemetry::flush(FLUSH_LIMIT);
+    served
 }
 
 /// `check`: the report on stdout (logs stay off: the report says it in fewer words).

@@ -54,7 +54,7 @@ pub fn target(settings: &Settings) -> String {
     text.push_str(&match &connection.sign_in {
         SignIn::SqlLogin { user, .. } => format!(", SQL login {user}"),
         SignIn::Windows { user, .. } => format!(", NTLM as {user}"),
-        SignIn::Integrated => ", integrated (the service's own Kerberos identity)".to_owned(),
+        SignIn::Integrated(own_account) => format!(", integrated ({})", own_account.describe()),
     });
     text
 }
@@ -302,7 +302,6 @@ pub fn at_start(settings: &Settings, store: Arc<dyn IntegrationLogStore>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configuration::SqlAgentSettings;
 
     fn settings(connection_string: &str) -> Settings {
         Settings::for_tests(connection_string).expect("valid")
@@ -334,7 +333,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(windows, all(unix, feature = "kerberos")))]
     fn the_target_names_the_agent_source_and_integrated_sign_in() {
+        use crate::configuration::SqlAgentSettings;
         let mut settings = settings("Server=sql01.corp.example;Integrated Security=true");
         settings.integration_log.source = LogSource::SqlAgent(SqlAgentSettings {
             data_integration_step: "QoE Archive Data".into(),
@@ -347,7 +348,11 @@ mod tests {
 
         assert!(line.starts_with("source SQL Server Agent history (server time zone Europe/Berlin), server sql01.corp.example, port 1433"), "{line}");
         assert!(
-            line.ends_with("integrated (the service's own Kerberos identity)"),
+            line.ends_with(if cfg!(windows) {
+                "integrated (the service's own account, through Windows' SSPI (Kerberos or NTLM))"
+            } else {
+                "integrated (the service's own Kerberos identity)"
+            }),
             "{line}"
         );
     }

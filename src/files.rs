@@ -63,7 +63,13 @@ mod tests {
     #[test]
     fn devices_and_directories_are_refused_at_once() {
         let started = Instant::now();
-        for path in ["/dev/zero", "/dev/urandom", "/dev/null", "/"] {
+        // Device files are at these paths on Unix only (under Wine, opening one fails at once).
+        let devices: &[&str] = if cfg!(unix) {
+            &["/dev/zero", "/dev/urandom", "/dev/null"]
+        } else {
+            &[]
+        };
+        for &path in devices.iter().chain(&["/"]) {
             let problem = read_bounded(Path::new(path), MAX_PEM_BYTES).expect_err(path);
 
             assert!(

@@ -29,7 +29,8 @@ pub mod middleware;
 pub mod openapi;
 /// The HTTP API's paths and header names (a leaf: routes, OpenAPI and middleware share it).
 pub mod paths;
-/// What differs by operating system: stop signals, signals ignored, listener socket options.
+/// What differs by operating system: stop signals, signals ignored, listener socket options,
+/// the integrated sign-in to SQL Server.
 pub mod platform;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;

@@ -29,16 +29,34 @@ pub fn dropped_lines() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// Where the lines go.
+pub enum Sink {
+    Stderr,
+    /// A service without a console: a file (`platform::log_file::RotatingFile`), never coloured.
+    File(Box<dyn Write + Send>),
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
 /// JSON lines carry the current span's fields (`request_id` for a line about a request).
 /// Text carries ANSI colour only when stderr is a terminal.
 pub fn init(format: LogFormat) {
-    note_discarded_stderr();
+    init_to(format, Sink::Stderr);
+}
+
+/// Logs as [`init`] does, to `sink`.
+pub fn init_to(format: LogFormat, sink: Sink) {
+    let ansi = match sink {
+        Sink::Stderr => {
+            note_discarded_stderr();
+            io::stderr().is_terminal()
+        }
+        Sink::File(_) => false,
+    };
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(QueuedStderr::start())
-        .with_ansi(io::stderr().is_terminal())
+        .with_writer(QueuedStderr::start(sink))
+        .with_ansi(ansi)
         .with_span_events(FmtSpan::NONE);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -155,15 +173,18 @@ fn enqueue(line: Vec<u8>) {
 struct QueuedStderr;
 
 impl QueuedStderr {
-    fn start() -> Self {
+    fn start(sink: Sink) -> Self {
         QUEUE.get_or_init(|| {
             let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_LINES);
             let spawned = std::thread::Builder::new()
                 .name("log-writer".into())
                 .spawn(move || {
-                    let mut stderr = io::stderr();
+                    let mut out: Box<dyn Write + Send> = match sink {
+                        Sink::Stderr => Box::new(io::stderr()),
+                        Sink::File(file) => file,
+                    };
                     for line in receiver {
-                        if stderr.write_all(&line).is_err() {
+                        if out.write_all(&line).is_err() {
                             DROPPED.fetch_add(1, Ordering::Relaxed);
                         }
                         PENDING.fetch_sub(1, Ordering::AcqRel);

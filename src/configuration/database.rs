@@ -146,15 +146,15 @@ impl DatabaseSettings {
     }
 }
 
-/// How the driver signs in, and the one place a password is exposed. The seam for the
-/// platforms: `Integrated` is Kerberos through GSSAPI on Linux; on Windows it is to be SSPI.
+/// How the driver signs in, and the one place a password is exposed. `Integrated` is what the
+/// platform offers (`platform::sign_in`): SSPI on Windows, GSSAPI Kerberos on Linux.
 fn auth_method(sign_in: &SignIn) -> AuthMethod {
     match sign_in {
         SignIn::SqlLogin { user, password } => {
             AuthMethod::sql_server(user, password.expose_secret())
         }
         SignIn::Windows { user, password } => AuthMethod::windows(user, password.expose_secret()),
-        SignIn::Integrated => AuthMethod::Integrated,
+        SignIn::Integrated(own_account) => own_account.auth_method(),
     }
 }
 
@@ -181,8 +181,6 @@ mod tests {
                 "Server=h,1;Trusted_Connection=yes;User Id=CORP\\svc;Password=pw",
                 "Windows",
             ),
-            ("Server=h,1;Integrated Security=true", "Integrated"),
-            ("Server=h,1;Trusted_Connection=SSPI", "Integrated"),
             (
                 "Server=h,1;Trusted_Connection=false;User Id=u;Password=pw",
                 "SqlServer",
@@ -191,6 +189,22 @@ mod tests {
             let text_of_config = format!("{:?}", config(text));
 
             assert!(text_of_config.contains(method), "{text}: {text_of_config}");
+        }
+    }
+
+    #[test]
+    #[cfg(any(windows, all(unix, feature = "kerberos")))]
+    fn the_services_own_account_reaches_the_driver_as_integrated() {
+        for text in [
+            "Server=h,1;Integrated Security=true",
+            "Server=h,1;Trusted_Connection=SSPI",
+        ] {
+            let text_of_config = format!("{:?}", config(text));
+
+            assert!(
+                text_of_config.contains("Integrated"),
+                "{text}: {text_of_config}"
+            );
         }
     }
 
@@ -268,11 +282,13 @@ mod tests {
     #[test]
     fn a_ca_path_that_is_not_a_regular_file_is_refused_without_reading_it() {
         let directory = ca_file("dir-marker.pem", b"").with_file_name("");
-        for path in [
-            std::path::PathBuf::from("/dev/zero"),
-            std::path::PathBuf::from("/dev/urandom"),
-            directory,
-        ] {
+        // Device files are at these paths on Unix only.
+        let devices = if cfg!(unix) {
+            vec!["/dev/zero".into(), "/dev/urandom".into()]
+        } else {
+            Vec::new()
+        };
+        for path in devices.into_iter().chain([directory]) {
             let error = check_ca_certificate(&path)
                 .expect_err("not a regular file")
                 .to_string();
@@ -284,10 +300,16 @@ mod tests {
 
     #[test]
     fn trust_server_certificate_ca_in_the_connection_string_is_checked_at_start_alike() {
-        let error = super::super::Settings::for_tests(
-            "Server=h,1;Encrypt=strict;TrustServerCertificateCA=/dev/zero",
-        )
-        .expect_err("a device is no CA file")
+        // A device on Unix; a directory elsewhere.
+        let not_a_file = if cfg!(unix) {
+            "/dev/zero".to_owned()
+        } else {
+            std::env::temp_dir().display().to_string()
+        };
+        let error = super::super::Settings::for_tests(&format!(
+            "Server=h,1;Encrypt=strict;TrustServerCertificateCA={not_a_file}"
+        ))
+        .expect_err("no CA file")
         .to_string();
 
         assert!(error.contains("database.connection_string"), "{error}");

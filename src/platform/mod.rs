@@ -1,10 +1,15 @@
 //! What differs by operating system, behind one small API, so that the rest of the code carries
-//! no `cfg`: the signals that stop the service, the signals it ignores, and the listening
-//! socket's options. `unix.rs` and `windows.rs` each implement the same private functions.
+//! no `cfg`: the signals that stop the service, the signals it ignores, the listening socket's
+//! options, and the integrated sign-in each platform (and build) offers. `unix.rs` and
+//! `windows.rs` each implement the same private functions.
 //!
-//! Still to come here (the deploy issue): the Windows service entry (the Service Control
-//! Manager's stop calls [`request_stop`], which drains like SIGTERM), the log sink a service
-//! without a console writes to, and the integrated sign-in method each platform offers.
+//! The Windows service (install, uninstall, and the entry the Service Control Manager starts,
+//! whose stop calls [`request_stop`] and drains like SIGTERM) is `windows_service.rs`; on other
+//! systems the same calls answer that they are for Windows. A service has no console: it logs to
+//! a [`log_file::RotatingFile`] in [`service_log_directory`].
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::LazyLock;
 
 use tokio::sync::Notify;
@@ -15,6 +20,17 @@ mod os;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod os;
+
+/// The log file of a service without a console, rotated by size.
+pub mod log_file;
+/// The Windows service's name, account, command line and log place (the same everywhere).
+pub mod service;
+/// The integrated sign-in to SQL Server: Windows' SSPI, or GSSAPI Kerberos on Unix.
+pub mod sign_in;
+#[cfg(windows)]
+mod windows_service;
+
+use service::ServiceError;
 
 /// Stops asked for from inside the process (a service manager's stop), not by a signal.
 static STOP: LazyLock<Notify> = LazyLock::new(Notify::new);
@@ -53,4 +69,38 @@ pub fn keep_serving_on_other_signals() -> std::io::Result<()> {
 /// there `SO_REUSEADDR` would let another process bind the same port.
 pub fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> {
     os::prepare_listener(socket)
+}
+
+/// What the Windows service serves: called once on the service's own thread, it serves until
+/// [`stop_requested`] resolves; an error is a failed start or run (the Service Control Manager
+/// then applies the recovery actions).
+pub type Serve = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = anyhow::Result<()>>>> + Send>;
+
+/// `service install`: registers the Windows service (see [`service::Install`]) and says what
+/// it registered.
+pub fn install_service(
+    config: Option<&Path>,
+    account: Option<&str>,
+) -> Result<String, ServiceError> {
+    os::install_service(config, account)
+}
+
+/// `service uninstall`: removes the stopped Windows service.
+pub fn uninstall_service() -> Result<String, ServiceError> {
+    os::uninstall_service()
+}
+
+/// `service run`: hands the process to the Service Control Manager, which runs `serve` and
+/// returns once the service has stopped.
+pub fn run_service(serve: Serve) -> Result<(), ServiceError> {
+    os::run_service(serve)
+}
+
+/// Where the service logs: `logs` beside the settings file, else
+/// `%ProgramData%\qoe-data-service\logs`.
+pub fn service_log_directory(config: Option<&Path>) -> PathBuf {
+    let program_data = std::env::var_os("ProgramData")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+    service::log_directory(config, &program_data)
 }

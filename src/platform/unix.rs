@@ -4,7 +4,8 @@ use std::sync::LazyLock;
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::Stop;
+use super::service::ServiceError;
+use super::{Serve, Stop};
 use crate::log_limit::RateLimit;
 
 pub(super) async fn stop_signal() -> Stop {
@@ -62,4 +63,20 @@ pub(super) fn keep_serving_on_other_signals() -> std::io::Result<()> {
 
 pub(super) fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> {
     socket.set_reuse_address(true)
+}
+
+/// The Windows service commands: on Unix, systemd runs the service.
+pub(super) fn install_service(
+    _config: Option<&std::path::Path>,
+    _account: Option<&str>,
+) -> Result<String, ServiceError> {
+    Err(ServiceError::OnlyOnWindows)
+}
+
+pub(super) fn uninstall_service() -> Result<String, ServiceError> {
+    Err(ServiceError::OnlyOnWindows)
+}
+
+pub(super) fn run_service(_serve: Serve) -> Result<(), ServiceError> {
+    Err(ServiceError::OnlyOnWindows)
 }

@@ -1,6 +1,8 @@
-//! Windows: Ctrl+C and Ctrl+Break stop gracefully; there are no other signals to ignore.
+//! Windows: Ctrl+C and Ctrl+Break stop gracefully; there are no other signals to ignore. The
+//! service commands are in `windows_service.rs`.
 use tokio::signal::windows::{ctrl_break, ctrl_c};
 
+pub(super) use super::windows_service::{install_service, run_service, uninstall_service};
 use super::Stop;
 
 pub(super) async fn stop_signal() -> Stop {

@@ -1,6 +1,6 @@
 //! The login side of SQL Server beyond SQL logins: Windows authentication carried as SSPI in
-//! LOGIN7 (NTLM verified for one known user and password, Kerberos verified through GSSAPI
-//! against a real KDC), and read-only routing (a ROUTING ENVCHANGE to another server).
+//! LOGIN7 (NTLM verified for one known user and password; with the `kerberos` feature on Unix,
+//! Kerberos verified through GSSAPI against a real KDC), and read-only routing (a ROUTING ENVCHANGE to another server).
 use std::io;
 use std::net::Ipv4Addr;
 
@@ -39,6 +39,7 @@ pub enum WindowsLogin {
     Ntlm { user: String, password: String },
     /// Kerberos through GSSAPI: the server's keytab comes from `KRB5_KTNAME`, and its
     /// principal is `MSSQLSvc/<host>:<port>` as SQL Server registers it.
+    #[cfg(all(unix, feature = "kerberos"))]
     Kerberos { service_principal: String },
 }
 
@@ -66,6 +67,7 @@ pub(crate) enum Step {
 /// Server side of one Windows authentication exchange.
 pub(crate) enum Exchange {
     Ntlm(Box<NtlmServer>),
+    #[cfg(all(unix, feature = "kerberos"))]
     Kerberos(libgssapi::context::ServerCtx),
 }
 
@@ -75,6 +77,7 @@ impl Exchange {
             WindowsLogin::Ntlm { user, password } => {
                 Ok(Exchange::Ntlm(Box::new(NtlmServer::new(user, password)?)))
             }
+            #[cfg(all(unix, feature = "kerberos"))]
             WindowsLogin::Kerberos { service_principal } => {
                 use libgssapi::{
                     context::ServerCtx,
@@ -97,6 +100,7 @@ impl Exchange {
     pub(crate) fn step(&mut self, token: &[u8]) -> io::Result<Step> {
         match self {
             Exchange::Ntlm(ntlm) => ntlm.step(token),
+            #[cfg(all(unix, feature = "kerberos"))]
             Exchange::Kerberos(ctx) => {
                 use libgssapi::context::SecurityContext;
                 let reply = ctx.step(token, None).map_err(gss)?;
@@ -113,6 +117,7 @@ impl Exchange {
     }
 }
 
+#[cfg(all(unix, feature = "kerberos"))]
 fn gss(e: libgssapi::error::Error) -> io::Error {
     io::Error::new(io::ErrorKind::PermissionDenied, format!("GSSAPI: {e}"))
 }

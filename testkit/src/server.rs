@@ -311,15 +311,19 @@ async fn bind_retrying(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> 
     loop {
         match bind(addr) {
             Err(e)
-                if e.kind() == io::ErrorKind::AddrInUse
-                    && addr.port() != 0
-                    && tokio::time::Instant::now() < deadline =>
+                if still_held(&e) && addr.port() != 0 && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
             other => return other,
         }
     }
+}
+
+/// Windows (and Wine) refuse a port another socket still listens on as "access denied".
+fn still_held(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::AddrInUse
+        || (cfg!(windows) && e.kind() == io::ErrorKind::PermissionDenied)
 }
 
 fn bind(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {

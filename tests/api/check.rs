@@ -128,6 +128,32 @@ async fn check_with_a_bad_setting_names_the_setting_and_exits_non_zero() {
     assert!(!stdout.contains("S3cret-pw") && !stderr.contains("S3cret-pw"));
 }
 
+/// A build without the `kerberos` feature has no way to sign in as its own account on Unix:
+/// both commands stop at start, naming the feature and the alternative, before any connection.
+#[actix_web::test]
+#[cfg(all(unix, not(feature = "kerberos")))]
+async fn integrated_security_without_the_kerberos_feature_stops_check_and_serve_at_start() {
+    let env = [
+        (
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=tcp:127.0.0.1,1;Integrated Security=SSPI",
+        ),
+        ("QOE_HTTP__LISTEN", "127.0.0.1:0"),
+    ];
+    for command in ["check", "serve"] {
+        let (code, stdout, stderr) = run(&[command], &env).await;
+        let said = format!("{stdout}{stderr}");
+
+        assert_ne!(code, Some(0), "{command}: {said}");
+        assert!(
+            said.contains("database.connection_string"),
+            "{command}: {said}"
+        );
+        assert!(said.contains("--features kerberos"), "{command}: {said}");
+        assert!(said.contains("User Id and Password"), "{command}: {said}");
+    }
+}
+
 #[actix_web::test]
 async fn serve_help_names_the_environment_variables_check_and_the_readme() {
     let (code, stdout, _) = run(&["serve", "--help"], &[]).await;

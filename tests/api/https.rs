@@ -128,6 +128,8 @@ async fn a_key_of_another_certificate_stops_the_start_naming_the_setting() {
 }
 
 #[actix_web::test]
+// Device files at these paths exist on Unix only.
+#[cfg(unix)]
 async fn a_device_as_certificate_or_key_is_refused_at_once_naming_the_setting() {
     let certificates = certificates();
     let files = TlsFiles::write("devices", &certificates, &certificates.server_key_pem);

@@ -12,10 +12,14 @@ mod helpers;
 mod https;
 mod integration_log;
 mod limits;
+// Both stop the binary with SIGTERM (and SIGHUP): Unix signals.
+#[cfg(unix)]
 mod logging;
 mod metrics;
 mod openapi;
 mod request_id;
+mod service;
+#[cfg(unix)]
 mod shutdown;
 mod sql_agent;
 mod status;
