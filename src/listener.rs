@@ -156,14 +156,10 @@ where
     Ok(builder.run())
 }
 
-/// What TLS offers by ALPN: HTTP/2 only when built with the `http2` feature.
+/// What TLS offers by ALPN: HTTP/1.1 only. actix-http 3's HTTP/2 (h2 0.3) cannot cap streams,
+/// a connection's memory or its idle time, so it is not built at all (README, "Hardening").
 fn alpn_protocols() -> Vec<Vec<u8>> {
-    let mut protocols = Vec::new();
-    if cfg!(feature = "http2") {
-        protocols.push(b"h2".to_vec());
-    }
-    protocols.push(b"http/1.1".to_vec());
-    protocols
+    vec![b"http/1.1".to_vec()]
 }
 
 /// actix-web's own HTTP service over any connection type, as `HttpServer` builds it; a

@@ -1,4 +1,4 @@
-//! HTTPS through rustls: HTTP/1.1 (and HTTP/2 only when built with the `http2` feature)
+//! HTTPS through rustls: HTTP/1.1 only (HTTP/2 is not built)
 //! offered by ALPN, wrong files named at start, slow heads cut as over HTTP.
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,18 +75,13 @@ async fn connect(
 }
 
 #[actix_web::test]
-async fn https_serves_http_1_1_and_offers_http_2_only_when_built_with_it() {
+async fn https_serves_http_1_1_and_never_offers_http_2() {
     let certificates = certificates();
     let files = TlsFiles::write("serves", &certificates, &certificates.server_key_pem);
     let port = serve_over_an_empty_store(files.settings());
 
     let h2 = connect(port, &files.ca_pem, &[b"h2", b"http/1.1"]).await;
-    let chosen: &[u8] = if cfg!(feature = "http2") {
-        b"h2"
-    } else {
-        b"http/1.1"
-    };
-    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(chosen));
+    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
 
     let mut http1 = connect(port, &files.ca_pem, &[b"http/1.1"]).await;
     http1
