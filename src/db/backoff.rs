@@ -45,6 +45,14 @@ struct State {
     accepting: bool,
 }
 
+impl State {
+    fn retry_in(&self) -> Option<Duration> {
+        self.until?
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+}
+
 impl LoginGate {
     pub(super) fn new(policy: LoginBackoff) -> Self {
         LoginGate {
@@ -57,16 +65,15 @@ impl LoginGate {
 
     /// How long until the next attempt may run, while that is in the future.
     pub(super) fn retry_in(&self) -> Option<Duration> {
-        let until = lock(&self.state).until?;
-        until
-            .checked_duration_since(Instant::now())
-            .filter(|left| !left.is_zero())
+        lock(&self.state).retry_in()
     }
 
-    /// The error a read gets while attempts wait: the last failure, and the wait left.
+    /// The error a read gets while attempts wait: the last failure, and the wait left. One
+    /// look at the state, so the wait and the failure belong together.
     pub(super) fn backing_off(&self) -> Option<DbError> {
-        let retry_in = self.retry_in()?;
-        let last = lock(&self.state).last.clone()?;
+        let state = lock(&self.state);
+        let retry_in = state.retry_in()?;
+        let last = state.last.clone()?;
         Some(DbError::BackingOff {
             retry_in,
             last: Box::new(last),
