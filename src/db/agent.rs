@@ -8,7 +8,8 @@ use chrono::Utc;
 use tiberius::Row;
 
 use super::client::SqlClient;
-use super::{DbError, PoolStatus, SqlServerStore};
+use super::{DbError, SqlServerStore};
+use crate::metrics::PoolStatus;
 use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{
     check_server_offset, decode_history, AgentHistory, AgentRow, HistoryRow,

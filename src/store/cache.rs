@@ -13,7 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::FutureExt;
 
-use super::single_flight::{CacheStats, Freshness, SingleFlightCache};
+use super::single_flight::{Freshness, SingleFlightCache};
+use crate::metrics::CacheStats;
 use super::{IntegrationLogStore, StoreError};
 use crate::conditional::Tagged;
 use crate::domain::{IntegrationStatus, LogEntry, LogQuery, StatusRead};
