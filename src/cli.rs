@@ -226,6 +226,28 @@ mod tests {
     }
 
     #[test]
+    fn the_version_names_the_target_and_whether_kerberos_is_built_in() {
+        use clap::CommandFactory;
+        let kerberos = if cfg!(feature = "kerberos") {
+            "on"
+        } else {
+            "off"
+        };
+
+        let version = Cli::command().render_version();
+
+        assert_eq!(
+            version,
+            format!(
+                "qoe-data-service {} ({}, kerberos {kerberos})\n",
+                env!("CARGO_PKG_VERSION"),
+                build_info::TARGET
+            )
+        );
+        assert!(build_info::TARGET.contains('-'), "{}", build_info::TARGET);
+    }
+
+    #[test]
     fn the_start_line_says_plainly_that_an_unkeyed_service_is_open() {
         let line = posture(&settings());
 
