@@ -41,10 +41,7 @@ pub struct Database {
 /// (the service starts even while the database is down): how `serve`, `check` and the tests
 /// open the database.
 pub fn open(settings: &Settings) -> Result<Database, SettingsError> {
-    fn gauged<S: IntegrationLogStore>(
-        store: S,
-        status: fn(&S) -> PoolStatus,
-    ) -> Database {
+    fn gauged<S: IntegrationLogStore>(store: S, status: fn(&S) -> PoolStatus) -> Database {
         let store = Arc::new(store);
         let gauged = store.clone();
         Database {

@@ -10,10 +10,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
+use crate::api_error::ApiError;
 use crate::configuration::ApiKeys;
 use crate::log_limit::RateLimit;
 use crate::paths::{API_KEY_HEADER, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
-use crate::api_error::ApiError;
 use crate::telemetry::in_request_span;
 
 /// Paths anyone may ask, keys or not: probes and the API description.

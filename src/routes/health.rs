@@ -47,9 +47,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
         Err(error) => {
             warn_not_ready(&format!("{error:?}"));
-            let retry_in_s = error
-                .retry_after()
-                .map(|_| retry_after_seconds(&error));
+            let retry_in_s = error.retry_after().map(|_| retry_after_seconds(&error));
             return service_unavailable_for(&error).json(Health {
                 status: "unavailable",
                 reason: Some(error.kind().reason().to_owned()),
