@@ -17,13 +17,13 @@ use tokio::time::Sleep;
 /// a head too: this API takes none.)
 pub struct CappedHead<T> {
     inner: T,
-    cap: Option<usize>,
+    cap: usize,
     /// Bytes since the last end of a head.
     since_head_end: usize,
     /// The last bytes (up to 3) of the unfinished head, for a blank line split across reads.
     carried: [u8; 3],
     carried_len: usize,
-    timeout: Option<Duration>,
+    timeout: Duration,
     /// When the unfinished head must be complete; `None` between heads.
     deadline: Option<Pin<Box<Sleep>>>,
     /// Whether `deadline` is running (the timer is kept to be reset, not reallocated).
@@ -45,9 +45,8 @@ static HEAD_END_FINDER: LazyLock<memchr::memmem::Finder<'static>> =
     LazyLock::new(|| memchr::memmem::Finder::new(HEAD_END));
 
 impl<T> CappedHead<T> {
-    /// `cap` and `timeout` as [`CappedHead`] says; `None` turns either off (HTTP/2 frames its
-    /// headers itself).
-    pub fn new(inner: T, cap: Option<usize>, timeout: Option<Duration>) -> Self {
+    /// `cap` and `timeout` as [`CappedHead`] says.
+    pub fn new(inner: T, cap: usize, timeout: Duration) -> Self {
         CappedHead {
             inner,
             cap,
@@ -63,7 +62,7 @@ impl<T> CappedHead<T> {
     /// Finds the ends of heads in `bytes` with `memmem` (a blank line split across reads is
     /// found through the carried bytes), and measures every head against the cap.
     fn scan(&mut self, bytes: &[u8]) -> Scan {
-        let cap = self.cap.unwrap_or(usize::MAX);
+        let cap = self.cap;
         let mut start = 0;
         let mut ended = false;
         // A blank line that began in an earlier read ends within the first 3 new bytes.
@@ -119,13 +118,10 @@ impl<T> CappedHead<T> {
     /// Starts the head's deadline when a head begins (or a new one begins in the same read as
     /// the last one ended); stops it between heads.
     fn time_head(&mut self, ended: bool) {
-        let Some(timeout) = self.timeout else {
-            return;
-        };
         if self.since_head_end == 0 {
             self.deadline_armed = false;
         } else if ended || !self.deadline_armed {
-            let at = tokio::time::Instant::now() + timeout;
+            let at = tokio::time::Instant::now() + self.timeout;
             match &mut self.deadline {
                 Some(deadline) => deadline.as_mut().reset(at),
                 None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -177,16 +173,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for CappedHead<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &polled {
-            if this.cap.is_some() || this.timeout.is_some() {
-                match this.scan(&buf.filled()[before..]) {
-                    Scan::TooLong => {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            HeadRefused::TooLong,
-                        )));
-                    }
-                    Scan::Within { ended } => this.time_head(ended),
+            match this.scan(&buf.filled()[before..]) {
+                Scan::TooLong => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        HeadRefused::TooLong,
+                    )));
                 }
+                Scan::Within { ended } => this.time_head(ended),
             }
         }
         polled
@@ -228,7 +222,7 @@ mod tests {
     use super::*;
 
     fn capped(cap: usize) -> CappedHead<()> {
-        CappedHead::new((), Some(cap), None)
+        CappedHead::new((), cap, Duration::from_secs(5))
     }
 
     fn within(ended: bool) -> Scan {
@@ -303,12 +297,5 @@ mod tests {
 
         assert_eq!(capped(head.len()).scan(head), within(true));
         assert_eq!(capped(head.len() - 1).scan(head), Scan::TooLong);
-    }
-
-    #[test]
-    fn without_a_cap_nothing_is_refused() {
-        let mut uncapped = CappedHead::new((), None, None);
-
-        assert_eq!(uncapped.scan(&[b'a'; 100_000]), within(false));
     }
 }

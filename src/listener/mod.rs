@@ -108,7 +108,7 @@ where
             fn_service(move |io: TcpStream| async move {
                 let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
-                let io = CappedHead::new(io, Some(head), Some(head_timeout));
+                let io = CappedHead::new(io, head, head_timeout);
                 Ok::<_, ()>((io, Protocol::Http1, peer))
             })
             .and_then(http_service(
@@ -129,20 +129,9 @@ where
                     })
                     .and_then(move |io: TlsStream<TcpStream>| async move {
                         let _ = io.get_ref().0.set_nodelay(true);
-                        let h2 = io
-                            .get_ref()
-                            .1
-                            .alpn_protocol()
-                            .is_some_and(|protocol| protocol == b"h2");
                         let peer = io.get_ref().0.peer_addr().ok();
-                        // HTTP/2 frames its headers itself: cap and deadline are for HTTP/1.
-                        let (protocol, io) = if h2 {
-                            (Protocol::Http2, CappedHead::new(io, None, None))
-                        } else {
-                            let io = CappedHead::new(io, Some(head), Some(head_timeout));
-                            (Protocol::Http1, io)
-                        };
-                        Ok((io, protocol, peer))
+                        let io = CappedHead::new(io, head, head_timeout);
+                        Ok((io, Protocol::Http1, peer))
                     })
                     .and_then(http_service(
                         factory.clone(),
