@@ -33,12 +33,20 @@ async fn exposition() -> String {
     response.body
 }
 
-/// The series names an exposition declares (`# TYPE` lines); a histogram's samples are named
-/// `_bucket`, `_sum` and `_count`.
+/// The series names an exposition declares (`# TYPE` lines; a histogram's samples are named
+/// `_bucket`, `_sum` and `_count`) and the label names its samples carry (`qoe_job`).
 fn exposed(exposition: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for line in exposition.lines() {
         let Some(declaration) = line.strip_prefix("# TYPE ") else {
+            if let Some((_, labels)) = line.split_once('{') {
+                names.extend(
+                    labels
+                        .split(',')
+                        .filter_map(|label| label.split_once('='))
+                        .map(|(name, _)| name.to_owned()),
+                );
+            }
             continue;
         };
         let (name, kind) = declaration
@@ -54,16 +62,17 @@ fn exposed(exposition: &str) -> BTreeSet<String> {
     names
 }
 
-/// Every `qoe_…` metric name in `text`.
+/// Every `qoe_…` metric (or label) name in `text`; not the rules' own records, whose names
+/// hold a colon (`qoe_job:stale_success_age_seconds`).
 fn qoe_metric_names(text: &str) -> BTreeSet<String> {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut names = BTreeSet::new();
     let mut rest = text;
     while let Some(at) = rest.find("qoe_") {
         let starts_a_name = !rest[..at].ends_with(is_name_char);
         let tail = &rest[at..];
         let end = tail.find(|c| !is_name_char(c)).unwrap_or(tail.len());
-        if starts_a_name {
+        if starts_a_name && !tail[..end].contains(':') {
             names.insert(tail[..end].to_owned());
         }
         rest = &tail[end..];
@@ -131,7 +140,7 @@ async fn every_metric_the_alert_rules_use_is_exposed() {
 #[actix_web::test]
 async fn a_metric_the_service_does_not_expose_is_reported_missing() {
     let query = "histogram_quantile(0.9, rate(qoe_http_request_duration_seconds_bucket[5m])) \
-                 / qoe_no_such_metric_total{exported_job=\"cube_processing\"}";
+                 / qoe_no_such_metric_total{qoe_job=\"cube_processing\"}";
 
     let exposed = exposed(&exposition().await);
 
