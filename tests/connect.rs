@@ -386,3 +386,88 @@ async fn a_silent_sql_browser_is_told_apart_from_an_instance_it_does_not_know() 
         "{unanswered:?}"
     );
 }
+
+#[tokio::test]
+async fn a_server_name_that_does_not_resolve_is_its_own_reason_naming_the_host() {
+    // `.invalid` never resolves (RFC 6761).
+    for server in ["tcp:qoe-sql.invalid,1433", r"qoe-sql.invalid\CQD"] {
+        let store = store(&format!(
+            "Server={server};User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT"
+        ));
+
+        let error = store.ping().await.expect_err("no such host");
+
+        assert_eq!(
+            error.kind(),
+            Unavailability::NameNotResolved,
+            "{server}: {error:?}"
+        );
+        assert!(
+            format!("{error:?}").contains("qoe-sql.invalid"),
+            "{server}: the log names the host: {error:?}"
+        );
+        assert_eq!(store.pool_status().login_failures, 0, "{server}");
+    }
+}
+
+#[tokio::test]
+async fn a_tls_handshake_the_server_ends_or_refuses_is_an_encryption_mismatch_under_every_encrypt()
+{
+    for (fault, logged) in [
+        (Fault::EndTlsHandshake, "tls handshake eof"),
+        (Fault::RefuseTlsHandshake, "received fatal alert"),
+    ] {
+        for encrypt in ["False", "Optional", "True"] {
+            let server = server(LoginOptions::default()).await;
+            server.set_fault(fault.clone());
+            let store = store(&format!(
+                "Server=tcp:127.0.0.1,{};User Id=qoe_service;Password=p;Encrypt={encrypt};\
+                 TrustServerCertificate=true",
+                server.port()
+            ));
+
+            let error = store.ping().await.expect_err("the handshake ends");
+
+            assert_eq!(
+                error.kind(),
+                Unavailability::EncryptionMismatch,
+                "{fault:?}, Encrypt={encrypt}: {error:?}"
+            );
+            assert!(
+                format!("{error:?}").contains(logged),
+                "{fault:?}, Encrypt={encrypt}: {error:?}"
+            );
+            assert_eq!(server.stats().login_attempts, 0, "no LOGIN7 was sent");
+            assert_eq!(
+                store.pool_status().login_failures,
+                0,
+                "the server refused no login"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_tcp_connection_is_not_counted_as_a_login_failure_but_a_refused_login_is() {
+    let nothing_listens = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("its address").port()
+    };
+    let unreachable = store(&format!(
+        "Server=tcp:127.0.0.1,{nothing_listens};User Id=qoe_service;Password=p;\
+         Encrypt=DANGER_PLAINTEXT"
+    ));
+    let server = server(LoginOptions::default()).await;
+    server.set_fault(Fault::LoginFailed);
+    let refusing = store(&server.ado_connection_string());
+
+    let outage = unreachable.ping().await.expect_err("nothing listens");
+    let refused = refusing.ping().await.expect_err("the login is refused");
+
+    assert_eq!(outage.kind(), Unavailability::Unreachable, "{outage:?}");
+    assert_eq!(unreachable.pool_status().login_failures, 0);
+    assert_eq!(unreachable.pool_status().connect_failures, 1);
+    assert_eq!(refused.kind(), Unavailability::LoginFailed, "{refused:?}");
+    assert_eq!(refusing.pool_status().login_failures, 1);
+    assert_eq!(refusing.pool_status().connect_failures, 0);
+}

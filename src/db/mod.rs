@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 use crate::configuration::{DatabaseSettings, SettingsError};
 use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
-use crate::store::{IntegrationLogStore, StoreError};
+use crate::store::{IntegrationLogStore, NotReady, StoreError};
 use backoff::LoginGate;
 
 pub use agent::{
@@ -36,8 +36,11 @@ pub struct PoolStatus {
     pub connections: u32,
     pub idle: u32,
     pub max: u32,
-    /// Connection attempts (TCP, TLS, login) that failed since the start.
+    /// Connection attempts since the start whose login the server (or the KDC) refused.
     pub login_failures: u64,
+    /// Connection attempts since the start that failed before a login could be refused: a
+    /// name that does not resolve, a refused or unreachable TCP connection, TLS, timeouts.
+    pub connect_failures: u64,
     /// How long until the next attempt may run, while attempts back off.
     pub retry_in: Option<Duration>,
 }
@@ -98,7 +101,8 @@ impl SqlServerStore {
             connections: state.connections,
             idle: state.idle_connections,
             max: self.max_size,
-            login_failures: self.gate.failures_total(),
+            login_failures: self.gate.refused_logins(),
+            connect_failures: self.gate.connect_failures(),
             retry_in: self.gate.retry_in(),
         }
     }
@@ -192,7 +196,7 @@ impl IntegrationLogStore for SqlServerStore {
 
     /// Ready when a connection answers: the table source has no settings to check against
     /// the server.
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         self.ping().await.map(|()| Vec::new())
     }
 }

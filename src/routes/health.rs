@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{errors, AppState};
 use crate::log_limit::RateLimit;
-use crate::store::IntegrationLogStore;
+use crate::store::{IntegrationLogStore, NotReady};
 use crate::telemetry::in_request_span;
 
 #[derive(Serialize)]
@@ -40,7 +40,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             })
         }
         Ok(reasons) => {
-            let reasons = reasons.join("; ");
+            let reasons = reasons
+                .iter()
+                .map(NotReady::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
             warn_not_ready(&reasons);
             (reasons, None)
         }
