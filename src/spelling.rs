@@ -46,13 +46,23 @@ mod tests {
 
     #[test]
     fn names_are_ordered_nearest_first_whatever_their_case() {
-        let mut names = ["Backup", "process cube", "QoE Archive Data", "Process Cubes"];
+        let mut names = [
+            "Backup",
+            "process cube",
+            "QoE Archive Data",
+            "Process Cubes",
+        ];
 
         nearest_first("Process Cub", &mut names, |name| name);
 
         assert_eq!(
             names,
-            ["process cube", "Process Cubes", "Backup", "QoE Archive Data"]
+            [
+                "process cube",
+                "Process Cubes",
+                "Backup",
+                "QoE Archive Data"
+            ]
         );
     }
 }

@@ -137,7 +137,9 @@ impl SqlAgentStore {
         };
         NotReady {
             setting,
-            reason: format!("no SQL Server Agent job step is named `{wanted}` (setting `{setting}`){within}"),
+            reason: format!(
+                "no SQL Server Agent job step is named `{wanted}` (setting `{setting}`){within}"
+            ),
             fix,
             fix_is_public: false,
         }

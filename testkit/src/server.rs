@@ -414,8 +414,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
         if fault == Fault::RefuseTlsHandshake {
             // A TLS 1.0 record: alert, fatal (2), protocol_version (70).
             let alert = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
-            wire::write_message(&mut s, wire::PKT_PRELOGIN, &alert, INITIAL_PACKET_SIZE, true)
-                .await?;
+            wire::write_message(
+                &mut s,
+                wire::PKT_PRELOGIN,
+                &alert,
+                INITIAL_PACKET_SIZE,
+                true,
+            )
+            .await?;
         }
         return close(s).await;
     }

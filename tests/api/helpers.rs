@@ -219,6 +219,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// `http.public_status = true`: Status and the page answer without a key.
+    pub fn public_status(mut self) -> Self {
+        self.settings.http.public_status = true;
+        self
+    }
+
     pub fn trusted_origins(mut self, origins: &[&str]) -> Self {
         self.settings.http.cors_trusted_origins =
             origins.iter().map(|&origin| origin.to_owned()).collect();
