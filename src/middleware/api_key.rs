@@ -80,9 +80,10 @@ impl ApiKeyGate {
 
     /// Whether a request for `path` must carry a key.
     fn guards(&self, path: &str) -> bool {
-        !self.is_open()
-            && !OPEN_PATHS.contains(&path)
-            && !(self.public_status && STATUS_PATHS.contains(&path))
+        let open = self.is_open()
+            || OPEN_PATHS.contains(&path)
+            || (self.public_status && STATUS_PATHS.contains(&path));
+        !open
     }
 
     /// No keys configured: everything is open, as CQD is to any authenticated user.
