@@ -46,7 +46,7 @@ pub struct HttpSettings {
     pub public_status: bool,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
-    /// Serve HTTPS (and HTTP/2) with this certificate; `None` serves plain HTTP.
+    /// Serve HTTPS with this certificate; `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
     /// Longest HTTP/1 request head (request line and headers) a connection may send.
     pub max_request_head_bytes: usize,
