@@ -6,7 +6,10 @@ use chrono::Utc;
 
 use super::errors::{log_unavailable, retry_after_seconds, service_unavailable_for};
 use super::AppState;
-use crate::status_html::{render, render_disabled, render_unavailable, PageContext};
+use crate::domain::agent::ZoneMismatch;
+use crate::status_html::{
+    render, render_disabled, render_time_zone_mismatch, render_unavailable, PageContext,
+};
 
 /// Inline styles only, nothing else: the page needs no script, image or remote resource.
 /// Its charts are inline SVG markup, which this policy allows like any other element, and its
@@ -16,7 +19,8 @@ const CONTENT_SECURITY_POLICY: &str =
 
 /// `GET /QoEDataService/IntegrationLog/StatusPage`: the status as HTML for an admin, in every
 /// state: the jobs; the database's failure (`503` with `Retry-After`, the reason in `/readyz`'s
-/// words); disabled, how to enable it (`200`, no database access).
+/// words, or both offsets when SQL Server's zone differs from the setting); disabled, how to
+/// enable it (`200`, no database access).
 ///
 /// `no-store`: the page states ages that change every minute, so a stored copy would be wrong
 /// and a tag would never match on the next reload. Reloads cost no extra database reads: the
@@ -42,10 +46,13 @@ pub async fn get_status_page(state: web::Data<AppState>) -> HttpResponse {
             log_unavailable(&error);
             // The store's back-off after a failed login, when it has one.
             let retry_after = Duration::from_secs(retry_after_seconds(&error).into());
-            page(
-                service_unavailable_for(&error),
-                render_unavailable(error.kind().reason(), retry_after, &context),
-            )
+            let body = match std::error::Error::source(&error)
+                .and_then(|cause| cause.downcast_ref::<ZoneMismatch>())
+            {
+                Some(mismatch) => render_time_zone_mismatch(mismatch, retry_after, &context),
+                None => render_unavailable(error.kind().reason(), retry_after, &context),
+            };
+            page(service_unavailable_for(&error), body)
         }
     }
 }
