@@ -358,6 +358,21 @@ async fn a_failing_cube_job_lays_out_at_every_width() {
         served.body
     );
     assert!(served.body.contains("2 of its last 5 runs failed."));
+    assert!(
+        served.body.contains(
+            "<blockquote>Cube processing failed: the cube's data source refused the \
+             connection</blockquote>"
+        ),
+        "the table's LogDescription of the newest failure: {}",
+        served.body
+    );
+    assert!(
+        served.body.contains(
+            "<a href=\"/QoEDataService/IntegrationLog?category=CubeProcessingFailed&amp;top=1\">"
+        ),
+        "{}",
+        served.body
+    );
 }
 
 #[actix_web::test]

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use crate::domain::agent::ZoneMismatch;
 use crate::domain::{IntegrationStatus, JobState, StatusRead};
 pub use page::ENABLE_LINE;
-pub use words::{duration_words, escape, local_time, run_duration_words};
+pub use words::{duration_words, escape, local_time, run_duration_words, shortened};
 
 /// What the page shows besides the status: the zone, the moment judged, the threshold, and
 /// how often the page reloads itself (`None`: never).
@@ -559,7 +559,7 @@ mod tests {
         assert!(
             page.contains(
                 "<a href=\"/QoEDataService/IntegrationLog?category=CubeProcessingFailed&amp;top=1\"\
-                 >The log entry</a>"
+                 >Its log entry</a>"
             ),
             "{page}"
         );
@@ -613,7 +613,7 @@ mod tests {
             "{shown}"
         );
         assert!(
-            page.contains(">The whole message in the log entry</a>"),
+            page.contains(">The whole message in its log entry</a>"),
             "{page}"
         );
     }

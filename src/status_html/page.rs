@@ -231,14 +231,13 @@ fn failure_message(job: Job, message: Option<&str>) -> Markup {
             @match message {
                 Some(message) => {
                     @let (shown, cut) = shortened(message, MESSAGE_LIMIT);
-                    p { "Its message:" }
                     blockquote { (shown) }
                     p {
                         a href=(entry) {
-                            @if cut { "The whole message in the log entry" }
-                            @else { "The log entry" }
+                            @if cut { "The whole message in its log entry" }
+                            @else { "Its log entry" }
                         }
-                        " (" code { (category) } ")."
+                        " (" code { (category) } ")"
                     }
                 }
                 None => p {
