@@ -340,6 +340,7 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
         report.failed("connect", &error, source);
         report.push("readiness", Outcome::Skipped);
         report.push("status", Outcome::Skipped);
+        report.push(JOBS, Outcome::Skipped);
         return report;
     }
     report.push("connect", Outcome::Ok("SQL Server answers".to_owned()));
