@@ -247,11 +247,7 @@ fn the_disabled_pages_advice_applied_to_the_example_file_enables_the_api() {
         !text[section + 1..line].contains("\n["),
         "the line is in [integration_log] itself"
     );
-    let followed = format!(
-        "{}{becomes}{}",
-        &text[..line],
-        &text[line + was.len()..]
-    );
+    let followed = format!("{}{becomes}{}", &text[..line], &text[line + was.len()..]);
     let file = std::env::temp_dir().join(format!("qoe-enabled-{}.toml", std::process::id()));
     std::fs::write(&file, followed).expect("the edited copy is written");
 
