@@ -86,11 +86,11 @@ pub fn render(status: &IntegrationStatus, runs: &StatusRead, context: &PageConte
 /// The page while the database cannot answer: the reason in `/readyz`'s words and when the
 /// page asks again (`retry_after`, the 503's `Retry-After`).
 pub fn render_unavailable(reason: &str, retry_after: Duration, context: &PageContext) -> String {
-    let (refresh, retry_seconds) = retry(retry_after, context);
+    let retry = retry(retry_after, context);
     page::document(
         Verdict::Unavailable,
-        refresh,
-        page::unavailable(reason, refresh, retry_seconds, context),
+        retry.refresh,
+        page::unavailable(reason, retry, context),
     )
 }
 
@@ -101,11 +101,11 @@ pub fn render_time_zone_mismatch(
     retry_after: Duration,
     context: &PageContext,
 ) -> String {
-    let (refresh, retry_seconds) = retry(retry_after, context);
+    let retry = retry(retry_after, context);
     page::document(
         Verdict::WrongServerTimeZone,
-        refresh,
-        page::time_zone_mismatch(mismatch, refresh, retry_seconds, context),
+        retry.refresh,
+        page::time_zone_mismatch(mismatch, retry, context),
     )
 }
 
@@ -115,10 +115,12 @@ pub fn render_disabled(context: &PageContext) -> String {
 }
 
 /// A failed read's page reloads after the store's wait rather than the usual interval.
-fn retry(retry_after: Duration, context: &PageContext) -> (Option<Duration>, u64) {
-    let retry_seconds = retry_after.as_secs().max(1);
-    let refresh = context.refresh.map(|_| Duration::from_secs(retry_seconds));
-    (refresh, retry_seconds)
+fn retry(retry_after: Duration, context: &PageContext) -> page::Retry {
+    let seconds = retry_after.as_secs().max(1);
+    page::Retry {
+        refresh: context.refresh.map(|_| Duration::from_secs(seconds)),
+        seconds,
+    }
 }
 
 #[cfg(test)]

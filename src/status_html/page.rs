@@ -267,25 +267,29 @@ fn freshness_line(freshness: Freshness, failing: bool) -> Markup {
     }
 }
 
-/// When the page asks again, in words: after `retry_seconds` by itself, or on a reload.
-fn retry_words(refresh: Option<Duration>, retry_seconds: u64) -> String {
-    match refresh {
-        Some(_) => format!("This page tries again in {retry_seconds} s."),
-        None => format!(
-            "Reload the page to try again (the service asks for {retry_seconds} s between \
-             tries)."
-        ),
+/// When a failed read's page asks again: after the store's wait (`seconds`), by itself when
+/// the page reloads itself (`refresh`), else on a reload.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub refresh: Option<Duration>,
+    pub seconds: u64,
+}
+
+impl Retry {
+    fn words(self) -> String {
+        let seconds = self.seconds;
+        match self.refresh {
+            Some(_) => format!("This page tries again in {seconds} s."),
+            None => format!(
+                "Reload the page to try again (the service asks for {seconds} s between tries)."
+            ),
+        }
     }
 }
 
 /// The database could not answer: the reason in `/readyz`'s words and when the page asks
 /// again.
-pub fn unavailable(
-    reason: &str,
-    refresh: Option<Duration>,
-    retry_seconds: u64,
-    context: &PageContext,
-) -> Markup {
+pub fn unavailable(reason: &str, retry: Retry, context: &PageContext) -> Markup {
     html! {
         (checked_at(context))
         main {
@@ -293,7 +297,7 @@ pub fn unavailable(
                 p { strong { "✗ Database unavailable:" } " " (reason) "." }
                 p {
                     "The integration log could not be read, so the jobs' state is unknown. "
-                    (retry_words(refresh, retry_seconds))
+                    (retry.words())
                 }
             }
             section.job {
@@ -308,12 +312,7 @@ pub fn unavailable(
 }
 
 /// SQL Server's clock is in another zone than the setting says: both offsets and the setting.
-pub fn time_zone_mismatch(
-    mismatch: &ZoneMismatch,
-    refresh: Option<Duration>,
-    retry_seconds: u64,
-    context: &PageContext,
-) -> Markup {
+pub fn time_zone_mismatch(mismatch: &ZoneMismatch, retry: Retry, context: &PageContext) -> Markup {
     html! {
         (checked_at(context))
         main {
@@ -326,7 +325,7 @@ pub fn time_zone_mismatch(
                 }
                 p {
                     "Every time read from the job history would be shifted, so none is shown. "
-                    (retry_words(refresh, retry_seconds))
+                    (retry.words())
                 }
             }
             section.job {
