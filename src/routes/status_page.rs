@@ -4,8 +4,8 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use chrono::Utc;
 
-use super::errors::{log_unavailable, retry_after_seconds, service_unavailable_for};
-use super::AppState;
+use crate::api_error::{log_unavailable, retry_after_seconds, service_unavailable_for};
+use crate::app_state::AppState;
 use crate::domain::agent::ZoneMismatch;
 use crate::status_html::{
     render, render_disabled, render_time_zone_mismatch, render_unavailable, PageContext,
