@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::configuration::{LogSource, Settings, SettingsError, SignIn};
 use crate::domain::{Freshness, IntegrationStatus, Job, JobState, JobVerdict, StatusRead};
 use crate::status_html::{duration_words, local_time, shortened};
-use crate::store::{IntegrationLogStore, StoreError, Unavailability};
+use crate::store::{with_failure_messages, IntegrationLogStore, StoreError, Unavailability};
 
 /// What to do while `integration_log.enabled` is `false`, in the words of both setting forms.
 const ENABLE: &str =
@@ -368,7 +368,9 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
                 "status",
                 Outcome::Ok(format!("read, {} job runs found", read.runs.len())),
             );
-            judge_jobs(&mut report, settings, &read, Utc::now());
+            let status = IntegrationStatus::from_entries(read.entries.iter().copied());
+            let read = with_failure_messages(store, &status, &read).await;
+            judge_jobs(&mut report, settings, &status, &read, Utc::now());
         }
         Err(error) => {
             report.failed("status", &error, source);
@@ -379,9 +381,14 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
 }
 
 /// One `jobs` line per job: OK, stale (a warning), failing or never succeeded (failures).
-fn judge_jobs(report: &mut Report, settings: &Settings, read: &StatusRead, now: DateTime<Utc>) {
+fn judge_jobs(
+    report: &mut Report,
+    settings: &Settings,
+    status: &IntegrationStatus,
+    read: &StatusRead,
+    now: DateTime<Utc>,
+) {
     let log = &settings.integration_log;
-    let status = IntegrationStatus::from_entries(read.entries.iter().copied());
     for verdict in status.verdicts(now, log.stale_after) {
         report.ages.push(JobAge {
             job: verdict.job,
@@ -643,9 +650,11 @@ mod tests {
     fn judged(entries: Vec<crate::domain::CategoryTime>) -> Report {
         let mut report = Report::default();
         let read = StatusRead::from_entries(entries);
+        let status = IntegrationStatus::from_entries(read.entries.iter().copied());
         judge_jobs(
             &mut report,
             &settings("Server=tcp:sql01;User Id=qoe;Password=x"),
+            &status,
             &read,
             crate::domain::test_support::utc("2015-01-18 10:40:00"),
         );

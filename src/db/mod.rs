@@ -16,7 +16,7 @@ use bb8::{Pool, PooledConnection, RunError};
 use tokio::sync::broadcast;
 
 use crate::configuration::{DatabaseSettings, LogSource, Settings, SettingsError};
-use crate::domain::{CategoryTime, IntegrationStatus, LogEntry, LogQuery, Outcome, StatusRead};
+use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
 use crate::metrics::{PoolGauge, PoolStatus};
 use crate::store::{IntegrationLogStore, StoreError};
 use backoff::LoginGate;
@@ -188,18 +188,11 @@ async fn next_failure(failures: &mut broadcast::Receiver<DbError>) -> DbError {
 
 #[async_trait]
 impl IntegrationLogStore for SqlServerStore {
-    /// The table source pairs the finished runs from its entries, and reads the description
-    /// of each failing job's newest failure (one more query, only while a job is failing).
+    /// The table source pairs the finished runs from its entries.
     async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
-        let mut read = StatusRead::from_entries(self.status_entries().await?);
-        let status = IntegrationStatus::from_entries(read.entries.iter().copied());
-        for job in status.jobs() {
-            if job.failing_since().is_some() {
-                let query = LogQuery::newest(job.job.outcome(Outcome::Failed), 1);
-                read.failures.extend(self.log_entries(query).await?);
-            }
-        }
-        Ok(Arc::new(read))
+        Ok(Arc::new(StatusRead::from_entries(
+            self.status_entries().await?,
+        )))
     }
 
     #[tracing::instrument(name = "db.log_entries", skip(self))]

@@ -109,8 +109,8 @@ pub struct StatusRead {
     pub entries: Vec<CategoryTime>,
     /// Finished runs, any order.
     pub runs: Vec<JobRun>,
-    /// The table source's newest failure of a failing job, with its `LogDescription` (the
-    /// Agent source's messages are on its runs).
+    /// A failing job's newest failure with its `LogDescription`, read from the table source's
+    /// log for people (`store::with_failure_messages`); the Agent source's are on its runs.
     pub failures: Vec<LogEntry>,
 }
 

@@ -10,6 +10,7 @@ use crate::domain::agent::ZoneMismatch;
 use crate::status_html::{
     render, render_disabled, render_time_zone_mismatch, render_unavailable, PageContext,
 };
+use crate::store::with_failure_messages;
 
 /// Inline styles only, nothing else: the page needs no script, image or remote resource.
 /// Its charts are inline SVG markup, which this policy allows like any other element, and its
@@ -38,10 +39,11 @@ pub async fn get_status_page(state: web::Data<AppState>) -> HttpResponse {
         return page(HttpResponse::Ok(), render_disabled(&context));
     }
     match state.store.status_answer().await {
-        Ok(answer) => page(
-            HttpResponse::Ok(),
-            render(&answer.status, &answer.read, &context),
-        ),
+        Ok(answer) => {
+            let read =
+                with_failure_messages(state.store.as_ref(), &answer.status, &answer.read).await;
+            page(HttpResponse::Ok(), render(&answer.status, &read, &context))
+        }
         Err(error) => {
             log_unavailable(&error);
             // The store's back-off after a failed login, when it has one.
