@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::configuration::{LogFormat, LogSource, Settings};
+use crate::configuration::{env_name, key, LogFormat, LogSource, Settings, ENV_PREFIX};
 use crate::db::migrate;
 use crate::diagnosis;
 use crate::healthcheck;
@@ -14,16 +14,23 @@ use crate::startup::Application;
 use crate::telemetry::{self, Sink};
 
 /// After `--help`: where the settings are and how to test them.
-const SETTINGS_HELP: &str = "\
-Settings: defaults, then the --config TOML file, then environment variables
-QOE_<SECTION>__<NAME> (e.g. QOE_DATABASE__CONNECTION_STRING, QOE_HTTP__LISTEN,
-QOE_INTEGRATION_LOG__ENABLED=true, QOE_INTEGRATION_LOG__SOURCE=sql_agent); every setting
+fn settings_help() -> String {
+    format!(
+        "Settings: defaults, then the --config TOML file, then environment variables
+{ENV_PREFIX}_<SECTION>__<NAME> (e.g. {}, {},
+{}=true, {}=sql_agent); every setting
 and its variable is in the README's 'Configuration' table.
-Test a configuration before serving: qoe-data-service check [--config PATH]";
+Test a configuration before serving: qoe-data-service check [--config PATH]",
+        env_name(key::CONNECTION_STRING),
+        env_name(key::LISTEN),
+        env_name(key::ENABLED),
+        env_name(key::SOURCE),
+    )
+}
 
 /// QoE Data Service: the CQD Data API's integration status, read from SQL Server.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = SETTINGS_HELP)]
+#[command(version, about, after_help = settings_help())]
 pub struct Cli {
     /// A TOML settings file; `QOE_…` environment variables override it.
     #[arg(long, global = true, value_name = "PATH")]
@@ -35,12 +42,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(after_help = settings_help())]
     Serve,
     /// Test the configuration without serving: load the settings, connect, run readiness and
     /// read one Status; print each step, OK or the failure with the fix; exit non-zero on
     /// failure.
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(after_help = settings_help())]
     Check,
     /// Apply the database migrations (use a login that may create tables and roles).
     Migrate,
@@ -107,6 +114,9 @@ impl Cli {
 
 /// `serve`: the start line, then serving until a stop is asked for.
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let application = Application::build(settings.clone())?;
     tracing::info!(
         listen = %settings.http.listen,

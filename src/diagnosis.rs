@@ -4,13 +4,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::configuration::{LogSource, Settings, SettingsError, SignIn};
+use crate::configuration::{env_name, key, LogSource, Settings, SettingsError, SignIn};
 use crate::db::{SqlAgentStore, SqlServerStore};
 use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// What to do while `integration_log.enabled` is `false`, in the words of both setting forms.
-const ENABLE: &str =
-    "set `integration_log.enabled = true` (or `QOE_INTEGRATION_LOG__ENABLED=true`)";
+fn enable() -> String {
+    format!(
+        "set `{} = true` (or `{}=true`)",
+        key::ENABLED,
+        env_name(key::ENABLED)
+    )
+}
 
 /// The database store `integration_log.source` selects, built without connecting.
 pub fn store_for(settings: &Settings) -> Result<Arc<dyn IntegrationLogStore>, SettingsError> {
@@ -62,8 +67,10 @@ pub fn target(settings: &Settings) -> String {
 /// What `integration_log.enabled = false` means for a caller, and how to change it.
 pub fn disabled_warning() -> String {
     format!(
-        "integration_log.enabled is false: Status, Integration Log and the status page answer \
-         200 with an empty body and read nothing; {ENABLE} to serve them"
+        "{} is false: Status, Integration Log and the status page answer 200 with an empty \
+         body and read nothing; {} to serve them",
+        key::ENABLED,
+        enable()
     )
 }
 
@@ -225,6 +232,9 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
     let source = &settings.integration_log.source;
     let mut report = Report::default();
     report.push("settings", Outcome::Ok(target(settings)));
+    for warning in &settings.warnings {
+        report.push("settings", Outcome::Warning(warning.clone()));
+    }
     if !settings.integration_log.enabled {
         report.push("operations", Outcome::Warning(disabled_warning()));
     }

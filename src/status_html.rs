@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
+use crate::configuration::{env_name, key};
 use crate::domain::{
     Freshness, IntegrationStatus, Job, JobRun, JobStatus, Outcome, StatusRead, STATUS_DEPTH,
 };
@@ -191,17 +192,19 @@ pub fn render_unavailable(reason: &str, retry_after: Duration, context: &PageCon
 /// The page while `integration_log.enabled` is false: how to turn it on.
 pub fn render_disabled(context: &PageContext) -> String {
     let mut page = start(Verdict::Disabled, context.refresh);
-    page.push_str(
+    page.push_str(&format!(
         "</header>\n<main>\n<div class=\"banner off\" role=\"status\">\n<p><strong>Disabled:\
          </strong> the integration log API is turned off, so the service reads nothing and has \
          nothing to show.</p>\n</div>\n<section class=\"job\">\n<h2>How to turn it on</h2>\n\
-         <p>Set <code>integration_log.enabled</code> to <code>true</code> in the settings \
+         <p>Set <code>{setting}</code> to <code>true</code> in the settings \
          file:</p>\n<pre><code>[integration_log]\nenabled = true</code></pre>\n<p>or set the \
-         environment variable <code>QOE_INTEGRATION_LOG__ENABLED=true</code>, then restart the \
+         environment variable <code>{variable}=true</code>, then restart the \
          service.</p>\n<p>While it is off, Status and Integration Log answer <code>200</code> \
          with an empty body, as CQD does, and the database is not read.</p>\n</section>\n\
          </main>\n",
-    );
+        setting = key::ENABLED,
+        variable = env_name(key::ENABLED),
+    ));
     finish(page)
 }
 

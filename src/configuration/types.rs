@@ -18,6 +18,8 @@ pub struct Settings {
     pub integration_log: IntegrationLogSettings,
     pub cache: CacheSettings,
     pub log: LogSettings,
+    /// What loading has to say once logging is on: each old name of a renamed setting used.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ pub struct HttpSettings {
     pub api_keys: ApiKeys,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
-    /// Serve HTTPS (and HTTP/2) with this certificate; `None` serves plain HTTP.
+    /// Serve HTTPS with this certificate; `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
     /// Longest HTTP/1 request head (request line and headers) a connection may send.
     pub max_request_head_bytes: usize,
@@ -66,7 +68,7 @@ impl ApiKeys {
             let key = key.expose_secret();
             if key.is_empty() || key.chars().any(char::is_whitespace) {
                 return Err(invalid(
-                    "http.api_keys",
+                    super::declared::key::API_KEYS,
                     format!(
                         "key number {} is empty or contains whitespace",
                         position + 1
@@ -113,9 +115,11 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum LogFormat {
     /// Human-readable lines.
+    #[default]
     Text,
     /// One JSON object per line, with the request's span fields.
     Json,
