@@ -296,3 +296,31 @@ mod tests {
         assert!(!line.contains("Key-0ne"), "{line}");
     }
 }
+
+#[cfg(test)]
+mod service_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_service_refuses_a_settings_file_that_is_no_small_regular_file_at_once() {
+        let dir = std::env::temp_dir().join(format!("qoe-service-settings-{}", std::process::id()));
+        // A directory where the settings file should be; the log goes beside it.
+        let config = dir.join("qoe.toml");
+        std::fs::create_dir_all(&config).expect("temp dir");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let started = Instant::now();
+
+        let served = runtime.block_on(serve_as_a_service(Some(config.clone())));
+
+        let error = format!("{:#}", served.expect_err("a directory is no settings file"));
+        assert!(started.elapsed() < Duration::from_secs(1), "{error}");
+        assert!(error.contains(&config.display().to_string()), "{error}");
+        assert!(error.contains("1048576 bytes"), "{error}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}

@@ -42,7 +42,9 @@ pub struct Database {
     pub connection_string: Option<SecretString>,
     pub ca_certificate_path: Option<PathBuf>,
     pub pool_max_size: Bounded<1, 1000, 10>,
-    /// Unset: `Connect Timeout` in the connection string, else the type's default.
+    /// Unset: `Connect Timeout` in the connection string, else the type's default (the default
+    /// shown).
+    #[serde(serialize_with = "or_default")]
     pub connect_timeout_ms: Option<ConnectTimeoutMs>,
     pub command_timeout_ms: CommandTimeoutMs,
     pub request_timeout_ms: CommandTimeoutMs,
@@ -109,6 +111,13 @@ pub struct Log {
 
 /// Settings whose value is a list: a TOML array, or comma-separated in one variable.
 pub const LIST_SETTINGS: [&str; 2] = ["http.cors_trusted_origins", "http.api_keys"];
+
+fn or_default<S: Serializer>(
+    value: &Option<ConnectTimeoutMs>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    value.unwrap_or_default().serialize(serializer)
+}
 
 fn redacted<S: Serializer>(value: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
     value.as_ref().map(|_| "(redacted)").serialize(serializer)
@@ -198,7 +207,10 @@ mod tests {
     use super::*;
 
     fn keys() -> Vec<String> {
-        settings_with_defaults().into_iter().map(|(key, _)| key).collect()
+        settings_with_defaults()
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
     }
 
     #[test]
@@ -239,8 +251,14 @@ mod tests {
         };
 
         assert_eq!(default_of("database.pool_max_size").as_deref(), Some("10"));
-        assert_eq!(default_of("http.listen").as_deref(), Some("\"127.0.0.1:8080\""));
-        assert_eq!(default_of("integration_log.enabled").as_deref(), Some("false"));
+        assert_eq!(
+            default_of("http.listen").as_deref(),
+            Some("\"127.0.0.1:8080\"")
+        );
+        assert_eq!(
+            default_of("integration_log.enabled").as_deref(),
+            Some("false")
+        );
         assert_eq!(default_of("log.format").as_deref(), Some("\"text\""));
         assert_eq!(default_of("database.connection_string"), None);
         assert_eq!(default_of("http.api_keys"), None);

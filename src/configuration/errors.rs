@@ -125,8 +125,12 @@ pub fn read_toml(path: &Path) -> Result<String, SettingsError> {
              (1 MiB)"
         ))
     })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| file_error(format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        file_error(format!(
+            "is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     if let Err(error) = toml::from_str::<toml::Table>(&text) {
         let offset = error.span().map_or(0, |span| span.start);
         let before = &text[..floor_char_boundary(&text, offset)];
@@ -184,7 +188,10 @@ fn first_setting_of(text: &str, line: usize) -> Option<String> {
         paths.push(path);
     }
     let repeated = paths.get(line - 1)?.as_ref()?;
-    let first = paths.iter().position(|path| path.as_ref() == Some(repeated))? + 1;
+    let first = paths
+        .iter()
+        .position(|path| path.as_ref() == Some(repeated))?
+        + 1;
     (first < line).then(|| format!("`{repeated}` is set again, first at line {first}"))
 }
 

@@ -219,7 +219,10 @@ fn rename_aliased_keys(value: &mut config::Value, aliases: &[Alias], warnings: &
     }
 }
 
-fn table_at<'v>(value: &'v mut config::Value, path: &[&str]) -> Option<&'v mut config::Map<String, config::Value>> {
+fn table_at<'v>(
+    value: &'v mut config::Value,
+    path: &[&str],
+) -> Option<&'v mut config::Map<String, config::Value>> {
     let mut table = match &mut value.kind {
         ValueKind::Table(table) => table,
         _ => return None,
@@ -481,7 +484,6 @@ fn trusted_origin(text: &str) -> Result<String, &'static str> {
     }
     Ok(lower)
 }
-
 
 impl declared::Tls {
     fn validate(self) -> Result<Option<TlsSettings>, SettingsError> {
@@ -1239,7 +1241,8 @@ mod bounded_file_and_echo_tests {
 
     use super::*;
 
-    const CONNECTION_STRING: &str = "Server=tcp:db.example.org,1433;User Id=qoe_service;Password=S3cret-Pa55";
+    const CONNECTION_STRING: &str =
+        "Server=tcp:db.example.org,1433;User Id=qoe_service;Password=S3cret-Pa55";
 
     fn environment(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         let mut environment: HashMap<String, String> = pairs
@@ -1313,7 +1316,8 @@ mod bounded_file_and_echo_tests {
     fn a_huge_sparse_settings_file_is_refused_without_reading_it() {
         let path = temp_dir("settings-sparse").join("qoe.toml");
         let file = std::fs::File::create(&path).expect("create");
-        file.set_len(2 * 1024 * 1024 * 1024).expect("a 2 GiB sparse file");
+        file.set_len(2 * 1024 * 1024 * 1024)
+            .expect("a 2 GiB sparse file");
 
         assert_refused_promptly(&path);
         std::fs::remove_file(&path).expect("clean up");
@@ -1350,7 +1354,11 @@ mod bounded_file_and_echo_tests {
 
         assert!(message.contains("integration_log.time_zone"), "{message}");
         assert!(message.contains("10485760 characters"), "{message}");
-        assert!(message.len() < 400, "{} bytes: {message:.400}", message.len());
+        assert!(
+            message.len() < 400,
+            "{} bytes: {message:.400}",
+            message.len()
+        );
     }
 
     #[test]
@@ -1367,7 +1375,10 @@ mod bounded_file_and_echo_tests {
             ("QOE_INTEGRATION_LOG__TIME_ZONE", "Server=db;pwd=Hunter2-pw"),
             ("QOE_INTEGRATION_LOG__SOURCE", "PASSWORD=Hunter2-pw"),
             ("QOE_LOG__FORMAT", "Pwd=Hunter2-pw"),
-            ("QOE_HTTP__CORS_TRUSTED_ORIGINS", "Server=db;Password=Hunter2-pw"),
+            (
+                "QOE_HTTP__CORS_TRUSTED_ORIGINS",
+                "Server=db;Password=Hunter2-pw",
+            ),
         ] {
             let message = error_of(None, &[(variable, value)]);
 
@@ -1381,11 +1392,17 @@ mod bounded_file_and_echo_tests {
         for (variable, value) in [
             ("QOE_INTEGRATION_LOG__TIME_ZONE", "K3y-0f-the-api"),
             ("QOE_HTTP__CORS_TRUSTED_ORIGINS", "K3y-0f-the-api"),
-            ("QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE", "K3y-0f-the-api"),
+            (
+                "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
+                "K3y-0f-the-api",
+            ),
         ] {
             let message = error_of(
                 None,
-                &[("QOE_HTTP__API_KEYS", "other,K3y-0f-the-api"), (variable, value)],
+                &[
+                    ("QOE_HTTP__API_KEYS", "other,K3y-0f-the-api"),
+                    (variable, value),
+                ],
             );
 
             assert!(!message.contains("K3y-0f-the-api"), "{variable}: {message}");
@@ -1437,8 +1454,16 @@ mod bounded_file_and_echo_tests {
 
         assert_eq!(settings.cache.ttl, Duration::from_millis(1234));
         assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
-        assert!(settings.warnings[0].contains("`cache.ttl_millis`"), "{:?}", settings.warnings);
-        assert!(settings.warnings[0].contains("`cache.ttl_ms`"), "{:?}", settings.warnings);
+        assert!(
+            settings.warnings[0].contains("`cache.ttl_millis`"),
+            "{:?}",
+            settings.warnings
+        );
+        assert!(
+            settings.warnings[0].contains("`cache.ttl_ms`"),
+            "{:?}",
+            settings.warnings
+        );
         assert!(
             Settings::load_from(Some(&file), environment(&[])).is_err(),
             "without the alias the old name is unknown"
@@ -1451,7 +1476,11 @@ mod bounded_file_and_echo_tests {
 
         assert_eq!(settings.cache.ttl, Duration::from_millis(4321));
         assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
-        assert!(settings.warnings[0].contains("QOE_CACHE__TTL_MS"), "{:?}", settings.warnings);
+        assert!(
+            settings.warnings[0].contains("QOE_CACHE__TTL_MS"),
+            "{:?}",
+            settings.warnings
+        );
     }
 
     #[test]
@@ -1467,7 +1496,11 @@ mod bounded_file_and_echo_tests {
 
         for settings in [&from_file, &from_environment] {
             assert_eq!(settings.cache.ttl, Duration::from_millis(2));
-            assert!(settings.warnings[0].contains("ignored"), "{:?}", settings.warnings);
+            assert!(
+                settings.warnings[0].contains("ignored"),
+                "{:?}",
+                settings.warnings
+            );
         }
         assert_eq!(variable_over_file.cache.ttl, Duration::from_millis(3));
     }

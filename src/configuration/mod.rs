@@ -21,9 +21,9 @@ mod types;
 mod values;
 
 pub use connection::{ConnectionString, Encrypt, Key, ServerAddress, SignIn, TlsOptions, KEYS};
+pub use declared::{env_name, key, ENV_PREFIX};
 pub(crate) use errors::invalid;
 pub use errors::SettingsError;
-pub use declared::{env_name, key, ENV_PREFIX};
 pub use types::{
     ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
     LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,

@@ -27,7 +27,6 @@ mod tests {
     use super::*;
     use crate::configuration::{LogSource, Settings};
 
-
     #[test]
     fn windows_names_map_to_the_iana_zone_cldr_gives_them() {
         for (windows, iana) in [
@@ -92,7 +91,10 @@ mod tests {
     fn an_unknown_zone_names_the_setting_and_both_kinds_of_name() {
         for unknown in ["Mars/Olympus", "Eastern Time", "eastern standard time", ""] {
             let environment = [
-                ("QOE_DATABASE__CONNECTION_STRING", "Server=tcp:db,1433;User Id=u;Password=p"),
+                (
+                    "QOE_DATABASE__CONNECTION_STRING",
+                    "Server=tcp:db,1433;User Id=u;Password=p",
+                ),
                 ("QOE_INTEGRATION_LOG__TIME_ZONE", unknown),
             ]
             .map(|(name, value)| (name.to_owned(), value.to_owned()))

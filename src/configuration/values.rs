@@ -23,7 +23,10 @@ impl<const MIN: u64, const MAX: u64, const DEFAULT: u64> Bounded<MIN, MAX, DEFAU
     pub const MAX: u64 = MAX;
     /// A default outside the bounds does not compile.
     const DEFAULT: u64 = {
-        assert!(MIN <= DEFAULT && DEFAULT <= MAX, "the default is out of bounds");
+        assert!(
+            MIN <= DEFAULT && DEFAULT <= MAX,
+            "the default is out of bounds"
+        );
         DEFAULT
     };
 
@@ -214,7 +217,11 @@ pub trait Choice: Sized + Copy + 'static {
                     .iter()
                     .map(|(word, _)| format!("`{word}`"))
                     .collect();
-                checked(format!("{} is not one of {}", shown(text), words.join(", ")))
+                checked(format!(
+                    "{} is not one of {}",
+                    shown(text),
+                    words.join(", ")
+                ))
             })
     }
 
@@ -257,8 +264,10 @@ pub enum SourceKind {
 }
 
 impl Choice for SourceKind {
-    const WORDS: &'static [(&'static str, Self)] =
-        &[("table", SourceKind::Table), ("sql_agent", SourceKind::SqlAgent)];
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("table", SourceKind::Table),
+        ("sql_agent", SourceKind::SqlAgent),
+    ];
 }
 
 choice_serde!(SourceKind);
@@ -289,7 +298,10 @@ mod tests {
         assert_eq!(Small::try_from(10).map(Small::get), Ok(10));
         for outside in [0, 11, u64::MAX] {
             let refusal = Small::try_from(outside).expect_err("outside");
-            assert!(refusal.ends_with("must be a whole number from 1 to 10"), "{refusal}");
+            assert!(
+                refusal.ends_with("must be a whole number from 1 to 10"),
+                "{refusal}"
+            );
         }
     }
 
@@ -297,7 +309,10 @@ mod tests {
     fn a_choice_is_matched_in_any_case_and_a_wrong_one_lists_the_words() {
         assert_eq!(LogFormat::parse("JSON"), Ok(LogFormat::Json));
         let refusal = SourceKind::parse("tabel").expect_err("a slip");
-        assert!(refusal.ends_with("`tabel` is not one of `table`, `sql_agent`"), "{refusal}");
+        assert!(
+            refusal.ends_with("`tabel` is not one of `table`, `sql_agent`"),
+            "{refusal}"
+        );
     }
 
     #[test]
@@ -305,6 +320,9 @@ mod tests {
         assert!(DataIntegrationStep::try_from("x".repeat(128)).is_ok());
         assert!(DataIntegrationStep::try_from("x".repeat(129)).is_err());
         assert!(CubeProcessingStep::try_from("  ".to_owned()).is_err());
-        assert_eq!(JobName::try_from(" ".to_owned()).map(JobName::get), Ok(None));
+        assert_eq!(
+            JobName::try_from(" ".to_owned()).map(JobName::get),
+            Ok(None)
+        );
     }
 }
