@@ -11,10 +11,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::types::LogFormat;
-use super::values::{
-    Bounded, CubeProcessingStep, DataIntegrationStep, JobName, Listen, SourceKind, TimeZone,
-};
+use super::values::{step_name, Bounded, JobName, Listen, LogFormat, SourceKind, TimeZone};
 
 /// Old names of renamed settings, `(old, new)`, kept for at least one minor version; each use
 /// logs a WARN naming the new name. Applied to file keys and `QOE_…` variables alike.
@@ -85,6 +82,9 @@ pub struct IntegrationLog {
     pub source: SourceKind,
     pub sql_agent: SqlAgent,
 }
+
+step_name!(DataIntegrationStep, "QoE Archive Data");
+step_name!(CubeProcessingStep, "Process Cube");
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -25,6 +25,7 @@ pub use declared::{env_name, key, ENV_PREFIX};
 pub(crate) use errors::invalid;
 pub use errors::SettingsError;
 pub use types::{
-    ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
-    LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,
+    ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogSettings,
+    LogSource, Settings, SqlAgentSettings, TlsSettings,
 };
+pub use values::LogFormat;

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
+use super::values::LogFormat;
 
 /// Everything the service can be told, validated.
 #[derive(Debug, Clone)]
@@ -113,16 +114,6 @@ pub struct CacheSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSettings {
     pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, with the request's span fields.
-    Json,
 }
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::{checked, shown};
 use super::time_zone;
-use super::types::LogFormat;
 
 /// A whole number from `MIN` to `MAX`, `DEFAULT` when not given: `Bounded<1, 1000, 10>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +131,7 @@ impl From<TimeZone> for String {
 pub const MAX_SYSNAME_CHARS: usize = 128;
 
 /// A SQL Server Agent job or step name: 1 to [`MAX_SYSNAME_CHARS`] characters.
-fn sysname(text: String) -> Result<String, String> {
+pub(super) fn sysname(text: String) -> Result<String, String> {
     if text.trim().is_empty() || text.chars().count() > MAX_SYSNAME_CHARS {
         Err(checked(format!(
             "must be a job step name of 1 to {MAX_SYSNAME_CHARS} characters"
@@ -142,10 +141,10 @@ fn sysname(text: String) -> Result<String, String> {
     }
 }
 
-/// A job step name with its default: CQD's own name for that step.
+/// A job step name with its default: `step_name!(DataIntegrationStep, "QoE Archive Data")`.
 macro_rules! step_name {
     ($name:ident, $default:literal) => {
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(pub String);
 
@@ -159,7 +158,7 @@ macro_rules! step_name {
             type Error = String;
 
             fn try_from(text: String) -> Result<Self, String> {
-                sysname(text).map($name)
+                super::values::sysname(text).map($name)
             }
         }
 
@@ -171,8 +170,7 @@ macro_rules! step_name {
     };
 }
 
-step_name!(DataIntegrationStep, "QoE Archive Data");
-step_name!(CubeProcessingStep, "Process Cube");
+pub(super) use step_name;
 
 /// `integration_log.sql_agent.job_name`: a job name, or blank for none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +270,17 @@ impl Choice for SourceKind {
 
 choice_serde!(SourceKind);
 
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, with the request's span fields.
+    Json,
+}
+
 impl Choice for LogFormat {
     const WORDS: &'static [(&'static str, Self)] =
         &[("text", LogFormat::Text), ("json", LogFormat::Json)];
@@ -317,6 +326,8 @@ mod tests {
 
     #[test]
     fn a_step_name_is_one_to_128_characters() {
+        use crate::configuration::declared::{CubeProcessingStep, DataIntegrationStep};
+
         assert!(DataIntegrationStep::try_from("x".repeat(128)).is_ok());
         assert!(DataIntegrationStep::try_from("x".repeat(129)).is_err());
         assert!(CubeProcessingStep::try_from("  ".to_owned()).is_err());
