@@ -1418,26 +1418,28 @@ mod bounded_file_and_echo_tests {
 
     #[test]
     fn a_key_set_twice_names_the_key_and_the_line_where_it_was_first_set() {
-        let file = file_with(
-            "twice.toml",
-            "[integration_log]\n# enabled = false\ntime_zone = 'UTC'\n\n[cache]\nttl_ms = 5000\n\n[integration_log]\nenabled = true\n",
-        );
+        for (name, toml, again, key, first) in [
+            (
+                "table-twice.toml",
+                "[integration_log]\n# enabled = false\ntime_zone = 'UTC'\n\n[cache]\nttl_ms = 5000\n\n[integration_log]\nenabled = true\n",
+                "line 8",
+                "`integration_log`",
+                "first at line 1",
+            ),
+            (
+                "key-twice.toml",
+                "[cache]\nttl_ms = 5000\nlog_max_entries = 10\nttl_ms = 0\n",
+                "line 4",
+                "`cache.ttl_ms`",
+                "first at line 2",
+            ),
+        ] {
+            let message = error_of(Some(&file_with(name, toml)), &[]);
 
-        let message = error_of(Some(&file), &[]);
-
-        assert!(message.contains("line 8"), "{message}");
-        assert!(message.contains("`integration_log`"), "{message}");
-        assert!(message.contains("first at line 1"), "{message}");
-
-        let file = file_with(
-            "key-twice.toml",
-            "[cache]\nttl_ms = 5000\nlog_max_entries = 10\nttl_ms = 0\n",
-        );
-        let message = error_of(Some(&file), &[]);
-
-        assert!(message.contains("line 4"), "{message}");
-        assert!(message.contains("`cache.ttl_ms`"), "{message}");
-        assert!(message.contains("first at line 2"), "{message}");
+            for expected in [again, key, first] {
+                assert!(message.contains(expected), "{name}: {message}");
+            }
+        }
     }
 
     const RENAMED: &[Alias] = &[("cache.ttl_millis", "cache.ttl_ms")];
