@@ -2,6 +2,11 @@
 
 /// The known key closest to `unknown`, if it is close enough to be a slip of the keyboard.
 pub fn closest<'a>(unknown: &str, known: &'a [String]) -> Option<&'a str> {
+    // Far longer than every key: no slip, and the distance would cost its length squared.
+    let longest = known.iter().map(String::len).max().unwrap_or_default();
+    if unknown.len() > 2 * longest {
+        return None;
+    }
     let unknown = unknown.to_ascii_lowercase();
     known
         .iter()

@@ -308,7 +308,7 @@ fn unknown_setting(
         Some(meant) => format!("; did you mean `{meant}`?"),
         None => String::new(),
     };
-    format!("unknown setting `{key}` ({origin}){hint}")
+    format!("unknown setting {} ({origin}){hint}", shown(key))
 }
 
 /// A list setting's name and its entries, as read from one environment variable.
@@ -1359,6 +1359,22 @@ mod bounded_file_and_echo_tests {
             "{} bytes: {message:.400}",
             message.len()
         );
+    }
+
+    #[test]
+    fn a_long_unknown_key_is_named_by_its_length() {
+        let file = file_with(
+            "long-key.toml",
+            &format!("[http]\n\"{}\" = 1\n", "k".repeat(100_000)),
+        );
+
+        let message = error_of(Some(&file), &[]);
+
+        assert!(
+            message.contains("unknown setting a value of 100005 characters"),
+            "{message:.300}"
+        );
+        assert!(message.len() < 400, "{message:.300}");
     }
 
     #[test]
