@@ -210,7 +210,15 @@ pub fn posture(settings: &Settings) -> String {
         if http.api_keys.is_empty() {
             "OFF (anyone who reaches the port may call)".to_owned()
         } else {
-            format!("on ({} keys)", http.api_keys.keys().len())
+            format!(
+                "on ({} keys{})",
+                http.api_keys.keys().len(),
+                if http.public_status {
+                    "; Status and the status page without a key"
+                } else {
+                    ""
+                }
+            )
         },
         cors_origins(&http.cors_trusted_origins),
         if http.tls.is_some() { "on" } else { "off" },
@@ -300,6 +308,12 @@ mod tests {
         let line = posture(&settings);
 
         assert!(line.contains("API keys on (2 keys)"), "{line}");
+        settings.http.public_status = true;
+        let line = posture(&settings);
+        assert!(
+            line.contains("API keys on (2 keys; Status and the status page without a key)"),
+            "{line}"
+        );
         assert!(line.contains("https://cqd.example.org"), "{line}");
         assert!(line.contains("operations enabled"), "{line}");
         assert!(!line.contains("Key-0ne"), "{line}");

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::configuration::{env_name, key, LogSource, Settings, SettingsError, SignIn};
-use crate::store::{IntegrationLogStore, StoreError, Unavailability};
+use crate::store::{IntegrationLogStore, NotReady, StoreError, Unavailability};
 
 /// What to do while `integration_log.enabled` is `false`, in the words of both setting forms.
 fn enable() -> String {
@@ -78,6 +78,11 @@ pub fn disabled_warning() -> String {
 /// What the admin must change when the database answers with `kind`, in setting names.
 pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
     match kind {
+        Unavailability::NameNotResolved => {
+            "check the host name in `Server=` of database.connection_string: this machine's DNS \
+             does not know it (`nslookup <host>` here); write the server's fully qualified name, \
+             or its IP address"
+        }
         Unavailability::Unreachable => {
             "check the host and port in `Server=` of database.connection_string, that SQL Server \
              listens on TCP there and that no firewall is in between: see README 'Connecting to \
@@ -96,8 +101,12 @@ pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
              that database (CREATE USER … FOR LOGIN …)"
         }
         Unavailability::EncryptionMismatch => {
-            "set `Encrypt=` in database.connection_string to what the server offers (`strict` \
-             only for SQL Server 2022), or give the server a certificate and TLS 1.2"
+            "the server ended or refused the TLS handshake, or does not offer what `Encrypt=` in \
+             database.connection_string asks: SQL Server encrypts the login even with \
+             `Encrypt=False`/`Optional`, so enable TLS 1.2 on the server (SQL Server 2012/2014 \
+             need their TLS 1.2 update) and give it a certificate; `Encrypt=strict` needs SQL \
+             Server 2022 (else `Encrypt=True`); `Encrypt=True` needs a server that offers TLS: \
+             see README 'What a reason means and what to fix'"
         }
         Unavailability::CertificateNotTrusted => {
             "trust the server's certificate: database.ca_certificate_path (or \
@@ -249,15 +258,7 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
     match store.readiness().await {
         Ok(reasons) if reasons.is_empty() => report.push("readiness", Outcome::Ok("ready".into())),
         Ok(reasons) => {
-            for reason in reasons {
-                // Readiness reasons name their setting and what to set it to.
-                let (reason, fix) = match reason.split_once(": ") {
-                    Some((reason, fix)) => (reason.to_owned(), fix.to_owned()),
-                    None => (
-                        reason,
-                        "see README 'SQL Server Agent history as the source'".into(),
-                    ),
-                };
+            for NotReady { reason, fix, .. } in reasons {
                 report.push("readiness", Outcome::Failed { reason, fix });
             }
         }
@@ -292,8 +293,14 @@ pub fn at_start(settings: &Settings, store: Arc<dyn IntegrationLogStore>) {
                 tracing::info!("ready: the database answers and the settings agree with it")
             }
             Ok(reasons) => {
-                for reason in reasons {
-                    tracing::warn!(reason, "not ready at start: {reason}");
+                for NotReady {
+                    setting,
+                    reason,
+                    fix,
+                    ..
+                } in reasons
+                {
+                    tracing::warn!(setting, reason, fix, "not ready at start: {reason} → {fix}");
                 }
             }
             Err(error) => {

@@ -55,6 +55,8 @@ pub struct Http {
     /// Unset: no keys (open). Set, even to an empty list: those keys.
     #[serde(serialize_with = "redacted_keys")]
     pub api_keys: Option<Vec<SecretString>>,
+    /// With keys: Status and the status page answer without one.
+    pub public_status: bool,
     pub shutdown_timeout_s: Bounded<0, 3600, 10>,
     pub tls: Tls,
     pub max_request_head_bytes: Bounded<1024, { 1024 * 1024 }, 16_384>,

@@ -403,6 +403,7 @@ impl declared::Http {
                 }
                 Some(keys) => ApiKeys::new(keys)?,
             },
+            public_status: self.public_status,
             shutdown_timeout: self.shutdown_timeout_s.seconds(),
             tls: self.tls.validate()?,
             max_request_head_bytes: self.max_request_head_bytes.get() as usize,

@@ -255,13 +255,23 @@ impl Metrics {
                 "Most connections the pool opens.",
                 status.max,
             );
-            let name = "qoe_db_login_failures_total";
-            let _ = writeln!(
-                out,
-                "# HELP {name} Connection attempts (TCP, TLS or login) that failed.\n\
-                 # TYPE {name} counter\n{name} {}",
-                status.login_failures
-            );
+            for (name, help, count) in [
+                (
+                    "qoe_db_login_failures_total",
+                    "Connection attempts whose login SQL Server (or the Kerberos KDC) refused.",
+                    status.login_failures,
+                ),
+                (
+                    "qoe_db_connect_failures_total",
+                    "Connection attempts that failed before a login: name not resolved, TCP refused or unreachable, TLS, timeout.",
+                    status.connect_failures,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {count}"
+                );
+            }
             gauge(
                 &mut out,
                 "qoe_db_login_backoff_seconds",
