@@ -121,7 +121,7 @@ pub fn check_server_offset(
 }
 
 /// `UTC+03:00`, `UTC-04:30`.
-fn utc_offset(minutes: i32) -> String {
+pub fn utc_offset(minutes: i32) -> String {
     let sign = if minutes < 0 { '-' } else { '+' };
     let minutes = minutes.abs();
     format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60)

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::agent::SERVER_TIME_ZONE_MISMATCH;
-use crate::domain::{LogEntry, LogQuery, StatusRead};
+use crate::domain::{IntegrationStatus, LogEntry, LogQuery, Outcome, StatusRead};
 
 /// The reads the HTTP layer needs. `db::SqlServerStore` and `db::SqlAgentStore` are the real
 /// ones; the layers in this module wrap one; tests supply doubles. Every method is required,
@@ -56,6 +56,38 @@ impl fmt::Display for NotReady {
         }
         Ok(())
     }
+}
+
+/// `read` with the message of each failing job's newest failure, for people (the status page,
+/// `check`). The Agent source's runs carry their messages; the table source's status query
+/// reads no descriptions (Status stays one round trip), so each failing job's newest failure
+/// is read from the log, `top=1` of its category, only while that job is failing. A log read
+/// that fails leaves the message out: the page and `check` say the run left none.
+pub async fn with_failure_messages(
+    store: &dyn IntegrationLogStore,
+    status: &IntegrationStatus,
+    read: &Arc<StatusRead>,
+) -> Arc<StatusRead> {
+    let mut failures = Vec::new();
+    for job in status.jobs() {
+        let Some(failed_at) = job.failing_since() else {
+            continue;
+        };
+        if read.failure_message(job.job, failed_at).is_some() {
+            continue;
+        }
+        let query = LogQuery::newest(job.job.outcome(Outcome::Failed), 1);
+        if let Ok(entries) = store.log_entries(query).await {
+            failures.extend(entries);
+        }
+    }
+    if failures.is_empty() {
+        return read.clone();
+    }
+    Arc::new(StatusRead {
+        failures,
+        ..StatusRead::clone(read)
+    })
 }
 
 /// Why the database could not answer, in words a client may see.

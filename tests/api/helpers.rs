@@ -71,6 +71,14 @@ impl FakeStore {
         })
     }
 
+    /// Fails every call with `error`.
+    pub fn failing_with(error: StoreError) -> Arc<Self> {
+        Arc::new(FakeStore {
+            failure: Mutex::new(Some(error)),
+            ..FakeStore::default()
+        })
+    }
+
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }

@@ -295,9 +295,17 @@ async fn while_the_server_clock_disagrees_with_server_time_zone_no_shifted_time_
         );
         assert!(response.headers.contains_key(header::RETRY_AFTER), "{path}");
         if path == STATUS_PAGE_PATH {
-            // The page is HTML for people; it names the same setting.
+            // The page is HTML for people: its own state, both offsets, the same setting.
             assert!(
                 body.contains("integration_log.sql_agent.server_time_zone"),
+                "{path}: {body}"
+            );
+            assert!(
+                body.contains("<title>✗ server time zone differs · QoE Data Service</title>"),
+                "{path}: {body}"
+            );
+            assert!(
+                body.contains("UTC+03:00 now, but SQL Server's clock is <strong>UTC+04:00"),
                 "{path}: {body}"
             );
             continue;
