@@ -74,6 +74,15 @@ impl LogQuery {
         })
     }
 
+    /// The deepest query: the newest [`MAX_TOP`] entries of `category` (or of all), from
+    /// which every narrower query of that category can be answered.
+    pub fn deepest(category: Option<LogCategory>) -> Self {
+        LogQuery {
+            top: MAX_TOP,
+            category,
+        }
+    }
+
     pub fn top(&self) -> u16 {
         self.top
     }
