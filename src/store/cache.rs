@@ -189,19 +189,23 @@ impl LogRead {
             .take(usize::from(query.top()))
     }
 
+    /// The answer to `query` already served from this read.
+    fn kept(&self, query: LogQuery) -> Option<Arc<LogAnswer>> {
+        self.answers().get(&query).cloned()
+    }
+
     /// Whether this read holds the newest `top` entries `query` asks for: it has that many of
     /// its category, or the store had fewer than the read asked for (so it gave them all).
     fn holds(&self, query: LogQuery) -> bool {
         self.entries.len() < usize::from(MAX_TOP)
             || self.newest(query).count() == usize::from(query.top())
-            || self.answers().contains_key(&query)
     }
 
     /// The answer to `query` from this read, kept for the next request while the budget
     /// allows.
     fn answer(&self, query: LogQuery) -> Arc<LogAnswer> {
-        if let Some(answer) = self.answers().get(&query) {
-            return answer.clone();
+        if let Some(answer) = self.kept(query) {
+            return answer;
         }
         let answer = Arc::new(LogAnswer::new(self.newest(query).cloned().collect()));
         let mut answers = self.answers();
@@ -302,6 +306,9 @@ impl CachingStore {
             return Ok(Arc::new(LogAnswer::new(entries)));
         }
         let newest = self.log_read(None).await?;
+        if let Some(answer) = newest.kept(query) {
+            return Ok(answer);
+        }
         let read = if newest.holds(query) {
             newest
         } else {
