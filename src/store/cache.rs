@@ -493,10 +493,31 @@ mod tests {
         LogQuery::from_pairs(pairs.iter().copied()).expect("valid query")
     }
 
+    /// A cache over a store whose log is [`log_with_failures_every`]`(count, failure_every)`.
+    fn cached_log(count: usize, failure_every: usize) -> (Arc<SlowStore>, CachingStore) {
+        let store = Arc::new(SlowStore::with_log(log_with_failures_every(
+            count,
+            failure_every,
+        )));
+        let cache = CachingStore::new(store.clone(), TTL);
+        (store, cache)
+    }
+
+    /// The newest `top` cube failures, through `cache`.
+    async fn cube_failures(cache: &CachingStore, top: usize) -> Arc<LogAnswer> {
+        let top = top.to_string();
+        cache
+            .log_answer(log_query(&[
+                ("top", &top),
+                ("category", LogCategory::CubeProcessingFailed.as_str()),
+            ]))
+            .await
+            .expect("read")
+    }
+
     #[tokio::test(start_paused = true)]
     async fn every_top_is_answered_from_one_read_of_the_newest_entries_cleared_with_the_rest() {
-        let store = Arc::new(SlowStore::with_log(log_with_failures_every(3000, 20)));
-        let cache = CachingStore::new(store.clone(), TTL);
+        let (store, cache) = cached_log(3000, 20);
 
         for top in 1..=MAX_TOP {
             let answer = cache
@@ -516,16 +537,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_category_is_filtered_from_the_newest_entries_when_they_hold_its_newest_top() {
-        let store = Arc::new(SlowStore::with_log(log_with_failures_every(3000, 20)));
-        let cache = CachingStore::new(store.clone(), TTL);
+        let (store, cache) = cached_log(3000, 20);
 
-        let failures = cache
-            .log_answer(log_query(&[
-                ("top", "50"),
-                ("category", "CubeProcessingFailed"),
-            ]))
-            .await
-            .expect("read");
+        let failures = cube_failures(&cache, 50).await;
 
         let expected: Vec<LogEntry> = store
             .log
@@ -540,18 +554,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_category_rare_among_the_newest_entries_is_read_once_on_its_own_for_every_top() {
-        let store = Arc::new(SlowStore::with_log(log_with_failures_every(100_000, 100)));
-        let cache = CachingStore::new(store.clone(), TTL);
+        let (store, cache) = cached_log(100_000, 100);
         let failed = LogCategory::CubeProcessingFailed;
 
         for top in [5, 10, 11, 200, 1000] {
-            let answer = cache
-                .log_answer(log_query(&[
-                    ("top", &top.to_string()),
-                    ("category", failed.as_str()),
-                ]))
-                .await
-                .expect("read");
+            let answer = cube_failures(&cache, top).await;
             assert_eq!(answer.entries.len(), top, "top={top}");
             assert!(answer.entries.iter().all(|e| e.category == failed));
         }
@@ -564,16 +571,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_short_log_answers_every_category_from_the_one_read() {
-        let store = Arc::new(SlowStore::with_log(log_with_failures_every(300, 100)));
-        let cache = CachingStore::new(store.clone(), TTL);
+        let (store, cache) = cached_log(300, 100);
 
-        let answer = cache
-            .log_answer(log_query(&[
-                ("top", "10"),
-                ("category", "CubeProcessingFailed"),
-            ]))
-            .await
-            .expect("read");
+        let answer = cube_failures(&cache, 10).await;
 
         assert_eq!(answer.entries.len(), 3, "all there are");
         assert_eq!(store.calls(), 1);
