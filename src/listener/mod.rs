@@ -9,7 +9,6 @@
 //! wrapped in [`CappedHead`].
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use actix_web::dev::AppConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::log_limit::RateLimit;
+use crate::metrics::{ProtocolError, ProtocolErrors};
 
 mod capped_head;
 
@@ -70,11 +70,13 @@ pub fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Serves `factory`'s app on `listener`, over TLS when `tls` is given.
+/// Serves `factory`'s app on `listener`, over TLS when `tls` is given; connections closed by a
+/// protocol error are counted in `errors`.
 pub fn serve<F, I, S, B>(
     listener: std::net::TcpListener,
     tls: Option<rustls::ServerConfig>,
     limits: Limits,
+    errors: ProtocolErrors,
     factory: F,
 ) -> io::Result<Server>
 where
@@ -117,6 +119,7 @@ where
                 secure,
                 address,
                 limits,
+                errors.clone(),
             ))
         })?,
         Some(mut config) => {
@@ -139,6 +142,7 @@ where
                         secure,
                         address,
                         limits,
+                        errors.clone(),
                     ))
             })?
         }
@@ -160,6 +164,7 @@ fn http_service<T, F, I, S, B>(
     secure: bool,
     address: SocketAddr,
     limits: Limits,
+    errors: ProtocolErrors,
 ) -> impl ServiceFactory<
     (T, Protocol, Option<SocketAddr>),
     Config = (),
@@ -194,52 +199,35 @@ where
             // actix-web's `HttpServer` passes the same; its constructor is crate-private.
             AppConfig::__priv_test_new(secure, host.clone(), address)
         }))
-        .map_err(note_protocol_error)
+        .map_err(move |error| note_protocol_error(&errors, error))
 }
 
-/// Kinds of connection-ending errors, as `qoe_http_protocol_errors_total{kind}` counts them.
-pub const PROTOCOL_ERROR_KINDS: [&str; 5] =
-    ["malformed", "head_too_long", "head_timeout", "io", "other"];
-
-static PROTOCOL_ERRORS: [AtomicU64; PROTOCOL_ERROR_KINDS.len()] =
-    [const { AtomicU64::new(0) }; PROTOCOL_ERROR_KINDS.len()];
-
-/// Connections closed by a protocol error since start, by kind (as [`PROTOCOL_ERROR_KINDS`]).
-pub fn protocol_errors() -> [(&'static str, u64); PROTOCOL_ERROR_KINDS.len()] {
-    std::array::from_fn(|i| {
-        (
-            PROTOCOL_ERROR_KINDS[i],
-            PROTOCOL_ERRORS[i].load(Ordering::Relaxed),
-        )
-    })
-}
-
-/// The kind of a connection-ending error (an index into [`PROTOCOL_ERROR_KINDS`]).
-fn protocol_error_kind(error: &DispatchError) -> usize {
+/// The kind of a connection-ending error.
+fn protocol_error_kind(error: &DispatchError) -> ProtocolError {
     match error {
         DispatchError::Parse(ParseError::Io(io)) | DispatchError::Io(io) => {
             match io.get_ref().and_then(|e| e.downcast_ref::<HeadRefused>()) {
-                Some(HeadRefused::TooLong) => 1,
-                Some(HeadRefused::TooSlow) => 2,
-                None => 3,
+                Some(HeadRefused::TooLong) => ProtocolError::HeadTooLong,
+                Some(HeadRefused::TooSlow) => ProtocolError::HeadTimeout,
+                None => ProtocolError::Io,
             }
         }
-        DispatchError::Parse(ParseError::TooLarge) => 1,
-        DispatchError::Parse(_) => 0,
-        DispatchError::SlowRequestTimeout => 2,
-        _ => 4,
+        DispatchError::Parse(ParseError::TooLarge) => ProtocolError::HeadTooLong,
+        DispatchError::Parse(_) => ProtocolError::Malformed,
+        DispatchError::SlowRequestTimeout => ProtocolError::HeadTimeout,
+        _ => ProtocolError::Other,
     }
 }
 
 /// Counts a connection that ended in an error and logs it, at most one line per kind per
 /// [`crate::log_limit::WINDOW`] with the count held back: a client can send malformed requests
 /// at will. (actix-http's own line for it is filtered out in `telemetry`.)
-fn note_protocol_error(error: DispatchError) {
+fn note_protocol_error(errors: &ProtocolErrors, error: DispatchError) {
     static LOGGED: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
     let kind = protocol_error_kind(&error);
-    PROTOCOL_ERRORS[kind].fetch_add(1, Ordering::Relaxed);
+    errors.count(kind);
     if let Some(held_back) = LOGGED.admit(kind) {
-        let kind = PROTOCOL_ERROR_KINDS[kind];
+        let kind = kind.label();
         tracing::warn!(
             kind,
             held_back,
@@ -258,12 +246,21 @@ mod tests {
         let too_slow = io::Error::new(io::ErrorKind::TimedOut, HeadRefused::TooSlow);
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
 
-        assert_eq!(protocol_error_kind(&DispatchError::Io(too_long)), 1);
-        assert_eq!(protocol_error_kind(&DispatchError::Io(too_slow)), 2);
-        assert_eq!(protocol_error_kind(&DispatchError::Io(reset)), 3);
+        assert_eq!(
+            protocol_error_kind(&DispatchError::Io(too_long)),
+            ProtocolError::HeadTooLong
+        );
+        assert_eq!(
+            protocol_error_kind(&DispatchError::Io(too_slow)),
+            ProtocolError::HeadTimeout
+        );
+        assert_eq!(
+            protocol_error_kind(&DispatchError::Io(reset)),
+            ProtocolError::Io
+        );
         assert_eq!(
             protocol_error_kind(&DispatchError::Parse(ParseError::Method)),
-            0
+            ProtocolError::Malformed
         );
     }
 }

@@ -1,6 +1,6 @@
 use actix_web::{web, HttpResponse};
 
-use super::AppState;
+use crate::app_state::AppState;
 
 /// `POST /QoEDataService/ClearCache`: empties every cache; a read that starts after the answer
 /// goes to the database. Calls within a second of the last clear wait for the next one.

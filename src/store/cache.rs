@@ -22,10 +22,11 @@ use async_trait::async_trait;
 use futures_util::future::FutureExt;
 
 use super::clearing::ClearSchedule;
-use super::single_flight::{CacheStats, Freshness, SingleFlightCache};
+use super::single_flight::{Freshness, SingleFlightCache};
 use super::{IntegrationLogStore, StoreError};
 use crate::conditional::Tagged;
 use crate::domain::{IntegrationStatus, LogCategory, LogEntry, LogQuery, StatusRead, MAX_TOP};
+use crate::metrics::CacheStats;
 
 /// How old a readiness result `/readyz` answers from may be: one probe per this interval at
 /// most, shared by every caller, whatever the cache's ttl.

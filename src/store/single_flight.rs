@@ -9,6 +9,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::{StoreError, Unavailability};
+use crate::metrics::CacheStats;
 
 /// Past this many keys, expired entries are dropped when a new load starts, so caching
 /// queries keyed by their parameters cannot grow without bound.
@@ -36,17 +37,6 @@ impl<V> Entry<V> {
             Entry::Fresh { started, .. } | Entry::Loading { started, .. } => *started,
         }
     }
-}
-
-/// How a cache has answered so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    /// Answered from a fresh entry.
-    pub hits: u64,
-    /// Started a database query.
-    pub misses: u64,
-    /// Waited for a query another request had started.
-    pub coalesced: u64,
 }
 
 #[derive(Default)]
