@@ -10,6 +10,7 @@
 #   bench/query-rate.sh              # 20 clients x 10 s per workload
 #   bench/query-rate.sh --smoke      # 2 s per workload: proves the script works
 #   SERVICE_BIN=path/to/qoe-data-service bench/query-rate.sh   # another build, e.g. an older one
+#   BENCH_BIN=target/debug bench/query-rate.sh                  # binaries already built there
 #
 # Ports: BENCH_PORT (default 18100) and the next one. Needs wrk.
 set -euo pipefail
