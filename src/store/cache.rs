@@ -23,7 +23,7 @@ use futures_util::future::FutureExt;
 
 use super::clearing::ClearSchedule;
 use super::single_flight::{Freshness, SingleFlightCache};
-use super::{IntegrationLogStore, StoreError};
+use super::{IntegrationLogStore, NotReady, StoreError};
 use crate::conditional::Tagged;
 use crate::domain::{IntegrationStatus, LogCategory, LogEntry, LogQuery, StatusRead, MAX_TOP};
 use crate::metrics::CacheStats;
@@ -37,7 +37,7 @@ pub const READINESS_MAX_AGE: Duration = Duration::from_secs(1);
 pub const CLEAR_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a readiness probe found, kept whole: a failure is an answer too.
-type Readiness = Result<Vec<String>, StoreError>;
+type Readiness = Result<Vec<NotReady>, StoreError>;
 
 /// An [`IntegrationLogStore`] that answers reads from a [`SingleFlightCache`] per method.
 /// To cache another read, add a cache field keyed by its parameters and route it through
@@ -375,7 +375,7 @@ impl IntegrationLogStore for CachingStore {
 
     /// A result at most [`READINESS_MAX_AGE`] old, failures included; one probe at a time,
     /// shared by every caller.
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         let inner = self.inner.clone();
         self.readiness
             .get_or_load((), move || {
@@ -461,7 +461,7 @@ mod tests {
             Ok(())
         }
 
-        async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(QUERY_TIME).await;
             if self.failing.load(Ordering::SeqCst) {
