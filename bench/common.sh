@@ -1,7 +1,12 @@
-# Sourced by bench/run.sh and bench/abuse.sh: a release build, a work folder, the processes
+# Sourced by bench/run.sh, abuse.sh and query-rate.sh: a release build (or BENCH_BIN), a work folder, the processes
 # started (stopped on exit), waiting for readiness and the TDS test server with $ROWS rows.
-cargo build --release --locked -p qoe-data-service -p qoe-bench >&2
-BIN=${CARGO_TARGET_DIR:-target}/release
+# BENCH_BIN=DIR: use the binaries already in DIR instead of building (e.g. target/debug).
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$BENCH_BIN
+else
+  cargo build --release --locked -p qoe-data-service -p qoe-bench >&2
+  BIN=${CARGO_TARGET_DIR:-target}/release
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

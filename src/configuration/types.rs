@@ -110,7 +110,7 @@ pub struct TlsSettings {
 pub struct CacheSettings {
     /// How long a database answer is reused; zero turns the cache off.
     pub ttl: Duration,
-    /// Most distinct `IntegrationLog` queries kept at once.
+    /// Most distinct `IntegrationLog` answers kept rendered at once.
     pub log_max_entries: usize,
 }
 

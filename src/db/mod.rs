@@ -22,8 +22,8 @@ use crate::store::{IntegrationLogStore, NotReady, StoreError};
 use backoff::LoginGate;
 
 pub use agent::{
-    SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_HISTORY_QUERY, AGENT_READINESS_MARKER,
-    AGENT_READINESS_QUERY, AGENT_STATUS_DEPTH,
+    SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_HISTORY_QUERY, AGENT_LOG_SEARCH_DEPTH,
+    AGENT_READINESS_MARKER, AGENT_READINESS_QUERY, AGENT_STATUS_DEPTH,
 };
 pub use backoff::LoginBackoff;
 pub use connection::{SqlConnection, SqlServerConnectionManager};

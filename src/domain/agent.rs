@@ -4,7 +4,8 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::{Job, JobRun, Outcome, RunEnd};
+use super::runs::classify;
+use super::{Job, JobRun, LogCategory, Outcome, RunEnd};
 
 /// `run_status` values of `sysjobhistory`.
 const FAILED: i32 = 0;
@@ -12,6 +13,16 @@ const SUCCEEDED: i32 = 1;
 const RETRY: i32 = 2;
 const CANCELLED: i32 = 3;
 const IN_PROGRESS: i32 = 4;
+
+/// The `run_status` of the history rows that hold `category`'s entries when only some rows do
+/// (every row holds a start): the history query's outcome filter, in which `0` stands for
+/// failed and cancelled alike.
+pub fn run_status_holding(category: LogCategory) -> Option<i32> {
+    match classify(category).1? {
+        Outcome::Succeeded => Some(SUCCEEDED),
+        Outcome::Failed => Some(FAILED),
+    }
+}
 
 /// An Agent value that cannot be what `msdb` documents.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,6 +243,24 @@ pub fn decode_history(rows: Vec<AgentRow>, zone: Tz) -> Result<AgentHistory, Age
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_are_found_by_their_run_status_and_starts_in_every_row() {
+        use LogCategory::*;
+        let filters = LogCategory::ALL.map(|category| (category, run_status_holding(category)));
+
+        assert_eq!(
+            filters,
+            [
+                (DataIntegrationStarted, None),
+                (DataIntegrationSucceeded, Some(SUCCEEDED)),
+                (DataIntegrationFailed, Some(FAILED)),
+                (CubeProcessingStarted, None),
+                (CubeProcessingSucceeded, Some(SUCCEEDED)),
+                (CubeProcessingFailed, Some(FAILED)),
+            ]
+        );
+    }
     use crate::domain::test_support::utc;
     use crate::domain::{IntegrationStatus, StatusRead};
 

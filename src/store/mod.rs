@@ -1,6 +1,8 @@
 //! The read path from handler to database: the trait handlers read through, and the layers
-//! over the database store that [`layers::layered`] assembles (metered, then cached).
+//! over the database store that [`layers::layered`] assembles (metered, then cached), and
+//! what bounds the rate of queries the database sees ([`cache`], [`clearing`]).
 pub mod cache;
+pub mod clearing;
 pub mod layers;
 pub mod metered;
 pub mod single_flight;
