@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tiberius::Row;
 
-use super::client::SqlClient;
+use super::client::{bounded_first_result, bounded_results, SqlClient};
 use super::{DbError, PoolStatus, SqlServerStore};
 use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{
@@ -29,6 +29,18 @@ pub const AGENT_READINESS_QUERY: &str = include_str!("sql/agent_readiness.sql");
 /// History rows read per step for a Status read: SQL Server Agent keeps 100 rows per job by
 /// default, so this is the whole default history, and a bound when retention was raised.
 pub const AGENT_STATUS_DEPTH: i32 = 100;
+
+/// Jobs a step name may match when `job_name` is not set (a step's name is unique within its
+/// job only): the history read stops past this many jobs' rows.
+const JOBS_PER_STEP_NAME: usize = 8;
+
+/// The most rows the history query can return for `depth`: the offset row, then per job a
+/// step matches, `depth` history rows (or one row for a step that never ran) and the running
+/// row, for both steps.
+fn history_row_limit(depth: i32) -> usize {
+    let depth = usize::try_from(depth).unwrap_or(0).max(1);
+    1 + 2 * JOBS_PER_STEP_NAME * (depth + 1)
+}
 
 /// Reads SQL Server Agent job history. Writes nothing; `migrate` is not needed.
 pub struct SqlAgentStore {
@@ -186,7 +198,7 @@ async fn history_rows(
     depth: i32,
     settings: &SqlAgentSettings,
 ) -> Result<(i32, Vec<AgentRow>), DbError> {
-    let results = client
+    let answer = client
         .query(
             AGENT_HISTORY_QUERY,
             &[
@@ -199,12 +211,13 @@ async fn history_rows(
         .await
         .map_err(DbError::command(
             "sending the SQL Server Agent history query",
-        ))?
-        .into_results()
-        .await
-        .map_err(DbError::command(
-            "reading the SQL Server Agent history rows",
         ))?;
+    let results = bounded_results(
+        answer,
+        history_row_limit(depth),
+        "reading the SQL Server Agent history rows",
+    )
+    .await?;
     let [offset, rows] = results.as_slice() else {
         return Err(DbError::UnexpectedResult(format!(
             "the SQL Server Agent history query returned {} result sets, not 2",
@@ -278,7 +291,7 @@ async fn readiness_facts(
     client: &mut SqlClient,
     settings: &SqlAgentSettings,
 ) -> Result<ReadinessFacts, DbError> {
-    let row = client
+    let answer = client
         .query(
             AGENT_READINESS_QUERY,
             &[
@@ -290,12 +303,11 @@ async fn readiness_facts(
         .await
         .map_err(DbError::command(
             "sending the SQL Server Agent readiness query",
-        ))?
-        .into_row()
-        .await
-        .map_err(DbError::command(
-            "reading the SQL Server Agent readiness row",
-        ))?
+        ))?;
+    let row = bounded_first_result(answer, 1, "reading the SQL Server Agent readiness row")
+        .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| DbError::UnexpectedResult("the readiness query returned no row".into()))?;
     Ok(ReadinessFacts {
         offset_minutes: required(&row, "OffsetMinutes")?,
