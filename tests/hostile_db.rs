@@ -15,8 +15,8 @@ use testkit::{Fault, TdsTestServer};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 const PROMPTLY: Duration = Duration::from_secs(5);
 
-async fn store_with(fault: Fault) -> (TdsTestServer, SqlServerStore) {
-    let server = TdsTestServer::start(IntegrationLogDb::documentation_sample())
+async fn store_for(db: IntegrationLogDb) -> (TdsTestServer, SqlServerStore) {
+    let server = TdsTestServer::start(db)
         .await
         .expect("the TDS test server starts");
     let mut settings =
@@ -24,6 +24,11 @@ async fn store_with(fault: Fault) -> (TdsTestServer, SqlServerStore) {
     settings.database.command_timeout = COMMAND_TIMEOUT;
     settings.database.request_timeout = COMMAND_TIMEOUT;
     let store = SqlServerStore::new(&settings.database).expect("a store");
+    (server, store)
+}
+
+async fn store_with(fault: Fault) -> (TdsTestServer, SqlServerStore) {
+    let (server, store) = store_for(IntegrationLogDb::documentation_sample()).await;
     server.set_fault(fault);
     (server, store)
 }
@@ -125,4 +130,29 @@ async fn readiness_refuses_a_select_1_whose_answer_ends_inside_its_row() {
     let outcome = tokio::time::timeout(PROMPTLY, store.ping()).await;
 
     assert_refused_and_recovered(&server, &store, outcome, "ended inside a row or token").await;
+}
+
+#[tokio::test]
+async fn a_log_time_past_the_year_9999_is_an_unexpected_result_not_data() {
+    let db = IntegrationLogDb::documentation_sample();
+    let far = chrono::NaiveDate::from_ymd_opt(45_000, 6, 17)
+        .and_then(|day| day.and_hms_opt(17, 2, 47))
+        .expect("chrono holds it");
+    db.push(testkit::integration_log::LogRow::new(
+        "CubeProcessingSucceeded",
+        far,
+        None::<String>,
+    ));
+    let (_server, store) = store_for(db).await;
+
+    let status = store.status_entries().await.expect_err("no status");
+    let log = store.log_entries(top("3")).await.expect_err("no log");
+
+    for error in [status, log] {
+        assert_eq!(error.kind(), Unavailability::QueryFailed, "{error:?}");
+        assert!(
+            format!("{error:?}").contains("past what SQL Server's dates hold"),
+            "{error:?}"
+        );
+    }
 }

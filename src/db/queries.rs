@@ -2,7 +2,9 @@ use tiberius::Row;
 
 use super::client::{bounded_first_result, SqlClient};
 use super::DbError;
-use crate::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, STATUS_DEPTH};
+use crate::domain::{
+    within_sql_server_range, CategoryTime, LogCategory, LogEntry, LogQuery, STATUS_DEPTH,
+};
 
 /// Marks the status query in SQL Server's plan cache and in the TDS test server's log.
 pub const STATUS_MARKER: &str = "qoe:status";
@@ -98,6 +100,11 @@ fn category_time(row: &Row) -> Result<CategoryTime, DbError> {
         .try_get("LogTime")
         .map_err(DbError::command("reading LogTime"))?
         .ok_or_else(|| DbError::UnexpectedResult("LogTime is NULL".into()))?;
+    if !within_sql_server_range(time) {
+        return Err(DbError::UnexpectedResult(format!(
+            "LogTime {time} is past what SQL Server's dates hold"
+        )));
+    }
     Ok(CategoryTime {
         category,
         time: time.and_utc(),
