@@ -5,6 +5,7 @@ mod jobs;
 mod log;
 mod runs;
 mod status;
+mod verdict;
 
 pub use category::{LogCategory, UnknownCategory};
 pub use jobs::{JobStatus, JobsRead};
@@ -15,6 +16,7 @@ pub use runs::{pair_runs, Job, JobRun, Outcome, RunEnd, StatusRead, CHART_DEPTH}
 pub use status::{
     cqd_timestamp, CategoryTime, Freshness, IntegrationStatus, StatusDocument, STATUS_DEPTH,
 };
+pub use verdict::{outcomes, JobState, JobVerdict};
 
 /// Whether SQL Server's date and time types can hold `time` (years 1 to 9999): a value
 /// outside did not come from SQL Server's data, and is an unexpected result rather than a date
