@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tiberius::Row;
 
-use super::client::SqlClient;
+use super::client::{bounded_results, SqlClient};
 use super::{DbError, SqlServerStore};
 use crate::configuration::{key, DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{
@@ -72,6 +72,18 @@ impl HistoryWindow {
             },
         }
     }
+}
+
+/// Jobs a step name may match when `job_name` is not set (a step's name is unique within its
+/// job only): the history read stops past this many jobs' rows.
+const JOBS_PER_STEP_NAME: usize = 8;
+
+/// The most rows the history query can return for `depth`: the offset row, then per job a
+/// step matches, `depth` history rows (or one row for a step that never ran) and the running
+/// row, for both steps.
+fn history_row_limit(depth: i32) -> usize {
+    let depth = usize::try_from(depth).unwrap_or(0).max(1);
+    1 + 2 * JOBS_PER_STEP_NAME * (depth + 1)
 }
 
 /// Reads SQL Server Agent job history. Writes nothing; `migrate` is not needed.
@@ -277,7 +289,7 @@ async fn history_rows(
     window: HistoryWindow,
     settings: &SqlAgentSettings,
 ) -> Result<(i32, Vec<AgentRow>), DbError> {
-    let results = client
+    let answer = client
         .query(
             AGENT_HISTORY_QUERY,
             &[
@@ -292,12 +304,13 @@ async fn history_rows(
         .await
         .map_err(DbError::command(
             "sending the SQL Server Agent history query",
-        ))?
-        .into_results()
-        .await
-        .map_err(DbError::command(
-            "reading the SQL Server Agent history rows",
         ))?;
+    let results = bounded_results(
+        answer,
+        history_row_limit(window.rows),
+        "reading the SQL Server Agent history rows",
+    )
+    .await?;
     let [offset, rows] = results.as_slice() else {
         return Err(DbError::UnexpectedResult(format!(
             "the SQL Server Agent history query returned {} result sets, not 2",
@@ -380,7 +393,7 @@ async fn readiness_facts(
     client: &mut SqlClient,
     settings: &SqlAgentSettings,
 ) -> Result<ReadinessFacts, DbError> {
-    let results = client
+    let answer = client
         .query(
             AGENT_READINESS_QUERY,
             &[
@@ -392,12 +405,14 @@ async fn readiness_facts(
         .await
         .map_err(DbError::command(
             "sending the SQL Server Agent readiness query",
-        ))?
-        .into_results()
-        .await
-        .map_err(DbError::command(
-            "reading the SQL Server Agent readiness rows",
         ))?;
+    // The facts row, then at most 500 existing steps (`TOP (500)` in the query).
+    let results = bounded_results(
+        answer,
+        1 + 500,
+        "reading the SQL Server Agent readiness rows",
+    )
+    .await?;
     let [facts, steps] = results.as_slice() else {
         return Err(DbError::UnexpectedResult(format!(
             "the SQL Server Agent readiness query returned {} result sets, not 2",

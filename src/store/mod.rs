@@ -206,13 +206,14 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// Prints the whole cause chain: this is what goes to the log.
+/// Prints the whole cause chain on one line: this is what goes to the log, where a line break
+/// would be escaped (`telemetry`).
 impl fmt::Debug for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind.reason(), self.cause)?;
         let mut source = self.cause.source();
         while let Some(cause) = source {
-            write!(f, "\n  caused by: {cause}")?;
+            write!(f, "; caused by: {cause}")?;
             source = cause.source();
         }
         Ok(())

@@ -628,6 +628,21 @@ pub(crate) fn col_metadata(out: &mut Vec<u8>, columns: &[Column]) -> Result<(), 
     Ok(())
 }
 
+/// The start of a ROW token whose only column is an `nvarchar(max)` of unknown length: PLP
+/// chunks ([`plp_chunk`]) follow, and the terminator never does.
+pub(crate) fn row_of_unending_plp(out: &mut Vec<u8>) {
+    out.push(TOKEN_ROW);
+    out.extend_from_slice(&0xFFFF_FFFF_FFFF_FFFEu64.to_le_bytes());
+}
+
+/// One PLP chunk of `units` UTF-16 code units of `A`.
+pub(crate) fn plp_chunk(out: &mut Vec<u8>, units: u32) {
+    out.extend_from_slice(&(units * 2).to_le_bytes());
+    for _ in 0..units {
+        out.extend_from_slice(&[b'A', 0]);
+    }
+}
+
 /// ROW token for `columns`.
 pub(crate) fn row(out: &mut Vec<u8>, columns: &[Column], values: &[Value]) -> Result<(), String> {
     if columns.len() != values.len() {
