@@ -88,7 +88,6 @@ where
     S::Service: 'static,
     B: MessageBody + 'static,
 {
-    let address = listener.local_addr()?;
     // Each worker gets an equal share of the cap, rounded down so that the total stays within
     // it; no more workers than connections.
     let workers = workers().min(limits.max_connections).max(1);
@@ -100,7 +99,6 @@ where
         .max_concurrent_connections((limits.max_connections / workers).max(1))
         .shutdown_timeout(limits.shutdown_timeout_s);
     let shutdown = builder.graceful_shutdown_signal();
-    let secure = tls.is_some();
     let head = limits.max_request_head;
     let head_timeout = limits.client_request_timeout;
     let builder = match tls {
@@ -111,13 +109,7 @@ where
                 let io = CappedHead::new(io, head, head_timeout);
                 Ok::<_, ()>((io, Protocol::Http1, peer))
             })
-            .and_then(http_service(
-                factory.clone(),
-                shutdown.clone(),
-                secure,
-                address,
-                limits,
-            ))
+            .and_then(http_service(factory.clone(), shutdown.clone(), limits))
         })?,
         Some(mut config) => {
             config.alpn_protocols = alpn_protocols();
@@ -133,13 +125,7 @@ where
                         let io = CappedHead::new(io, head, head_timeout);
                         Ok((io, Protocol::Http1, peer))
                     })
-                    .and_then(http_service(
-                        factory.clone(),
-                        shutdown.clone(),
-                        secure,
-                        address,
-                        limits,
-                    ))
+                    .and_then(http_service(factory.clone(), shutdown.clone(), limits))
             })?
         }
     };
@@ -157,8 +143,6 @@ fn alpn_protocols() -> Vec<Vec<u8>> {
 fn http_service<T, F, I, S, B>(
     factory: F,
     shutdown: GracefulShutdownSignal,
-    secure: bool,
-    address: SocketAddr,
     limits: Limits,
 ) -> impl ServiceFactory<
     (T, Protocol, Option<SocketAddr>),
@@ -182,7 +166,6 @@ where
     let app = factory()
         .into_factory()
         .map_err(|error| error.into().error_response());
-    let host = address.to_string();
     HttpService::build()
         .client_request_timeout(limits.client_request_timeout)
         .keep_alive(limits.keep_alive)
@@ -190,10 +173,10 @@ where
             let shutdown = shutdown.clone();
             async move { shutdown.notified().await }
         })
-        .finish(map_config(app, move |_| {
-            // actix-web's `HttpServer` passes the same; its constructor is crate-private.
-            AppConfig::__priv_test_new(secure, host.clone(), address)
-        }))
+        // `HttpServer` would pass the scheme, host and local address, but only through a
+        // constructor that is crate-private; the app reads none of them (no URL generation, no
+        // `ConnectionInfo`), so actix-web's default stands in.
+        .finish(map_config(app, |()| AppConfig::default()))
         .map_err(note_protocol_error)
 }
 
