@@ -81,6 +81,7 @@ impl Application {
             shutdown_timeout_s: settings.http.shutdown_timeout.as_secs(),
             client_request_timeout: settings.http.client_request_timeout,
             keep_alive: settings.http.keep_alive,
+            client_write_timeout: settings.http.client_write_timeout,
         };
         let server = crate::listener::serve(listener, tls, limits, move || app(state.clone()))?;
         Ok(Application {

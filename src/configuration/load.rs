@@ -55,6 +55,7 @@ struct RawHttp {
     max_connections: u64,
     client_request_timeout_ms: u64,
     keep_alive_s: u64,
+    client_write_timeout_ms: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -111,6 +112,7 @@ max_request_head_bytes = 16384
 max_connections = 2048
 client_request_timeout_ms = 5000
 keep_alive_s = 5
+client_write_timeout_ms = 5000
 
 [integration_log]
 enabled = false
@@ -373,6 +375,11 @@ impl RawHttp {
                 "http.keep_alive_s",
                 self.keep_alive_s,
                 0..=3600,
+            )? as u64),
+            client_write_timeout: Duration::from_millis(within(
+                "http.client_write_timeout_ms",
+                self.client_write_timeout_ms,
+                100..=60_000,
             )? as u64),
         })
     }
