@@ -95,6 +95,12 @@ impl Application {
         self.port
     }
 
+    /// The counters every request goes through, shared with the running server: how many are
+    /// in flight (so a caller can tell that a request reached the app, not the listen backlog).
+    pub fn requests(&self) -> Arc<Requests> {
+        self.requests.clone()
+    }
+
     /// Serves until a stop is requested ([`platform::stop_requested`]: SIGTERM, Ctrl+C, …),
     /// then stops as [`Application::run_until`] says. SIGHUP, SIGUSR1 and SIGUSR2 are logged
     /// and serving goes on.
