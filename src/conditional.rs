@@ -147,6 +147,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_large_body_is_handed_out_in_slices_of_the_shared_bytes_with_its_whole_length() {
+        let body = Bytes::from(vec![b'x'; 2 * SLICE + 100]);
+        let mut sliced = Sliced(body.clone());
+        assert_eq!(sliced.size(), BodySize::Sized(body.len() as u64));
+
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut parts = Vec::new();
+        while let Poll::Ready(Some(Ok(part))) = Pin::new(&mut sliced).poll_next(&mut cx) {
+            parts.push(part);
+        }
+
+        let lengths: Vec<usize> = parts.iter().map(Bytes::len).collect();
+        assert_eq!(lengths, [SLICE, SLICE, 100]);
+        assert_eq!(parts[0].as_ptr(), body.as_ptr(), "a slice, not a copy");
+        assert_eq!(parts.concat(), body);
+    }
+
+    #[test]
     fn fnv1a_matches_the_reference_vectors() {
         assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
         assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
