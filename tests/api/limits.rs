@@ -163,15 +163,20 @@ async fn no_more_connections_than_the_cap_are_served_whatever_the_number_of_work
     assert_eq!(fourth.0, 503, "a fourth connection with a cap of 3");
 }
 
-/// A connection that asks for `path` `count` times in one go (pipelined) and never reads,
-/// with a small receive buffer so that the answers back up at the server soon.
-async fn never_reading(port: u16, path: &str, count: usize) -> tokio::task::JoinHandle<()> {
+/// A connection whose receive buffer is small, so that answers back up at the server soon.
+async fn with_a_small_receive_buffer(port: u16) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
     socket.set_recv_buffer_size(4096).expect("a small buffer");
-    let mut stream = socket
+    socket
         .connect(([127, 0, 0, 1], port).into())
         .await
-        .expect("connect");
+        .expect("connect")
+}
+
+/// A connection that asks for `path` `count` times in one go (pipelined) and never reads,
+/// [`with_a_small_receive_buffer`].
+async fn never_reading(port: u16, path: &str, count: usize) -> tokio::task::JoinHandle<()> {
+    let mut stream = with_a_small_receive_buffer(port).await;
     let requests = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").repeat(count);
     tokio::spawn(async move {
         // The server stops reading while its answers are not taken: this write may never end.
@@ -386,12 +391,7 @@ async fn a_client_that_takes_none_of_its_answers_gives_its_slot_back_at_the_writ
 #[actix_web::test]
 async fn a_slow_but_steady_reader_is_served_to_the_end() {
     let port = serve(|http| http.client_write_timeout = Duration::from_secs(1)).await;
-    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(4096).expect("a small buffer");
-    let mut stream = socket
-        .connect(([127, 0, 0, 1], port).into())
-        .await
-        .expect("connect");
+    let mut stream = with_a_small_receive_buffer(port).await;
     let requests = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100)
         + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     stream.write_all(requests.as_bytes()).await.expect("send");
