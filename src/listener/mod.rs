@@ -10,7 +10,6 @@
 //! wrapped in [`CappedHead`] and [`Served`].
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -27,6 +26,7 @@ use actix_web::dev::AppConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::log_limit::RateLimit;
+use crate::metrics::{ProtocolError, ProtocolErrors};
 
 mod capped_head;
 mod served;
@@ -106,11 +106,13 @@ pub fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Serves `factory`'s app on `listener`, over TLS when `tls` is given.
+/// Serves `factory`'s app on `listener`, over TLS when `tls` is given; connections closed by a
+/// protocol error are counted in `errors`.
 pub fn serve<F, I, S, B>(
     listener: std::net::TcpListener,
     tls: Option<rustls::ServerConfig>,
     limits: Limits,
+    errors: ProtocolErrors,
     factory: F,
 ) -> io::Result<Server>
 where
@@ -156,7 +158,12 @@ where
                     Ok((io, Protocol::Http1, peer))
                 }
             })
-            .and_then(http_service(factory.clone(), shutdown.clone(), limits))
+            .and_then(http_service(
+                factory.clone(),
+                shutdown.clone(),
+                limits,
+                errors.clone(),
+            ))
         })?,
         Some(mut config) => {
             config.alpn_protocols = alpn_protocols();
@@ -180,7 +187,12 @@ where
                             Ok((Served::new(io, slot, write_timeout), Protocol::Http1, peer))
                         }
                     })
-                    .and_then(http_service(factory.clone(), shutdown.clone(), limits))
+                    .and_then(http_service(
+                        factory.clone(),
+                        shutdown.clone(),
+                        limits,
+                        errors.clone(),
+                    ))
             })?
         }
     };
@@ -199,6 +211,7 @@ fn http_service<T, F, I, S, B>(
     factory: F,
     shutdown: GracefulShutdownSignal,
     limits: Limits,
+    errors: ProtocolErrors,
 ) -> impl ServiceFactory<
     (T, Protocol, Option<SocketAddr>),
     Config = (),
@@ -235,60 +248,39 @@ where
         // constructor that is crate-private; the app reads none of them (no URL generation, no
         // `ConnectionInfo`), so actix-web's default stands in.
         .finish(map_config(app, |()| AppConfig::default()))
-        .map_err(note_protocol_error)
+        .map_err(move |error| note_protocol_error(&errors, error))
 }
 
-/// Kinds of connection-ending errors, as `qoe_http_protocol_errors_total{kind}` counts them.
-pub const PROTOCOL_ERROR_KINDS: [&str; 6] = [
-    "malformed",
-    "head_too_long",
-    "head_timeout",
-    "io",
-    "other",
-    "write_timeout",
-];
-
-static PROTOCOL_ERRORS: [AtomicU64; PROTOCOL_ERROR_KINDS.len()] =
-    [const { AtomicU64::new(0) }; PROTOCOL_ERROR_KINDS.len()];
-
-/// Connections closed by a protocol error since start, by kind (as [`PROTOCOL_ERROR_KINDS`]).
-pub fn protocol_errors() -> [(&'static str, u64); PROTOCOL_ERROR_KINDS.len()] {
-    std::array::from_fn(|i| {
-        (
-            PROTOCOL_ERROR_KINDS[i],
-            PROTOCOL_ERRORS[i].load(Ordering::Relaxed),
-        )
-    })
-}
-
-/// The kind of a connection-ending error (an index into [`PROTOCOL_ERROR_KINDS`]).
-fn protocol_error_kind(error: &DispatchError) -> usize {
+/// The kind of a connection-ending error.
+fn protocol_error_kind(error: &DispatchError) -> ProtocolError {
     match error {
         DispatchError::Parse(ParseError::Io(io)) | DispatchError::Io(io) => {
             let cause = io.get_ref();
             match cause.and_then(|e| e.downcast_ref::<HeadRefused>()) {
-                Some(HeadRefused::TooLong) => 1,
-                Some(HeadRefused::TooSlow) => 2,
-                None if cause.is_some_and(|e| e.is::<AnswerNotTaken>()) => 5,
-                None => 3,
+                Some(HeadRefused::TooLong) => ProtocolError::HeadTooLong,
+                Some(HeadRefused::TooSlow) => ProtocolError::HeadTimeout,
+                None if cause.is_some_and(|e| e.is::<AnswerNotTaken>()) => {
+                    ProtocolError::WriteTimeout
+                }
+                None => ProtocolError::Io,
             }
         }
-        DispatchError::Parse(ParseError::TooLarge) => 1,
-        DispatchError::Parse(_) => 0,
-        DispatchError::SlowRequestTimeout => 2,
-        _ => 4,
+        DispatchError::Parse(ParseError::TooLarge) => ProtocolError::HeadTooLong,
+        DispatchError::Parse(_) => ProtocolError::Malformed,
+        DispatchError::SlowRequestTimeout => ProtocolError::HeadTimeout,
+        _ => ProtocolError::Other,
     }
 }
 
 /// Counts a connection that ended in an error and logs it, at most one line per kind per
 /// [`crate::log_limit::WINDOW`] with the count held back: a client can send malformed requests
 /// at will. (actix-http's own line for it is filtered out in `telemetry`.)
-fn note_protocol_error(error: DispatchError) {
+fn note_protocol_error(errors: &ProtocolErrors, error: DispatchError) {
     static LOGGED: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
     let kind = protocol_error_kind(&error);
-    PROTOCOL_ERRORS[kind].fetch_add(1, Ordering::Relaxed);
+    errors.count(kind);
     if let Some(held_back) = LOGGED.admit(kind) {
-        let kind = PROTOCOL_ERROR_KINDS[kind];
+        let kind = kind.label();
         tracing::warn!(
             kind,
             held_back,
@@ -301,11 +293,12 @@ fn note_protocol_error(error: DispatchError) {
 mod tests {
     use super::*;
 
-    fn count_of(kind: &str) -> u64 {
-        protocol_errors()
+    fn count_of(errors: &ProtocolErrors, kind: ProtocolError) -> u64 {
+        errors
+            .by_kind()
             .into_iter()
-            .find_map(|(name, count)| (name == kind).then_some(count))
-            .unwrap_or_else(|| panic!("no kind {kind}"))
+            .find_map(|(each, count)| (each == kind).then_some(count))
+            .expect("every kind is listed")
     }
 
     #[test]
@@ -316,31 +309,46 @@ mod tests {
         let cases = [
             (
                 io(io::ErrorKind::InvalidData, HeadRefused::TooLong.into()),
-                "head_too_long",
+                ProtocolError::HeadTooLong,
             ),
             (
                 io(io::ErrorKind::TimedOut, HeadRefused::TooSlow.into()),
-                "head_timeout",
+                ProtocolError::HeadTimeout,
             ),
             (
                 io(io::ErrorKind::TimedOut, AnswerNotTaken.into()),
-                "write_timeout",
+                ProtocolError::WriteTimeout,
             ),
             (
                 DispatchError::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
-                "io",
+                ProtocolError::Io,
             ),
-            (DispatchError::Parse(ParseError::Method), "malformed"),
-            (DispatchError::Parse(ParseError::TooLarge), "head_too_long"),
-            (DispatchError::SlowRequestTimeout, "head_timeout"),
+            (
+                DispatchError::Parse(ParseError::Method),
+                ProtocolError::Malformed,
+            ),
+            (
+                DispatchError::Parse(ParseError::TooLarge),
+                ProtocolError::HeadTooLong,
+            ),
+            (
+                DispatchError::SlowRequestTimeout,
+                ProtocolError::HeadTimeout,
+            ),
         ];
+        let errors = ProtocolErrors::default();
 
         for (error, kind) in cases {
             let text = error.to_string();
-            let before = count_of(kind);
-            note_protocol_error(error);
-            // Only this test closes connections in this process: counts move by ours alone.
-            assert_eq!(count_of(kind), before + 1, "{text} counted as {kind}");
+            let before = count_of(&errors, kind);
+            note_protocol_error(&errors, error);
+            assert_eq!(
+                count_of(&errors, kind),
+                before + 1,
+                "{text} counted as {kind:?}"
+            );
         }
+        let total: u64 = errors.by_kind().iter().map(|(_, count)| count).sum();
+        assert_eq!(total, 7, "each error counted once");
     }
 }
