@@ -131,7 +131,8 @@ mod tests {
                 ("head_too_long", 2),
                 ("head_timeout", 0),
                 ("io", 1),
-                ("other", 0)
+                ("other", 0),
+                ("write_timeout", 0)
             ]
         );
     }
