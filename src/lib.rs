@@ -40,6 +40,8 @@ pub mod paths;
 pub mod platform;
 /// HTTP handlers and the route table.
 pub mod routes;
+/// How far apart two names are: "did you mean" and the nearest names first.
+pub mod spelling;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.
