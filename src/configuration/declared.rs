@@ -63,6 +63,7 @@ pub struct Http {
     pub max_connections: Bounded<1, 100_000, 2048>,
     pub client_request_timeout_ms: Bounded<100, 60_000, 5000>,
     pub keep_alive_s: Bounded<0, 3600, 5>,
+    pub client_write_timeout_ms: Bounded<100, 60_000, 5000>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -410,6 +410,7 @@ impl declared::Http {
             max_connections: self.max_connections.get() as usize,
             client_request_timeout: self.client_request_timeout_ms.millis(),
             keep_alive: self.keep_alive_s.seconds(),
+            client_write_timeout: self.client_write_timeout_ms.millis(),
         })
     }
 }

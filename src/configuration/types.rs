@@ -53,12 +53,14 @@ pub struct HttpSettings {
     pub tls: Option<TlsSettings>,
     /// Longest HTTP/1 request head (request line and headers) a connection may send.
     pub max_request_head_bytes: usize,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections served at once; more are answered `503` and closed.
     pub max_connections: usize,
     /// How long every request head may take from its first byte.
     pub client_request_timeout: Duration,
     /// How long an idle keep-alive connection stays open; zero: closed after each answer.
     pub keep_alive: Duration,
+    /// How long a client may take no bytes of an answer before its connection is closed.
+    pub client_write_timeout: Duration,
 }
 
 /// The API keys, secret: `Debug` shows how many there are, never a key.

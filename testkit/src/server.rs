@@ -453,6 +453,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
     }
     let mut record = LoginRecord {
         user: login.user.clone(),
+        password: login.password.clone(),
         integrated: !login.sspi.is_empty(),
         read_only_intent: login.read_only_intent,
         accepted: false,

@@ -246,6 +246,8 @@ pub(crate) fn prelogin_response(encryption: u8) -> Vec<u8> {
 #[derive(Debug, Clone)]
 pub(crate) struct Login {
     pub user: String,
+    /// A SQL login's password, its obfuscation undone; empty for a Windows login.
+    pub password: String,
     pub database: String,
     pub packet_size: u32,
     /// TypeFlags bit 5 (fReadOnlyIntent): the client asked for a readable secondary.
@@ -278,6 +280,7 @@ pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
     };
     Ok(Login {
         user: field(1)?,
+        password: login7_password(payload)?,
         database: field(8)?,
         packet_size,
         read_only_intent: payload
@@ -293,6 +296,23 @@ pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
             vr.take(len)?.to_vec()
         },
     })
+}
+
+/// LOGIN7's password (ibPassword/cchPassword, the third field): each byte's nibbles were
+/// swapped and the result XORed with 0xA5 (MS-TDS 2.2.6.4).
+fn login7_password(payload: &[u8]) -> io::Result<String> {
+    let mut fr = Reader::new(payload);
+    fr.take(36 + 2 * 4)?;
+    let offset = usize::from(fr.u16()?);
+    let chars = usize::from(fr.u16()?);
+    let mut vr = Reader::new(payload);
+    vr.take(offset)?;
+    let plain: Vec<u8> = vr
+        .take(chars * 2)?
+        .iter()
+        .map(|byte| (byte ^ 0xA5).rotate_left(4))
+        .collect();
+    utf16(&plain)
 }
 
 /// Skips the ALL_HEADERS block at the start of a batch or RPC payload.
