@@ -10,6 +10,7 @@ use crate::db::migrate;
 use crate::diagnosis;
 use crate::healthcheck;
 use crate::platform::{self, log_file::RotatingFile};
+use crate::secrets_on_disk;
 use crate::startup::Application;
 use crate::telemetry::{self, Sink};
 
@@ -64,6 +65,17 @@ pub enum ServiceCommand {
         #[arg(long, value_name = "DOMAIN\\name$")]
         account: Option<String>,
     },
+    /// What the MSI runs after registering the service (as an administrator): writes the
+    /// example settings to --config when no file is there, sets what `install` sets besides
+    /// the registration (delayed start, recovery actions, the log folder), and starts it.
+    Configure {
+        /// The account the service was registered with (given the log folder).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+        /// `http.listen` for a settings file written now (an existing file is never changed).
+        #[arg(long, value_name = "ADDRESS:PORT")]
+        listen: Option<String>,
+    },
     /// Remove the Windows service (stop it first: Stop-Service qoe-data-service).
     Uninstall,
     /// What the Service Control Manager starts: `serve`, logging to a file; a stop from the
@@ -90,7 +102,7 @@ impl Cli {
         telemetry::init(settings.log.format);
         match self.command {
             Command::Healthcheck | Command::Check | Command::Service(_) => {}
-            Command::Serve => serve(settings).await?,
+            Command::Serve => serve(settings, self.config.as_deref()).await?,
             Command::Migrate => {
                 let report = migrate::run(&settings.database).await?;
                 if report.applied.is_empty() {
@@ -105,8 +117,9 @@ impl Cli {
     }
 }
 
-/// `serve`: the start line, then serving until a stop is asked for.
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// `serve`: the start line (and a warning if the settings file at `config` exposes a secret),
+/// then serving until a stop is asked for.
+async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> {
     let application = Application::build(settings.clone())?;
     tracing::info!(
         listen = %settings.http.listen,
@@ -121,6 +134,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "serving the QoE Data Service: {}",
         posture(&settings)
     );
+    if let Some(warning) = config.and_then(secrets_on_disk::warning) {
+        tracing::warn!("{warning}");
+    }
     application.run_until_stopped().await?;
     Ok(())
 }
@@ -130,6 +146,10 @@ fn service(command: ServiceCommand, config: Option<PathBuf>) -> anyhow::Result<(
     let said = match command {
         ServiceCommand::Install { account } => {
             platform::install_service(config.as_deref(), account.as_deref())?
+        }
+        ServiceCommand::Configure { account, listen } => {
+            let config = config.context("service configure needs --config PATH")?;
+            platform::configure_installed_service(&config, account.as_deref(), listen.as_deref())?
         }
         ServiceCommand::Uninstall => platform::uninstall_service()?,
         ServiceCommand::Run => {
@@ -153,7 +173,7 @@ async fn serve_as_a_service(config: Option<PathBuf>) -> anyhow::Result<()> {
         .map_or(LogFormat::Text, |settings| settings.log.format);
     telemetry::init_to(format, Sink::File(Box::new(file)));
     let served = match settings {
-        Ok(settings) => serve(settings).await,
+        Ok(settings) => serve(settings, config.as_deref()).await,
         Err(error) => Err(error.into()),
     };
     if let Err(error) = &served {

@@ -34,6 +34,8 @@ pub mod paths;
 pub mod platform;
 /// HTTP handlers, their error types and the route table.
 pub mod routes;
+/// The warning at start when the settings file holds a secret others may read.
+pub mod secrets_on_disk;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.

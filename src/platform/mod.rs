@@ -25,6 +25,8 @@ mod os;
 pub mod log_file;
 /// The Windows service's name, account, command line and log place (the same everywhere).
 pub mod service;
+/// The service's name, arguments and default account, shared with the MSI's build.
+pub mod service_identity;
 /// The integrated sign-in to SQL Server: Windows' SSPI, or GSSAPI Kerberos on Unix.
 pub mod sign_in;
 #[cfg(windows)]
@@ -83,6 +85,17 @@ pub fn install_service(
     account: Option<&str>,
 ) -> Result<String, ServiceError> {
     os::install_service(config, account)
+}
+
+/// `service configure`: after the MSI registered the service, what `service install` does
+/// besides registering (see `windows_service.rs`), the settings file from the example when
+/// none is there, and a start.
+pub fn configure_installed_service(
+    config: &Path,
+    account: Option<&str>,
+    listen: Option<&str>,
+) -> Result<String, ServiceError> {
+    os::configure_installed_service(config, account, listen)
 }
 
 /// `service uninstall`: removes the stopped Windows service.

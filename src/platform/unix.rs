@@ -73,6 +73,14 @@ pub(super) fn install_service(
     Err(ServiceError::OnlyOnWindows)
 }
 
+pub(super) fn configure_installed_service(
+    _config: &std::path::Path,
+    _account: Option<&str>,
+    _listen: Option<&str>,
+) -> Result<String, ServiceError> {
+    Err(ServiceError::OnlyOnWindows)
+}
+
 pub(super) fn uninstall_service() -> Result<String, ServiceError> {
     Err(ServiceError::OnlyOnWindows)
 }

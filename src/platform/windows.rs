@@ -2,7 +2,9 @@
 //! service commands are in `windows_service.rs`.
 use tokio::signal::windows::{ctrl_break, ctrl_c};
 
-pub(super) use super::windows_service::{install_service, run_service, uninstall_service};
+pub(super) use super::windows_service::{
+    configure_installed_service, install_service, run_service, uninstall_service,
+};
 use super::Stop;
 
 pub(super) async fn stop_signal() -> Stop {
