@@ -5,10 +5,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::configuration::{LogFormat, LogSource, Settings};
-use crate::db::migrate;
+use crate::build_info;
+use crate::configuration::{LogFormat, Settings};
+use crate::db::{self, migrate};
 use crate::diagnosis;
 use crate::healthcheck;
+use crate::metrics::Counter;
 use crate::platform::{self, log_file::RotatingFile};
 use crate::secrets_on_disk;
 use crate::startup::Application;
@@ -24,7 +26,7 @@ Test a configuration before serving: qoe-data-service check [--config PATH]";
 
 /// QoE Data Service: the CQD Data API's integration status, read from SQL Server.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = SETTINGS_HELP)]
+#[command(version = build_info::LONG_VERSION, about, after_help = SETTINGS_HELP)]
 pub struct Cli {
     /// A TOML settings file; `QOE_…` environment variables override it.
     #[arg(long, global = true, value_name = "PATH")]
@@ -99,10 +101,10 @@ impl Cli {
             return service(command, self.config);
         }
         let settings = Settings::load(self.config.as_deref())?;
-        telemetry::init(settings.log.format);
+        let dropped_log_lines = telemetry::init(settings.log.format);
         match self.command {
             Command::Healthcheck | Command::Check | Command::Service(_) => {}
-            Command::Serve => serve(settings, self.config.as_deref()).await?,
+            Command::Serve => serve(settings, dropped_log_lines, self.config.as_deref()).await?,
             Command::Migrate => {
                 let report = migrate::run(&settings.database).await?;
                 if report.applied.is_empty() {
@@ -118,10 +120,15 @@ impl Cli {
 }
 
 /// `serve`: the start line (and a warning if the settings file at `config` exposes a secret),
-/// then serving until a stop is asked for.
-async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> {
-    let application = Application::build(settings.clone())?;
+/// then serving until a stop is asked for; `/metrics` reports the logger's `dropped_log_lines`.
+async fn serve(
+    settings: Settings,
+    dropped_log_lines: Counter,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
+    let application = Application::build_with_log_counter(settings.clone(), dropped_log_lines)?;
     tracing::info!(
+        version = build_info::VERSION,
         listen = %settings.http.listen,
         port = application.port(),
         integration_log_enabled = settings.integration_log.enabled,
@@ -130,8 +137,9 @@ async fn serve(settings: Settings, config: Option<&Path>) -> anyhow::Result<()> 
         https = settings.http.tls.is_some(),
         api_keys = if settings.http.api_keys.is_empty() { "off (open)" } else { "on" },
         cors_origins = %cors_origins(&settings.http.cors_trusted_origins),
-        source = %source(&settings.integration_log.source),
-        "serving the QoE Data Service: {}",
+        source = %diagnosis::source(&settings.integration_log.source),
+        "serving the QoE Data Service {}: {}",
+        build_info::VERSION,
         posture(&settings)
     );
     if let Some(warning) = config.and_then(secrets_on_disk::warning) {
@@ -171,9 +179,9 @@ async fn serve_as_a_service(config: Option<PathBuf>) -> anyhow::Result<()> {
     let format = settings
         .as_ref()
         .map_or(LogFormat::Text, |settings| settings.log.format);
-    telemetry::init_to(format, Sink::File(Box::new(file)));
+    let dropped_log_lines = telemetry::init_to(format, Sink::File(Box::new(file)));
     let served = match settings {
-        Ok(settings) => serve(settings, config.as_deref()).await,
+        Ok(settings) => serve(settings, dropped_log_lines, config.as_deref()).await,
         Err(error) => Err(error.into()),
     };
     if let Err(error) = &served {
@@ -185,10 +193,9 @@ async fn serve_as_a_service(config: Option<PathBuf>) -> anyhow::Result<()> {
 
 /// `check`: the report on stdout (logs stay off: the report says it in fewer words).
 async fn check(config: Option<&Path>) -> anyhow::Result<()> {
-    let loaded = Settings::load(config)
-        .and_then(|settings| Ok((diagnosis::store_for(&settings)?, settings)));
+    let loaded = Settings::load(config).and_then(|settings| Ok((db::open(&settings)?, settings)));
     let report = match loaded {
-        Ok((store, settings)) => diagnosis::diagnose(&settings, store.as_ref()).await,
+        Ok((database, settings)) => diagnosis::diagnose(&settings, database.store.as_ref()).await,
         Err(error) => diagnosis::settings_failed(&error),
     };
     // Not `print!`: it panics when stdout is a closed pipe; the exit code still tells.
@@ -220,30 +227,13 @@ pub fn posture(settings: &Settings) -> String {
         },
         cors_origins(&http.cors_trusted_origins),
         if http.tls.is_some() { "on" } else { "off" },
-        source(&settings.integration_log.source),
+        diagnosis::source(&settings.integration_log.source),
         if settings.integration_log.enabled {
             "enabled"
         } else {
             "disabled"
         },
     )
-}
-
-/// Where the runs are read from, with the names that select them.
-fn source(source: &LogSource) -> String {
-    match source {
-        LogSource::Table => "dbo.IntegrationLog table".to_owned(),
-        LogSource::SqlAgent(agent) => format!(
-            "SQL Server Agent history (steps `{}` and `{}`{}, server time zone {})",
-            agent.data_integration_step,
-            agent.cube_processing_step,
-            match &agent.job_name {
-                Some(job) => format!(" of job `{job}`"),
-                None => String::new(),
-            },
-            agent.server_time_zone,
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -256,6 +246,28 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::for_tests("Server=tcp:db,1433;User Id=qoe_service;Password=x").expect("valid")
+    }
+
+    #[test]
+    fn the_version_names_the_target_and_whether_kerberos_is_built_in() {
+        use clap::CommandFactory;
+        let kerberos = if cfg!(feature = "kerberos") {
+            "on"
+        } else {
+            "off"
+        };
+
+        let version = Cli::command().render_version();
+
+        assert_eq!(
+            version,
+            format!(
+                "qoe-data-service {} ({}, kerberos {kerberos})\n",
+                env!("CARGO_PKG_VERSION"),
+                build_info::TARGET
+            )
+        );
+        assert!(build_info::TARGET.contains('-'), "{}", build_info::TARGET);
     }
 
     #[test]

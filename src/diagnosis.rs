@@ -5,21 +5,28 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::configuration::{LogSource, Settings, SettingsError, SignIn};
-use crate::db::{SqlAgentStore, SqlServerStore};
 use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 
 /// What to do while `integration_log.enabled` is `false`, in the words of both setting forms.
 const ENABLE: &str =
     "set `integration_log.enabled = true` (or `QOE_INTEGRATION_LOG__ENABLED=true`)";
 
-/// The database store `integration_log.source` selects, built without connecting.
-pub fn store_for(settings: &Settings) -> Result<Arc<dyn IntegrationLogStore>, SettingsError> {
-    Ok(match &settings.integration_log.source {
-        LogSource::Table => Arc::new(SqlServerStore::new(&settings.database)?),
-        LogSource::SqlAgent(agent) => {
-            Arc::new(SqlAgentStore::new(&settings.database, agent.clone())?)
-        }
-    })
+/// Where the runs are read from, with the names that select them: `dbo.IntegrationLog table`,
+/// or `SQL Server Agent history (steps `A` and `B` of job `J`, server time zone Z)`.
+pub fn source(source: &LogSource) -> String {
+    match source {
+        LogSource::Table => "dbo.IntegrationLog table".to_owned(),
+        LogSource::SqlAgent(agent) => format!(
+            "SQL Server Agent history (steps `{}` and `{}`{}, server time zone {})",
+            agent.data_integration_step,
+            agent.cube_processing_step,
+            match &agent.job_name {
+                Some(job) => format!(" of job `{job}`"),
+                None => String::new(),
+            },
+            agent.server_time_zone,
+        ),
+    }
 }
 
 /// Source, server, instance or port, database and login kind, never the password:
@@ -30,13 +37,7 @@ pub fn target(settings: &Settings) -> String {
     let server = &connection.server;
     let mut text = format!(
         "source {}, server {}",
-        match &settings.integration_log.source {
-            LogSource::Table => "dbo.IntegrationLog table".to_owned(),
-            LogSource::SqlAgent(agent) => format!(
-                "SQL Server Agent history (server time zone {})",
-                agent.server_time_zone
-            ),
-        },
+        source(&settings.integration_log.source),
         server.host
     );
     if let Some(instance) = &server.instance {
@@ -346,7 +347,7 @@ mod tests {
 
         let line = target(&settings);
 
-        assert!(line.starts_with("source SQL Server Agent history (server time zone Europe/Berlin), server sql01.corp.example, port 1433"), "{line}");
+        assert!(line.starts_with("source SQL Server Agent history (steps `QoE Archive Data` and `Process Cube`, server time zone Europe/Berlin), server sql01.corp.example, port 1433"), "{line}");
         assert!(
             line.ends_with(if cfg!(windows) {
                 "integrated (the service's own account, through Windows' SSPI (Kerberos or NTLM))"

@@ -1,6 +1,12 @@
 //! QoE Data Service: the CQD Data API's integration status, read from the QoE archive database.
 #![forbid(unsafe_code)]
 
+/// The API's errors by meaning, mapped to HTTP in one place.
+pub mod api_error;
+/// The state every handler and middleware may use, and the one function that builds it.
+pub mod app_state;
+/// What this build is: version, target, the `kerberos` feature.
+pub mod build_info;
 /// Command-line interface: `serve`, `check`, `migrate` and `healthcheck`.
 pub mod cli;
 /// Conditional GET: strong `ETag`s, `304 Not Modified`, `Cache-Control`; tagged bodies.
@@ -21,7 +27,7 @@ pub mod healthcheck;
 pub mod listener;
 /// Rate limits for log lines clients or outages can repeat.
 pub mod log_limit;
-/// Counters and histograms behind `GET /metrics`.
+/// Counters and histograms behind `GET /metrics`: a leaf, handed what it renders.
 pub mod metrics;
 /// What wraps the route table: request context, CORS, the API-key gate.
 pub mod middleware;
@@ -32,7 +38,7 @@ pub mod paths;
 /// What differs by operating system: stop signals, signals ignored, listener socket options,
 /// the integrated sign-in to SQL Server.
 pub mod platform;
-/// HTTP handlers, their error types and the route table.
+/// HTTP handlers and the route table.
 pub mod routes;
 /// The warning at start when the settings file holds a secret others may read.
 pub mod secrets_on_disk;

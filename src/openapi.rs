@@ -30,7 +30,7 @@ pub fn document() -> Value {
         "openapi": "3.1.0",
         "info": {
             "title": "QoE Data Service",
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": crate::build_info::VERSION,
             "description": "The CQD Data API's integration status and log, read from the QoE \
                 archive database. The integration log operations answer 200 with an empty body \
                 while `integration_log.enabled` is false (the default); the status page then \

@@ -5,17 +5,18 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::App;
 
-use crate::configuration::{LogSource, Settings};
-use crate::db::{SqlAgentStore, SqlServerStore};
+use crate::app_state::AppState;
+use crate::configuration::Settings;
+use crate::db;
 use crate::diagnosis;
 use crate::listener::Limits;
-use crate::metrics::PoolGauge;
+use crate::metrics::{Counter, Sources};
 use crate::middleware::api_key::require_api_key;
 use crate::middleware::cors::cors;
 pub use crate::middleware::request_context::ShutdownReport;
 use crate::middleware::request_context::{request_context, Requests};
 use crate::platform::{self, Stop};
-use crate::routes::{configure, AppState};
+use crate::routes::configure;
 use crate::store::IntegrationLogStore;
 use crate::tls;
 
@@ -27,23 +28,25 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `http.listen` and wires the SQL Server store of `integration_log.source`.
-    /// Does not connect to the database.
+    /// Binds `http.listen` and wires the SQL Server store of `integration_log.source`
+    /// ([`db::open`]). Does not connect to the database. `/metrics` counts no dropped log
+    /// lines: the logger is the binary's ([`Application::build_with_log_counter`]).
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
-        if let LogSource::SqlAgent(agent) = &settings.integration_log.source {
-            let store = Arc::new(SqlAgentStore::new(&settings.database, agent.clone())?);
-            let pool: PoolGauge = {
-                let store = store.clone();
-                Arc::new(move || store.pool_status())
-            };
-            return Self::build_with(settings, store, Some(pool));
-        }
-        let store = SqlServerStore::new(&settings.database)?;
-        let pool: PoolGauge = {
-            let store = store.clone();
-            Arc::new(move || store.pool_status())
+        Self::build_with_log_counter(settings, Counter::default())
+    }
+
+    /// As [`Application::build`], with `/metrics` reporting `dropped_log_lines`: the count
+    /// `telemetry::init` returned.
+    pub fn build_with_log_counter(
+        settings: Settings,
+        dropped_log_lines: Counter,
+    ) -> anyhow::Result<Self> {
+        let database = db::open(&settings)?;
+        let sources = Sources {
+            pool: Some(database.pool),
+            dropped_log_lines,
         };
-        Self::build_with(settings, Arc::new(store), Some(pool))
+        Self::build_with(settings, database.store, sources)
     }
 
     /// As [`Application::build`], with any store (tests pass doubles or a TDS test server).
@@ -51,13 +54,13 @@ impl Application {
         settings: Settings,
         store: Arc<dyn IntegrationLogStore>,
     ) -> anyhow::Result<Self> {
-        Self::build_with(settings, store, None)
+        Self::build_with(settings, store, Sources::default())
     }
 
     fn build_with(
         settings: Settings,
         store: Arc<dyn IntegrationLogStore>,
-        pool: Option<PoolGauge>,
+        sources: Sources,
     ) -> anyhow::Result<Self> {
         let tls = settings
             .http
@@ -73,7 +76,7 @@ impl Application {
         })?;
         let port = listener.local_addr()?.port();
         diagnosis::at_start(&settings, store.clone());
-        let state = AppState::new(store, &settings, pool);
+        let state = AppState::new(store, &settings, sources);
         let requests = state.requests.clone();
         let limits = Limits {
             max_request_head: settings.http.max_request_head_bytes,
@@ -82,7 +85,10 @@ impl Application {
             client_request_timeout: settings.http.client_request_timeout,
             keep_alive: settings.http.keep_alive,
         };
-        let server = crate::listener::serve(listener, tls, limits, move || app(state.clone()))?;
+        let protocol_errors = state.metrics.protocol_errors().clone();
+        let server = crate::listener::serve(listener, tls, limits, protocol_errors, move || {
+            app(state.clone())
+        })?;
         Ok(Application {
             port,
             server,

@@ -3,7 +3,7 @@
 //! exited: EPIPE) never panics. Lines that cannot be written are dropped and counted
 //! (`qoe_log_lines_dropped_total` in `/metrics`).
 use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -15,18 +15,21 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::configuration::LogFormat;
+use crate::metrics::Counter;
 
 /// Lines waiting for the writer thread; past this, new lines are dropped, not waited for.
 const QUEUE_LINES: usize = 1024;
 
-static DROPPED: AtomicU64 = AtomicU64::new(0);
 static PENDING: AtomicUsize = AtomicUsize::new(0);
-static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
-static QUEUE: OnceLock<SyncSender<Vec<u8>>> = OnceLock::new();
+static QUEUE: OnceLock<Queue> = OnceLock::new();
 
-/// Log lines lost since start because stderr was closed, failing or not keeping up.
-pub fn dropped_lines() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
+/// The one writer of the process (a subscriber is global) and what it could not write.
+struct Queue {
+    /// To the writer thread; `None` when lines cannot be written at all (stderr discarded, or
+    /// no thread), so each is dropped at once.
+    lines: Option<SyncSender<Vec<u8>>>,
+    /// Log lines lost since start because stderr was closed, failing or not keeping up.
+    dropped: Counter,
 }
 
 /// Where the lines go.
@@ -38,24 +41,23 @@ pub enum Sink {
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
 /// JSON lines carry the current span's fields (`request_id` for a line about a request).
-/// Text carries ANSI colour only when stderr is a terminal.
-pub fn init(format: LogFormat) {
-    init_to(format, Sink::Stderr);
+/// Text carries ANSI colour only when stderr is a terminal. Returns the count of lines that
+/// could not be written, for `/metrics`.
+pub fn init(format: LogFormat) -> Counter {
+    init_to(format, Sink::Stderr)
 }
 
 /// Logs as [`init`] does, to `sink`.
-pub fn init_to(format: LogFormat, sink: Sink) {
-    let ansi = match sink {
-        Sink::Stderr => {
-            note_discarded_stderr();
-            io::stderr().is_terminal()
-        }
-        Sink::File(_) => false,
+pub fn init_to(format: LogFormat, sink: Sink) -> Counter {
+    let (ansi, discarded) = match sink {
+        Sink::Stderr => (io::stderr().is_terminal(), stderr_is_discarded()),
+        Sink::File(_) => (false, false),
     };
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
+    let dropped = start_writer(sink, discarded);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(QueuedStderr::start(sink))
+        .with_writer(QueuedStderr)
         .with_ansi(ansi)
         .with_span_events(FmtSpan::NONE);
     let _ = match format {
@@ -67,6 +69,7 @@ pub fn init_to(format: LogFormat, sink: Sink) {
             .with_span_list(false)
             .try_init(),
     };
+    dropped
 }
 
 /// actix-http's dispatchers write one `ERROR … stream error` line per malformed request, so a
@@ -140,65 +143,70 @@ pub fn write_line(line: &str) {
 /// Started with stderr closed (`2>&-`), the Rust runtime points descriptor 2 at `/dev/null`
 /// before `main` (so it never becomes a socket); lines sent there are lost, so they are
 /// counted as dropped instead of being written.
-fn note_discarded_stderr() {
-    let discarded = std::fs::read_link("/proc/self/fd/2")
-        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
-    if discarded {
-        STDERR_CLOSED.store(true, Ordering::Relaxed);
-    }
+fn stderr_is_discarded() -> bool {
+    std::fs::read_link("/proc/self/fd/2")
+        .is_ok_and(|target| target == std::path::Path::new("/dev/null"))
 }
 
 fn enqueue(line: Vec<u8>) {
-    if STDERR_CLOSED.load(Ordering::Relaxed) {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
     let Some(queue) = QUEUE.get() else {
         // Before `init`: straight to stderr, errors ignored.
         let _ = io::stderr().write_all(&line);
         return;
     };
+    let Some(lines) = &queue.lines else {
+        queue.dropped.increment();
+        return;
+    };
     PENDING.fetch_add(1, Ordering::AcqRel);
-    match queue.try_send(line) {
+    match lines.try_send(line) {
         Ok(()) => {}
         Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
             PENDING.fetch_sub(1, Ordering::AcqRel);
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+            queue.dropped.increment();
         }
     }
+}
+
+/// Starts the one writer thread, unless one runs already or `discarded` says nothing could be
+/// written; its count of dropped lines.
+fn start_writer(sink: Sink, discarded: bool) -> Counter {
+    let queue = QUEUE.get_or_init(|| {
+        let dropped = Counter::default();
+        if discarded {
+            return Queue {
+                lines: None,
+                dropped,
+            };
+        }
+        let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_LINES);
+        let failed_writes = dropped.clone();
+        let spawned = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || {
+                let mut out: Box<dyn Write + Send> = match sink {
+                    Sink::Stderr => Box::new(io::stderr()),
+                    Sink::File(file) => file,
+                };
+                for line in receiver {
+                    if out.write_all(&line).is_err() {
+                        failed_writes.increment();
+                    }
+                    PENDING.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+        Queue {
+            // No thread, no logging: every line counts as dropped.
+            lines: spawned.is_ok().then_some(sender),
+            dropped,
+        }
+    });
+    queue.dropped.clone()
 }
 
 /// The `MakeWriter` behind the subscriber: each event is one `write` of one whole line.
 #[derive(Clone, Copy)]
 struct QueuedStderr;
-
-impl QueuedStderr {
-    fn start(sink: Sink) -> Self {
-        QUEUE.get_or_init(|| {
-            let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE_LINES);
-            let spawned = std::thread::Builder::new()
-                .name("log-writer".into())
-                .spawn(move || {
-                    let mut out: Box<dyn Write + Send> = match sink {
-                        Sink::Stderr => Box::new(io::stderr()),
-                        Sink::File(file) => file,
-                    };
-                    for line in receiver {
-                        if out.write_all(&line).is_err() {
-                            DROPPED.fetch_add(1, Ordering::Relaxed);
-                        }
-                        PENDING.fetch_sub(1, Ordering::AcqRel);
-                    }
-                });
-            if spawned.is_err() {
-                // No thread, no logging: every line counts as dropped.
-                STDERR_CLOSED.store(true, Ordering::Relaxed);
-            }
-            sender
-        });
-        QueuedStderr
-    }
-}
 
 impl<'a> MakeWriter<'a> for QueuedStderr {
     type Writer = LineWriter;

@@ -2,10 +2,11 @@
 //! SQL Server Browser responder, and AG/Azure routing redirects, through the real pool.
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qoe_data_service::configuration::Settings;
-use qoe_data_service::db::SqlServerStore;
+use qoe_data_service::db;
 use qoe_data_service::store::{IntegrationLogStore, Unavailability};
 use testkit::integration_log::IntegrationLogDb;
 use testkit::{
@@ -16,10 +17,11 @@ use testkit::{
 const ACCOUNT: &str = "CORP\\qoe_service";
 const ACCOUNT_PASSWORD: &str = "Winter-2026!";
 
-fn store(connection_string: &str) -> SqlServerStore {
+/// The store as `serve` and `check` open it.
+fn store(connection_string: &str) -> Arc<dyn IntegrationLogStore> {
     let mut settings = Settings::for_tests(connection_string).expect("valid settings");
     settings.database.connect_timeout = Duration::from_millis(3000);
-    SqlServerStore::new(&settings.database).expect("a store")
+    db::open(&settings).expect("a store").store
 }
 
 async fn server(login: LoginOptions) -> TdsTestServer {

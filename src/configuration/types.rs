@@ -43,7 +43,7 @@ pub struct HttpSettings {
     pub api_keys: ApiKeys,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
-    /// Serve HTTPS (and HTTP/2) with this certificate; `None` serves plain HTTP.
+    /// Serve HTTPS with this certificate; `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
     /// Longest HTTP/1 request head (request line and headers) a connection may send.
     pub max_request_head_bytes: usize,

@@ -8,12 +8,13 @@ use chrono::Utc;
 use tiberius::Row;
 
 use super::client::SqlClient;
-use super::{DbError, PoolStatus, SqlServerStore};
+use super::{DbError, SqlServerStore};
 use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{
     check_server_offset, decode_history, AgentHistory, AgentRow, HistoryRow,
 };
 use crate::domain::{Job, JobRun, LogEntry, LogQuery, StatusRead};
+use crate::metrics::PoolStatus;
 use crate::store::{IntegrationLogStore, StoreError, Unavailability};
 use crate::telemetry::in_request_span;
 

@@ -2,6 +2,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::platform::sign_in::SignInFailure;
 use crate::store::{StoreError, Unavailability};
 
 /// SQL Server login errors: 18456 login failed, 18488 password must be changed, 18452 a
@@ -149,7 +150,11 @@ fn login_unavailability(error: &tiberius::error::Error) -> Unavailability {
             Unavailability::CertificateNotTrusted
         }
         Error::Tls(_) => Unavailability::EncryptionMismatch,
-        other => sign_in_unavailability(other).unwrap_or_else(|| transport_unavailability(other)),
+        other => match crate::platform::sign_in::failure(other) {
+            Some(SignInFailure::Kerberos(message)) => kerberos_unavailability(message),
+            Some(SignInFailure::Ntlm) => Unavailability::LoginFailed,
+            None => transport_unavailability(other),
+        },
     }
 }
 
@@ -186,23 +191,8 @@ fn transport_unavailability(error: &tiberius::error::Error) -> Unavailability {
     }
 }
 
-/// The driver's Windows sign-in errors. Their variants exist only on some platforms and with
-/// some features (GSSAPI with `kerberos` on Unix, sspi-rs NTLM on Unix; Windows' SSPI fails
-/// as I/O), so this is the one place that names them.
-#[allow(clippy::match_single_binding)] // On Windows no arm but the last is left.
-fn sign_in_unavailability(error: &tiberius::error::Error) -> Option<Unavailability> {
-    match error {
-        #[cfg(all(unix, feature = "kerberos"))]
-        tiberius::error::Error::Gssapi(message) => Some(kerberos_unavailability(message)),
-        #[cfg(unix)]
-        tiberius::error::Error::SspiRs(_) => Some(Unavailability::LoginFailed),
-        _ => None,
-    }
-}
-
 /// Sorts a GSSAPI (MIT Kerberos) failure by what an admin must fix. The text is the library's
 /// major and minor status messages; it names principals and realms, never keys.
-#[cfg(all(unix, feature = "kerberos"))]
 fn kerberos_unavailability(message: &str) -> Unavailability {
     let message = message.to_ascii_lowercase();
     if message.contains("cannot contact any kdc")

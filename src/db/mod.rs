@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use bb8::{Pool, PooledConnection, RunError};
 use tokio::sync::broadcast;
 
-use crate::configuration::{DatabaseSettings, SettingsError};
+use crate::configuration::{DatabaseSettings, LogSource, Settings, SettingsError};
 use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
+use crate::metrics::{PoolGauge, PoolStatus};
 use crate::store::{IntegrationLogStore, StoreError};
 use backoff::LoginGate;
 
@@ -30,16 +31,34 @@ pub use error::DbError;
 pub use queries::{LOG_MARKER, LOG_QUERY, STATUS_MARKER, STATUS_QUERY};
 pub use target::ConnectTarget;
 
-/// The pool's view of how many connections exist, and of failed connection attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStatus {
-    pub connections: u32,
-    pub idle: u32,
-    pub max: u32,
-    /// Connection attempts (TCP, TLS, login) that failed since the start.
-    pub login_failures: u64,
-    /// How long until the next attempt may run, while attempts back off.
-    pub retry_in: Option<Duration>,
+/// The database store the settings select, and a gauge of its pool for `/metrics`.
+pub struct Database {
+    pub store: Arc<dyn IntegrationLogStore>,
+    pub pool: PoolGauge,
+}
+
+/// The store `integration_log.source` selects over `database.*`, built without connecting
+/// (the service starts even while the database is down): how `serve`, `check` and the tests
+/// open the database.
+pub fn open(settings: &Settings) -> Result<Database, SettingsError> {
+    fn gauged<S: IntegrationLogStore>(store: S, status: fn(&S) -> PoolStatus) -> Database {
+        let store = Arc::new(store);
+        let gauged = store.clone();
+        Database {
+            store,
+            pool: Arc::new(move || status(&gauged)),
+        }
+    }
+    Ok(match &settings.integration_log.source {
+        LogSource::Table => gauged(
+            SqlServerStore::new(&settings.database)?,
+            SqlServerStore::pool_status,
+        ),
+        LogSource::SqlAgent(agent) => gauged(
+            SqlAgentStore::new(&settings.database, agent.clone())?,
+            SqlAgentStore::pool_status,
+        ),
+    })
 }
 
 /// Reads the integration log from SQL Server through a pool of connections.

@@ -2,15 +2,22 @@
 //!
 //! Hand-written rather than a metrics crate: a dozen series do not justify a registry, and the
 //! exposition format is a few lines of text. What is measured lives beside what it measures:
-//! database reads in `store::metered`, job freshness in `domain::JobsRead`.
+//! database reads in `store::metered`, job freshness in `domain::JobsRead`. A leaf: it is
+//! handed what it renders (the counters and snapshots of [`counters`]) and imports none of the
+//! parts that measure.
+mod counters;
+
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::db::PoolStatus;
+pub use counters::{
+    CacheStats, Counter, PoolGauge, PoolStatus, ProtocolError, ProtocolErrors, Sources,
+};
+
+use crate::build_info;
 use crate::domain::JobsRead;
-use crate::store::single_flight::CacheStats;
 
 /// Upper bounds (seconds) of the latency buckets: 0.5 ms to 10 s.
 const BUCKETS: [f64; 14] = [
@@ -167,23 +174,27 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Reads the pool's state at scrape time.
-pub type PoolGauge = Arc<dyn Fn() -> PoolStatus + Send + Sync>;
-
 /// Everything `/metrics` reports that the process measures itself.
 pub struct Metrics {
     http: Family<3>,
     db: Family<2>,
-    pool: Option<PoolGauge>,
+    sources: Sources,
+    protocol_errors: ProtocolErrors,
 }
 
 impl Metrics {
-    pub fn new(pool: Option<PoolGauge>) -> Self {
+    pub fn new(sources: Sources) -> Self {
         Metrics {
             http: Family::new(["route", "method", "status"]),
             db: Family::new(["command", "outcome"]),
-            pool,
+            sources,
+            protocol_errors: ProtocolErrors::default(),
         }
+    }
+
+    /// The counts the listener keeps of connections it closed by a protocol error.
+    pub fn protocol_errors(&self) -> &ProtocolErrors {
+        &self.protocol_errors
     }
 
     /// One answered HTTP request; `route` is the matched pattern, never the raw path, so
@@ -200,6 +211,14 @@ impl Metrics {
     /// The text exposition, with cache counters and job freshness passed in by the caller.
     pub fn render(&self, caches: &[(&'static str, CacheStats)], jobs: &JobsRead) -> String {
         let mut out = String::with_capacity(8 * 1024);
+        let _ = writeln!(
+            out,
+            "# HELP qoe_build_info The running build: its version, target and whether the kerberos feature is in. Always 1.\n\
+             # TYPE qoe_build_info gauge\nqoe_build_info{{version=\"{}\",target=\"{}\",kerberos=\"{}\"}} 1",
+            build_info::VERSION,
+            build_info::TARGET,
+            build_info::KERBEROS,
+        );
         self.http.render_counts(
             &mut out,
             "qoe_http_requests_total",
@@ -215,7 +234,7 @@ impl Metrics {
             "qoe_db_command_duration_seconds",
             "Time for a database read, including the wait for a pooled connection.",
         );
-        if let Some(pool) = &self.pool {
+        if let Some(pool) = &self.sources.pool {
             let status = pool();
             let in_use = status.connections.saturating_sub(status.idle);
             gauge(
@@ -277,17 +296,18 @@ impl Metrics {
             out,
             "# HELP qoe_log_lines_dropped_total Log lines lost because stderr was closed, failing or full.\n\
              # TYPE qoe_log_lines_dropped_total counter\nqoe_log_lines_dropped_total {}",
-            crate::telemetry::dropped_lines()
+            self.sources.dropped_log_lines.get()
         );
         let _ = writeln!(
             out,
             "# HELP qoe_http_protocol_errors_total Connections closed by a protocol error: malformed or too long or too slow request heads, I/O errors.\n\
              # TYPE qoe_http_protocol_errors_total counter"
         );
-        for (kind, count) in crate::listener::protocol_errors() {
+        for (kind, count) in self.protocol_errors.by_kind() {
             let _ = writeln!(
                 out,
-                "qoe_http_protocol_errors_total{{kind=\"{kind}\"}} {count}"
+                "qoe_http_protocol_errors_total{{kind=\"{}\"}} {count}",
+                kind.label()
             );
         }
         out
@@ -379,7 +399,7 @@ mod tests {
     }
 
     fn rendered(freshness: &JobsRead) -> String {
-        Metrics::new(None).render(&[], freshness)
+        Metrics::new(Sources::default()).render(&[], freshness)
     }
 
     #[test]
@@ -539,7 +559,7 @@ mod tests {
 
     #[test]
     fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
-        let metrics = Metrics::new(None);
+        let metrics = Metrics::new(Sources::default());
         metrics.observe_http("/healthz", "GET", "200", Duration::from_millis(3));
 
         let text = metrics.render(&[], &JobsRead::NotRead);

@@ -10,10 +10,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
+use crate::api_error::ApiError;
 use crate::configuration::ApiKeys;
 use crate::log_limit::RateLimit;
 use crate::paths::{API_KEY_HEADER, HEALTHZ_PATH, OPENAPI_PATH, READYZ_PATH};
-use crate::routes::{ApiError, AppState};
 use crate::telemetry::in_request_span;
 
 /// Paths anyone may ask, keys or not: probes and the API description.
@@ -63,18 +63,17 @@ impl ApiKeyGate {
 
 /// Middleware: every request except [`OPEN_PATHS`] and CORS preflights needs a key when keys
 /// are configured. Deny by default, so that a path spelled differently (percent-encoded,
-/// added later) is never open by accident. The gate is [`AppState::api_keys`]: without the
-/// state every request is a 500, never let through.
+/// added later) is never open by accident. The gate is the one `AppState::api_keys` holds and
+/// `routes::configure` registers: without it every request is a 500, never let through.
 pub async fn require_api_key(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(gate) = request.app_data::<web::Data<ApiKeyGate>>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError(
             "the API key gate is not configured",
         ));
     };
-    let gate = &state.api_keys;
     let needs_key = !gate.is_open()
         && request.method() != Method::OPTIONS
         && !OPEN_PATHS.contains(&request.match_info().as_str());
@@ -147,7 +146,7 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn without_the_state_that_holds_the_gate_every_request_is_refused_with_500() {
+    async fn without_the_gate_every_request_is_refused_with_500() {
         use actix_web::{middleware::from_fn, test, App, HttpResponse};
         let app = test::init_service(
             App::new()

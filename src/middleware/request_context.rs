@@ -241,7 +241,7 @@ mod tests {
     use super::*;
 
     fn requests() -> Requests {
-        Requests::new(Arc::new(Metrics::new(None)))
+        Requests::new(Arc::new(Metrics::new(Default::default())))
     }
 
     #[test]

@@ -21,6 +21,8 @@ mod os;
 #[path = "windows.rs"]
 mod os;
 
+/// Who besides the owner may read a file, from mode bits or an `icacls` listing.
+pub mod file_readers;
 /// The log file of a service without a console, rotated by size.
 pub mod log_file;
 /// The Windows service's name, account, command line and log place (the same everywhere).
@@ -77,6 +79,18 @@ pub fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> {
 /// [`stop_requested`] resolves; an error is a failed start or run (the Service Control Manager
 /// then applies the recovery actions).
 pub type Serve = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = anyhow::Result<()>>>> + Send>;
+
+/// Who besides the owner, the system and administrators may read the file at `path` (`None`:
+/// nobody, or the system cannot tell): group and other read bits on Unix; Users, Authenticated
+/// Users or Everyone in its ACL on Windows.
+pub fn readers_other_than_the_owner(path: &Path) -> Option<String> {
+    os::readers_other_than_the_owner(path)
+}
+
+/// The command that keeps a settings file holding secrets from those readers.
+pub fn fix_for_readable_secrets(path: &Path) -> String {
+    os::fix_for_readable_secrets(path)
+}
 
 /// `service install`: registers the Windows service (see [`service::Install`]) and says what
 /// it registered.

@@ -59,3 +59,27 @@ impl Integrated {
         }
     }
 }
+
+/// A driver error raised by this platform's sign-in, as far as the platform can tell it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFailure<'a> {
+    /// GSSAPI (MIT Kerberos, Unix with `kerberos`): the library's major and minor status
+    /// messages, which name principals and realms, never keys.
+    Kerberos(&'a str),
+    /// sspi-rs NTLM (Unix).
+    Ntlm,
+}
+
+/// The sign-in failure `error` is, if it is one. Its variants exist only on some platforms and
+/// with some features (Windows' SSPI fails as I/O), so they are named here, behind the
+/// platform seam; `db`'s error sorting asks this first.
+#[allow(clippy::match_single_binding)] // On Windows no arm but the last is left.
+pub fn failure(error: &tiberius::error::Error) -> Option<SignInFailure<'_>> {
+    match error {
+        #[cfg(all(unix, feature = "kerberos"))]
+        tiberius::error::Error::Gssapi(message) => Some(SignInFailure::Kerberos(message)),
+        #[cfg(unix)]
+        tiberius::error::Error::SspiRs(_) => Some(SignInFailure::Ntlm),
+        _ => None,
+    }
+}

@@ -1,6 +1,6 @@
 use actix_web::{web, HttpResponse};
 
-use super::AppState;
+use crate::app_state::AppState;
 
 /// `POST /QoEDataService/ClearCache`: empties every cache; the next read goes to the database.
 #[tracing::instrument(name = "clear_cache", skip(state))]

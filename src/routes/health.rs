@@ -3,7 +3,8 @@ use std::sync::LazyLock;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::{errors, AppState};
+use crate::api_error::{retry_after_seconds, service_unavailable, service_unavailable_for};
+use crate::app_state::AppState;
 use crate::log_limit::RateLimit;
 use crate::store::IntegrationLogStore;
 use crate::telemetry::in_request_span;
@@ -46,17 +47,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
         Err(error) => {
             warn_not_ready(&format!("{error:?}"));
-            let retry_in_s = error
-                .retry_after()
-                .map(|_| errors::retry_after_seconds(&error));
-            return errors::service_unavailable_for(&error).json(Health {
+            let retry_in_s = error.retry_after().map(|_| retry_after_seconds(&error));
+            return service_unavailable_for(&error).json(Health {
                 status: "unavailable",
                 reason: Some(error.kind().reason().to_owned()),
                 retry_in_s,
             });
         }
     };
-    errors::service_unavailable().json(Health {
+    service_unavailable().json(Health {
         status: "unavailable",
         reason: Some(reason),
         retry_in_s,

@@ -1,9 +1,7 @@
 mod clear_cache;
-mod errors;
 mod health;
 mod integration_log;
 mod prometheus;
-mod state;
 mod status;
 mod status_page;
 
@@ -12,14 +10,13 @@ use std::sync::LazyLock;
 use actix_web::http::{header, Method};
 use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
+use crate::api_error::{ApiError, ErrorBody};
+use crate::app_state::AppState;
 use crate::paths::{
     CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, OPENAPI_PATH, READYZ_PATH,
     STATUS_PAGE_PATH, STATUS_PATH,
 };
 use crate::telemetry::in_request_span;
-
-pub use errors::{ApiError, API_KEY_CHALLENGE, RETRY_AFTER_SECONDS};
-pub use state::AppState;
 
 /// The one list of operations: the route table registers exactly these, and the OpenAPI
 /// tests compare their methods and paths with the document.
@@ -89,8 +86,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `App::new().configure(configure(state))`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        // The request-context middleware records requests; it sees them alone, not the state.
+        // The middleware sees only what it needs, not the state: the requests it records and
+        // the API key gate.
         cfg.app_data(web::Data::from(state.requests.clone()))
+            .app_data(web::Data::from(state.api_keys.clone()))
             .app_data(web::Data::new(state))
             .app_data(web::QueryConfig::default().error_handler(|error, request| {
                 extractor_error(&error, request, "malformed query string")
@@ -133,13 +132,13 @@ async fn openapi() -> HttpResponse {
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(errors::ErrorBody::new("not found"))
+    HttpResponse::NotFound().json(ErrorBody::new("not found"))
 }
 
 async fn method_not_allowed(allow: String) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((actix_web::http::header::ALLOW, allow))
-        .json(errors::ErrorBody::new("method not allowed"))
+        .json(ErrorBody::new("method not allowed"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@ use std::sync::LazyLock;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
-use super::AppState;
+use crate::app_state::AppState;
 use crate::domain::JobsRead;
 use crate::log_limit::RateLimit;
 use crate::store::IntegrationLogStore;

@@ -1,6 +1,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{ApiError, AppState};
+use crate::api_error::ApiError;
+use crate::app_state::AppState;
 use crate::conditional;
 
 /// `GET /QoEDataService/IntegrationLog/Status`: the last runs of both jobs.

@@ -4,8 +4,8 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use chrono::Utc;
 
-use super::errors::{log_unavailable, retry_after_seconds, service_unavailable_for};
-use super::AppState;
+use crate::api_error::{log_unavailable, retry_after_seconds, service_unavailable_for};
+use crate::app_state::AppState;
 use crate::status_html::{render, render_disabled, render_unavailable, PageContext};
 
 /// Inline styles only, nothing else: the page needs no script, image or remote resource.

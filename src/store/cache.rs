@@ -13,10 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::FutureExt;
 
-use super::single_flight::{CacheStats, Freshness, SingleFlightCache};
+use super::single_flight::{Freshness, SingleFlightCache};
 use super::{IntegrationLogStore, StoreError};
 use crate::conditional::Tagged;
 use crate::domain::{IntegrationStatus, LogEntry, LogQuery, StatusRead};
+use crate::metrics::CacheStats;
 
 /// An [`IntegrationLogStore`] that answers reads from a [`SingleFlightCache`] per method.
 /// To cache another read, add a cache field keyed by its parameters and route it through

@@ -9,6 +9,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use super::{StoreError, Unavailability};
+use crate::metrics::CacheStats;
 
 /// Past this many keys, expired entries are dropped when a new load starts, so caching
 /// queries keyed by their parameters cannot grow without bound.
@@ -19,17 +20,6 @@ type Load<V> = Shared<BoxFuture<'static, Result<V, StoreError>>>;
 enum Entry<V> {
     Fresh { value: V, expires: Instant },
     Loading { load: Load<V>, generation: u64 },
-}
-
-/// How a cache has answered so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    /// Answered from a fresh entry.
-    pub hits: u64,
-    /// Started a database query.
-    pub misses: u64,
-    /// Waited for a query another request had started.
-    pub coalesced: u64,
 }
 
 #[derive(Default)]

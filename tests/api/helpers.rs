@@ -15,11 +15,11 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 use futures_util::future::LocalBoxFuture;
+use qoe_data_service::app_state::AppState;
 use qoe_data_service::configuration::{
     ApiKeys, CacheSettings, IntegrationLogSettings, LogSource, Settings,
 };
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, StatusRead};
-use qoe_data_service::routes::AppState;
 use qoe_data_service::startup::{app, Application};
 use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
 use secrecy::SecretString;
@@ -237,7 +237,7 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        let state = AppState::new(self.store, &self.settings, None);
+        let state = AppState::new(self.store, &self.settings, Default::default());
         let service = test::init_service(app(state.clone())).await;
         TestApp {
             service: actix_service::boxed::service(

@@ -192,6 +192,11 @@ async fn text_logs_into_a_pipe_carry_no_colour_codes() {
 
     assert!(!serving.contains('\u{1b}'), "{serving:?}");
     assert!(serving.contains("API keys OFF"), "{serving}");
+    let named = format!(
+        "serving the QoE Data Service {}:",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(serving.contains(&named), "{serving}");
     assert_eq!(terminate(child).await, Some(0));
 }
 

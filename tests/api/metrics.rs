@@ -167,3 +167,24 @@ async fn a_run_in_progress_and_a_job_that_never_succeeded_are_reported() {
         "{text}"
     );
 }
+
+#[actix_web::test]
+async fn the_build_is_reported_as_an_info_series_naming_version_target_and_kerberos() {
+    let app = TestApp::spawn().await;
+
+    let text = scrape(&app).await;
+
+    let kerberos = if cfg!(feature = "kerberos") {
+        "on"
+    } else {
+        "off"
+    };
+    assert_has(
+        &text,
+        &format!(
+            "qoe_build_info{{version=\"{}\",target=\"{}\",kerberos=\"{kerberos}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            qoe_data_service::build_info::TARGET,
+        ),
+    );
+}

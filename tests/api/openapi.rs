@@ -180,3 +180,8 @@ async fn the_document_is_served_as_openapi_3_without_a_key() {
         .is_some_and(|v| v.starts_with("3.")));
     assert_eq!(served, document());
 }
+
+#[test]
+fn the_documents_version_is_the_packages() {
+    assert_eq!(document()["info"]["version"], env!("CARGO_PKG_VERSION"));
+}

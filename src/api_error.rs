@@ -1,3 +1,5 @@
+//! The API's errors by meaning, mapped to HTTP in this one place: the handlers and the
+//! middleware answer through it.
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -17,7 +19,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 pub const API_KEY_CHALLENGE: &str = r#"Bearer realm="qoe-data-service""#;
 
 #[derive(Debug, Serialize)]
-pub(super) struct ErrorBody {
+pub(crate) struct ErrorBody {
     error: Cow<'static, str>,
     /// Why the database is unavailable, in `/readyz`'s words (our words, never the driver's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,7 +27,7 @@ pub(super) struct ErrorBody {
 }
 
 impl ErrorBody {
-    pub(super) fn new(error: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(error: impl Into<Cow<'static, str>>) -> Self {
         ErrorBody {
             error: error.into(),
             reason: None,
@@ -79,17 +81,17 @@ impl ResponseError for ApiError {
 
 /// Every 503 the service gives (a failed read, `/readyz`) says when to ask again and must not
 /// be kept by a cache in between.
-pub(super) fn service_unavailable() -> HttpResponseBuilder {
+pub(crate) fn service_unavailable() -> HttpResponseBuilder {
     service_unavailable_after(RETRY_AFTER_SECONDS)
 }
 
 /// A 503 for a failed read: while the store backs off after failed logins, `Retry-After` is
 /// the wait left (rounded up), else the usual [`RETRY_AFTER_SECONDS`].
-pub(super) fn service_unavailable_for(error: &StoreError) -> HttpResponseBuilder {
+pub(crate) fn service_unavailable_for(error: &StoreError) -> HttpResponseBuilder {
     service_unavailable_after(retry_after_seconds(error))
 }
 
-pub(super) fn retry_after_seconds(error: &StoreError) -> u32 {
+pub(crate) fn retry_after_seconds(error: &StoreError) -> u32 {
     error.retry_after().map_or(RETRY_AFTER_SECONDS, |after| {
         u32::try_from(after.as_millis().div_ceil(1000))
             .unwrap_or(u32::MAX)
@@ -113,7 +115,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// Logs the cause of a 503 (the status page answers its own 503 with a page, not JSON).
-pub(super) fn log_unavailable(error: &StoreError) {
+pub(crate) fn log_unavailable(error: &StoreError) {
     // Every waiter of a failed coalesced load holds the same error: one line per window.
     static UNAVAILABLE: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
     let cause = format!("{error:?}");

@@ -2,7 +2,7 @@
 use std::sync::Arc;
 
 use crate::configuration::{CacheSettings, IntegrationLogSettings, Settings};
-use crate::metrics::{Metrics, PoolGauge};
+use crate::metrics::{Metrics, Sources};
 use crate::middleware::api_key::ApiKeyGate;
 use crate::middleware::request_context::Requests;
 use crate::store::cache::CachingStore;
@@ -18,7 +18,7 @@ pub struct AppState {
     pub cache_settings: CacheSettings,
     pub metrics: Arc<Metrics>,
     /// `http.api_keys`: the gate `middleware::api_key` checks; part of the state so that no
-    /// wiring can leave it out.
+    /// wiring can leave it out (`routes::configure` registers it for the middleware).
     pub api_keys: Arc<ApiKeyGate>,
     /// `http.cors_trusted_origins`.
     pub cors_trusted_origins: Vec<String>,
@@ -27,15 +27,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state as `settings` say, over `database` read through metering and the cache:
-    /// how the server and the in-process tests both build it.
+    /// The state as `settings` say, over `database` read through metering and the cache, with
+    /// `/metrics` reading `sources`: how the server and the in-process tests both build it.
     pub fn new(
         database: Arc<dyn IntegrationLogStore>,
         settings: &Settings,
-        pool: Option<PoolGauge>,
+        sources: Sources,
     ) -> Self {
         let cache = settings.cache;
-        let metrics = Arc::new(Metrics::new(pool));
+        let metrics = Arc::new(Metrics::new(sources));
         let store = layers::layered(database, &cache, metrics.clone());
         AppState {
             store,
