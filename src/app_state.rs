@@ -43,7 +43,9 @@ impl AppState {
             cache_settings: cache,
             requests: Arc::new(Requests::new(metrics.clone())),
             metrics,
-            api_keys: Arc::new(ApiKeyGate::new(&settings.http.api_keys)),
+            api_keys: Arc::new(
+                ApiKeyGate::new(&settings.http.api_keys).public_status(settings.http.public_status),
+            ),
             cors_trusted_origins: settings.http.cors_trusted_origins.clone(),
         }
     }

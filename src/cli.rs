@@ -40,11 +40,18 @@ pub enum Command {
     /// Serve the HTTP API.
     #[command(after_help = SETTINGS_HELP)]
     Serve,
-    /// Test the configuration without serving: load the settings, connect, run readiness and
-    /// read one Status; print each step, OK or the failure with the fix; exit non-zero on
-    /// failure.
+    /// Test the configuration and judge the jobs without serving: load the settings, connect,
+    /// run readiness, read one Status and judge each job; print each step, OK or the failure
+    /// with the fix. Exits as a monitoring plugin: 0 OK, 1 WARNING (a job is stale),
+    /// 2 CRITICAL (a job is failing or never succeeded, or the database cannot be read),
+    /// 3 UNKNOWN (called wrongly).
     #[command(after_help = SETTINGS_HELP)]
-    Check,
+    Check {
+        /// `text`: one line per step; `plugin`: a status line with performance data (each
+        /// job's newest-success age) first, for Nagios, Icinga, Zabbix, PRTG or SCOM.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
     /// Apply the database migrations (use a login that may create tables and roles).
     Migrate,
     /// Exit 0 if the server at `http.listen` answers `GET /healthz`, over HTTPS when `http.tls`
@@ -53,6 +60,23 @@ pub enum Command {
     /// The Windows service (Windows only; on Linux, systemd runs `serve`: see the README).
     #[command(subcommand)]
     Service(ServiceCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Plugin,
+}
+
+/// The process ends with this code and prints nothing more: the command has said it all.
+#[derive(Debug, thiserror::Error)]
+#[error("exit code {0}")]
+pub struct Exit(pub u8);
+
+/// Whether the command line asks for `check`, so that calling it wrongly exits 3 (UNKNOWN,
+/// as monitors read it) rather than clap's 2 (which a monitor reads as CRITICAL).
+pub fn is_check<T: AsRef<std::ffi::OsStr>>(args: &[T]) -> bool {
+    args.iter().skip(1).any(|arg| arg.as_ref() == "check")
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,8 +118,8 @@ impl Cli {
             let http = Settings::load_http(self.config.as_deref())?;
             return healthcheck::check(&http).await;
         }
-        if let Command::Check = self.command {
-            return check(self.config.as_deref()).await;
+        if let Command::Check { format } = self.command {
+            return check(self.config.as_deref(), format).await;
         }
         if let Command::Service(command) = self.command {
             return service(command, self.config);
@@ -103,7 +127,7 @@ impl Cli {
         let settings = Settings::load(self.config.as_deref())?;
         let dropped_log_lines = telemetry::init(settings.log.format);
         match self.command {
-            Command::Healthcheck | Command::Check | Command::Service(_) => {}
+            Command::Healthcheck | Command::Check { .. } | Command::Service(_) => {}
             Command::Serve => serve(settings, dropped_log_lines, self.config.as_deref()).await?,
             Command::Migrate => {
                 let report = migrate::run(&settings.database).await?;
@@ -191,19 +215,23 @@ async fn serve_as_a_service(config: Option<PathBuf>) -> anyhow::Result<()> {
     served
 }
 
-/// `check`: the report on stdout (logs stay off: the report says it in fewer words).
-async fn check(config: Option<&Path>) -> anyhow::Result<()> {
+/// `check`: the report on stdout (logs stay off: the report says it in fewer words), the
+/// monitoring-plugin state as the exit code.
+async fn check(config: Option<&Path>, format: CheckFormat) -> anyhow::Result<()> {
     let loaded = Settings::load(config).and_then(|settings| Ok((db::open(&settings)?, settings)));
     let report = match loaded {
         Ok((database, settings)) => diagnosis::diagnose(&settings, database.store.as_ref()).await,
         Err(error) => diagnosis::settings_failed(&error),
     };
+    let text = match format {
+        CheckFormat::Text => report.to_string(),
+        CheckFormat::Plugin => report.plugin_output(),
+    };
     // Not `print!`: it panics when stdout is a closed pipe; the exit code still tells.
-    let _ = std::io::stdout().write_all(report.to_string().as_bytes());
-    if report.passed() {
-        Ok(())
-    } else {
-        anyhow::bail!("the check failed: see the FAIL lines above")
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    match report.state() {
+        diagnosis::MonitorState::Ok => Ok(()),
+        state => Err(Exit(state as u8).into()),
     }
 }
 
@@ -223,7 +251,15 @@ pub fn posture(settings: &Settings) -> String {
         if http.api_keys.is_empty() {
             "OFF (anyone who reaches the port may call)".to_owned()
         } else {
-            format!("on ({} keys)", http.api_keys.keys().len())
+            format!(
+                "on ({} keys{})",
+                http.api_keys.keys().len(),
+                if http.public_status {
+                    "; Status and the status page without a key"
+                } else {
+                    ""
+                }
+            )
         },
         cors_origins(&http.cors_trusted_origins),
         if http.tls.is_some() { "on" } else { "off" },
@@ -313,6 +349,12 @@ mod tests {
         let line = posture(&settings);
 
         assert!(line.contains("API keys on (2 keys)"), "{line}");
+        settings.http.public_status = true;
+        let line = posture(&settings);
+        assert!(
+            line.contains("API keys on (2 keys; Status and the status page without a key)"),
+            "{line}"
+        );
         assert!(line.contains("https://cqd.example.org"), "{line}");
         assert!(line.contains("operations enabled"), "{line}");
         assert!(!line.contains("Key-0ne"), "{line}");

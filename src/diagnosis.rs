@@ -4,8 +4,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::configuration::{LogSource, Settings, SettingsError, SignIn};
-use crate::store::{IntegrationLogStore, StoreError, Unavailability};
+use crate::domain::{Freshness, IntegrationStatus, Job, JobState, JobVerdict, StatusRead};
+use crate::status_html::{duration_words, local_time, shortened};
+use crate::store::{
+    with_failure_messages, IntegrationLogStore, NotReady, StoreError, Unavailability,
+};
 
 /// What to do while `integration_log.enabled` is `false`, in the words of both setting forms.
 const ENABLE: &str =
@@ -71,6 +77,11 @@ pub fn disabled_warning() -> String {
 /// What the admin must change when the database answers with `kind`, in setting names.
 pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
     match kind {
+        Unavailability::NameNotResolved => {
+            "check the host name in `Server=` of database.connection_string: this machine's DNS \
+             does not know it (`nslookup <host>` here); write the server's fully qualified name, \
+             or its IP address"
+        }
         Unavailability::Unreachable => {
             "check the host and port in `Server=` of database.connection_string, that SQL Server \
              listens on TCP there and that no firewall is in between: see README 'Connecting to \
@@ -89,8 +100,12 @@ pub fn fix(kind: Unavailability, source: &LogSource) -> &'static str {
              that database (CREATE USER … FOR LOGIN …)"
         }
         Unavailability::EncryptionMismatch => {
-            "set `Encrypt=` in database.connection_string to what the server offers (`strict` \
-             only for SQL Server 2022), or give the server a certificate and TLS 1.2"
+            "the server ended or refused the TLS handshake, or does not offer what `Encrypt=` in \
+             database.connection_string asks: SQL Server encrypts the login even with \
+             `Encrypt=False`/`Optional`, so enable TLS 1.2 on the server (SQL Server 2012/2014 \
+             need their TLS 1.2 update) and give it a certificate; `Encrypt=strict` needs SQL \
+             Server 2022 (else `Encrypt=True`); `Encrypt=True` needs a server that offers TLS: \
+             see README 'What a reason means and what to fix'"
         }
         Unavailability::CertificateNotTrusted => {
             "trust the server's certificate: database.ca_certificate_path (or \
@@ -161,10 +176,51 @@ pub enum Outcome {
     Skipped,
 }
 
+/// The step that judges the jobs: its warnings (a stale job) make the check WARNING.
+const JOBS: &str = "jobs";
+
+/// How long a failure's message may be in a report line.
+const MESSAGE_LIMIT: usize = 300;
+
 /// The steps in order; printed one line each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub steps: Vec<Step>,
+    /// Each judged job's newest success, for the monitors' performance data.
+    pub ages: Vec<JobAge>,
+}
+
+/// How old a job's newest success is, against the stale threshold, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobAge {
+    pub job: Job,
+    /// `None`: no success recorded.
+    pub seconds: Option<i64>,
+    pub stale_after: i64,
+}
+
+/// The monitoring-plugin states (Nagios, Icinga, Zabbix, PRTG, SCOM): the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MonitorState {
+    Ok = 0,
+    /// A job is stale.
+    Warning = 1,
+    /// A job is failing or never succeeded, or the service cannot read (settings, connection,
+    /// readiness).
+    Critical = 2,
+    /// The check could not judge: it was called wrongly.
+    Unknown = 3,
+}
+
+impl MonitorState {
+    pub fn word(self) -> &'static str {
+        match self {
+            MonitorState::Ok => "OK",
+            MonitorState::Warning => "WARNING",
+            MonitorState::Critical => "CRITICAL",
+            MonitorState::Unknown => "UNKNOWN",
+        }
+    }
 }
 
 impl Report {
@@ -173,6 +229,69 @@ impl Report {
             .steps
             .iter()
             .any(|step| matches!(step.outcome, Outcome::Failed { .. }))
+    }
+
+    /// CRITICAL on any failed step, WARNING on a stale job, OK otherwise. The `operations`
+    /// warning (the API is disabled) is advice: the jobs are judged all the same.
+    pub fn state(&self) -> MonitorState {
+        let state_of = |step: &Step| match step.outcome {
+            Outcome::Failed { .. } => MonitorState::Critical,
+            Outcome::Warning(_) if step.name == JOBS => MonitorState::Warning,
+            _ => MonitorState::Ok,
+        };
+        self.steps
+            .iter()
+            .map(state_of)
+            .max()
+            .unwrap_or(MonitorState::Ok)
+    }
+
+    /// The monitoring-plugin output: one status line naming what is wrong, `|` and each job's
+    /// newest-success age (`'label'=value[UOM];warn;crit;min`), then the report as long output.
+    pub fn plugin_output(&self) -> String {
+        let state = self.state();
+        let named = |step: &Step, text: &str| match step.name {
+            JOBS => text.to_owned(),
+            name => format!("{name}: {text}"),
+        };
+        // Worst first: what a monitor's one line shows must lead with the CRITICAL part.
+        let failures = self.steps.iter().filter_map(|step| match &step.outcome {
+            Outcome::Failed { reason, .. } => Some(named(step, reason)),
+            _ => None,
+        });
+        let warnings = self.steps.iter().filter_map(|step| match &step.outcome {
+            Outcome::Warning(detail) if step.name == JOBS => Some(named(step, detail)),
+            _ => None,
+        });
+        let problems: Vec<String> = failures.chain(warnings).collect();
+        let summary = if problems.is_empty() {
+            match self.ages.len() {
+                0 => "the service can read the integration log".to_owned(),
+                _ => "every job's newest run succeeded, recently enough".to_owned(),
+            }
+        } else {
+            problems.join("; ")
+        };
+        let perf: Vec<String> = self
+            .ages
+            .iter()
+            .filter_map(|age| {
+                Some(format!(
+                    "{}_success_age={}s;{};;0",
+                    age.job.metric_label(),
+                    age.seconds?,
+                    age.stale_after
+                ))
+            })
+            .collect();
+        let mut text = format!("QOE {} - {summary}", state.word());
+        if !perf.is_empty() {
+            text.push_str(" | ");
+            text.push_str(&perf.join(" "));
+        }
+        text.push('\n');
+        text.push_str(&self.to_string());
+        text
     }
 
     fn push(&mut self, name: &'static str, outcome: Outcome) {
@@ -233,34 +352,124 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
         report.failed("connect", &error, source);
         report.push("readiness", Outcome::Skipped);
         report.push("status", Outcome::Skipped);
+        report.push(JOBS, Outcome::Skipped);
         return report;
     }
     report.push("connect", Outcome::Ok("SQL Server answers".to_owned()));
     match store.readiness().await {
         Ok(reasons) if reasons.is_empty() => report.push("readiness", Outcome::Ok("ready".into())),
         Ok(reasons) => {
-            for reason in reasons {
-                // Readiness reasons name their setting and what to set it to.
-                let (reason, fix) = match reason.split_once(": ") {
-                    Some((reason, fix)) => (reason.to_owned(), fix.to_owned()),
-                    None => (
-                        reason,
-                        "see README 'SQL Server Agent history as the source'".into(),
-                    ),
-                };
+            for NotReady { reason, fix, .. } in reasons {
                 report.push("readiness", Outcome::Failed { reason, fix });
             }
         }
         Err(error) => report.failed("readiness", &error, source),
     }
     match store.status_read().await {
-        Ok(read) => report.push(
-            "status",
-            Outcome::Ok(format!("read, {} job runs found", read.runs.len())),
-        ),
-        Err(error) => report.failed("status", &error, source),
+        Ok(read) => {
+            report.push(
+                "status",
+                Outcome::Ok(format!("read, {} job runs found", read.runs.len())),
+            );
+            let status = IntegrationStatus::from_entries(read.entries.iter().copied());
+            let read = with_failure_messages(store, &status, &read).await;
+            judge_jobs(&mut report, settings, &status, &read, Utc::now());
+        }
+        Err(error) => {
+            report.failed("status", &error, source);
+            report.push(JOBS, Outcome::Skipped);
+        }
     }
     report
+}
+
+/// One `jobs` line per job: OK, stale (a warning), failing or never succeeded (failures).
+fn judge_jobs(
+    report: &mut Report,
+    settings: &Settings,
+    status: &IntegrationStatus,
+    read: &StatusRead,
+    now: DateTime<Utc>,
+) {
+    let log = &settings.integration_log;
+    for verdict in status.verdicts(now, log.stale_after) {
+        report.ages.push(JobAge {
+            job: verdict.job,
+            seconds: match verdict.freshness {
+                Freshness::Fresh { age } | Freshness::Stale { age } => Some(age.num_seconds()),
+                Freshness::NeverSucceeded => None,
+            },
+            stale_after: log.stale_after.num_seconds(),
+        });
+        let outcome = job_outcome(&verdict, read, settings, now);
+        report.push(JOBS, outcome);
+    }
+}
+
+fn job_outcome(
+    verdict: &JobVerdict,
+    read: &StatusRead,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let log = &settings.integration_log;
+    let job = job_words(verdict.job);
+    let success_age = match verdict.freshness {
+        Freshness::Fresh { age } | Freshness::Stale { age } => {
+            format!("newest success {} ago", duration_words(age))
+        }
+        Freshness::NeverSucceeded => "no success recorded".to_owned(),
+    };
+    match (verdict.state(), verdict.failing_since) {
+        (JobState::Failing, Some(failure)) => {
+            let message = read
+                .failure_message(verdict.job, failure)
+                .map(|message| format!(": {}", shortened(message, MESSAGE_LIMIT).0))
+                .unwrap_or_default();
+            Outcome::Failed {
+                reason: format!(
+                    "{job} failing: its newest run failed at {} ({} ago){message}; {} of its last \
+                     {} runs failed; {success_age}",
+                    local_time(failure, log.time_zone),
+                    duration_words(now - failure),
+                    verdict.failed_of_last,
+                    verdict.of_last,
+                ),
+                fix: "the fix is in the job, not in this service: read the message in the SQL \
+                      Server Agent job history on the CQD SQL Server (or GET \
+                      /QoEDataService/IntegrationLog?category=…Failed)"
+                    .to_owned(),
+            }
+        }
+        (JobState::NeverSucceeded | JobState::Failing, _) => Outcome::Failed {
+            reason: format!("{job} never succeeded: the integration log holds no success of it"),
+            fix: match &log.source {
+                LogSource::Table => {
+                    "check that the job's steps call dbo.WriteIntegrationLog: \
+                                     see README 'How the jobs write entries'"
+                }
+                LogSource::SqlAgent(_) => {
+                    "check that integration_log.sql_agent.\
+                                           data_integration_step and cube_processing_step name \
+                                           CQD's steps, and the SQL Server Agent job history"
+                }
+            }
+            .to_owned(),
+        },
+        (JobState::Stale, _) => Outcome::Warning(format!(
+            "{job} stale: {success_age}, longer than integration_log.stale_after_minutes ({}); \
+             check that its SQL Server Agent job is enabled and scheduled",
+            duration_words(log.stale_after)
+        )),
+        (JobState::Ok, _) => Outcome::Ok(format!("{job} OK: {success_age}")),
+    }
+}
+
+fn job_words(job: Job) -> &'static str {
+    match job {
+        Job::DataIntegration => "data integration",
+        Job::CubeProcessing => "cube processing",
+    }
 }
 
 /// At start, in the background (the service starts and serves either way): logs where it
@@ -282,8 +491,14 @@ pub fn at_start(settings: &Settings, store: Arc<dyn IntegrationLogStore>) {
                 tracing::info!("ready: the database answers and the settings agree with it")
             }
             Ok(reasons) => {
-                for reason in reasons {
-                    tracing::warn!(reason, "not ready at start: {reason}");
+                for NotReady {
+                    setting,
+                    reason,
+                    fix,
+                    ..
+                } in reasons
+                {
+                    tracing::warn!(setting, reason, fix, "not ready at start: {reason} → {fix}");
                 }
             }
             Err(error) => {
@@ -378,6 +593,7 @@ mod tests {
                     outcome: Outcome::Skipped,
                 },
             ],
+            ..Report::default()
         };
 
         assert!(!report.passed());
@@ -398,6 +614,7 @@ mod tests {
                 name: "operations",
                 outcome: Outcome::Warning(disabled_warning()),
             }],
+            ..Report::default()
         };
 
         assert!(report.passed());
@@ -437,5 +654,97 @@ mod tests {
         assert!(text.starts_with("FAIL  settings: "), "{text}");
         assert!(text.contains("database.connection_string"), "{text}");
         assert!(!text.contains("S3cret!"), "{text}");
+    }
+
+    fn judged(entries: Vec<crate::domain::CategoryTime>) -> Report {
+        let mut report = Report::default();
+        let read = StatusRead::from_entries(entries);
+        let status = IntegrationStatus::from_entries(read.entries.iter().copied());
+        judge_jobs(
+            &mut report,
+            &settings("Server=tcp:sql01;User Id=qoe;Password=x"),
+            &status,
+            &read,
+            crate::domain::test_support::utc("2015-01-18 10:40:00"),
+        );
+        report
+    }
+
+    #[test]
+    fn fresh_jobs_are_ok_and_the_plugin_line_gives_each_age_against_the_threshold() {
+        use crate::domain::test_support::entry;
+        use crate::domain::LogCategory::*;
+        let report = judged(vec![
+            entry(DataIntegrationSucceeded, "2015-01-18 10:30:00"),
+            entry(CubeProcessingSucceeded, "2015-01-18 10:35:00"),
+        ]);
+
+        assert_eq!(report.state(), MonitorState::Ok);
+        assert_eq!(
+            report.plugin_output().lines().next(),
+            Some(
+                "QOE OK - every job's newest run succeeded, recently enough | \
+                 data_integration_success_age=600s;1800;;0 cube_processing_success_age=300s;1800;;0"
+            )
+        );
+        assert!(report
+            .to_string()
+            .contains("OK    jobs: data integration OK: newest success 10 min ago\n"));
+    }
+
+    #[test]
+    fn a_stale_job_warns_and_a_failing_one_is_critical_with_its_time_and_message() {
+        use crate::domain::test_support::entry;
+        use crate::domain::LogCategory::*;
+        let stale = judged(vec![
+            entry(DataIntegrationSucceeded, "2015-01-18 10:30:00"),
+            entry(CubeProcessingSucceeded, "2015-01-18 08:00:00"),
+        ]);
+        let failing = judged(vec![
+            entry(DataIntegrationSucceeded, "2015-01-18 10:30:00"),
+            entry(DataIntegrationFailed, "2015-01-18 10:35:00"),
+            entry(CubeProcessingSucceeded, "2015-01-18 08:00:00"),
+        ]);
+
+        assert_eq!(stale.state(), MonitorState::Warning);
+        assert!(
+            stale
+                .plugin_output()
+                .starts_with("QOE WARNING - cube processing stale: newest success 2 h 40 min ago"),
+            "{}",
+            stale.plugin_output()
+        );
+        assert_eq!(failing.state(), MonitorState::Critical);
+        assert!(
+            failing.to_string().contains(
+                "FAIL  jobs: data integration failing: its newest run failed at 2015-01-18 \
+                 10:35:00 UTC (5 min ago); 1 of its last 2 runs failed"
+            ),
+            "{failing}"
+        );
+    }
+
+    #[test]
+    fn a_job_with_no_outcome_never_succeeded_and_is_critical_without_an_age() {
+        let report = judged(Vec::new());
+
+        assert_eq!(report.state(), MonitorState::Critical);
+        assert!(report
+            .to_string()
+            .contains("FAIL  jobs: cube processing never succeeded"));
+        assert!(!report.plugin_output().contains('|'), "no age to report");
+    }
+
+    #[test]
+    fn the_disabled_operations_warning_is_advice_not_a_warning_state() {
+        let report = Report {
+            steps: vec![Step {
+                name: "operations",
+                outcome: Outcome::Warning(disabled_warning()),
+            }],
+            ..Report::default()
+        };
+
+        assert_eq!(report.state(), MonitorState::Ok);
     }
 }

@@ -42,6 +42,8 @@ pub mod platform;
 pub mod routes;
 /// The warning at start when the settings file holds a secret others may read.
 pub mod secrets_on_disk;
+/// How far apart two names are: "did you mean" and the nearest names first.
+pub mod spelling;
 /// Building and running the HTTP server.
 pub mod startup;
 /// The HTML status page for people, rendered from the status without I/O.

@@ -36,7 +36,8 @@ pub fn document() -> Value {
                 while `integration_log.enabled` is false (the default); the status page then \
                 says how to enable it. \
                 When `http.api_keys` is set, every /QoEDataService/… request and /metrics \
-                need a key. Every response carries `X-Request-Id` (the request's own, if it \
+                need a key (Status and the status page do not with `http.public_status = \
+                true`). Every response carries `X-Request-Id` (the request's own, if it \
                 sent a printable one of at most 128 characters, else a generated one)."
         },
         "paths": paths,

@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
-use qoe_data_service::configuration::Settings;
+use qoe_data_service::configuration::{LogSource, Settings, SqlAgentSettings};
 use qoe_data_service::paths::STATUS_PAGE_PATH;
 use qoe_data_service::startup::Application;
 use qoe_data_service::status_html::{escape, local_time};
 use testkit::integration_log::IntegrationLogDb;
 use testkit::live_log::{live_log, Scenario};
+use testkit::sql_agent::AgentDb;
 use testkit::TdsTestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
@@ -115,6 +116,9 @@ fn tempdir(prefix: &str) -> PathBuf {
 enum PageState {
     Live(Scenario),
     DatabaseDown,
+    /// The SQL Server Agent source, SQL Server's clock five hours behind UTC while the
+    /// setting says Moscow.
+    WrongServerZone,
     Disabled,
 }
 
@@ -123,6 +127,7 @@ impl PageState {
         match self {
             PageState::Live(scenario) => scenario.name(),
             PageState::DatabaseDown => "database-down",
+            PageState::WrongServerZone => "wrong-server-zone",
             PageState::Disabled => "disabled",
         }
     }
@@ -144,11 +149,25 @@ async fn serve(state: PageState) -> Served {
     if let PageState::Live(scenario) = state {
         log.set_rows(live_log(now.naive_utc(), scenario));
     }
-    let database = TdsTestServer::start(log)
-        .await
-        .expect("the TDS test server starts");
+    let database = match state {
+        PageState::WrongServerZone => {
+            let agent = AgentDb::new();
+            agent.set_offset_minutes(-300);
+            TdsTestServer::start(agent).await
+        }
+        _ => TdsTestServer::start(log).await,
+    }
+    .expect("the TDS test server starts");
     let mut settings =
         Settings::for_tests(&database.ado_connection_string()).expect("valid settings");
+    if let PageState::WrongServerZone = state {
+        settings.integration_log.source = LogSource::SqlAgent(SqlAgentSettings {
+            data_integration_step: "QoE Archive Data".into(),
+            cube_processing_step: "Process Cube".into(),
+            job_name: None,
+            server_time_zone: ZONE,
+        });
+    }
     settings.integration_log.enabled = !matches!(state, PageState::Disabled);
     settings.integration_log.time_zone = ZONE;
     let application = Application::build(settings).expect("the service builds");
@@ -358,6 +377,21 @@ async fn a_failing_cube_job_lays_out_at_every_width() {
         served.body
     );
     assert!(served.body.contains("2 of its last 5 runs failed."));
+    assert!(
+        served.body.contains(
+            "<blockquote>Cube processing failed: the cube's data source refused the \
+             connection</blockquote>"
+        ),
+        "the table's LogDescription of the newest failure: {}",
+        served.body
+    );
+    assert!(
+        served.body.contains(
+            "<a href=\"/QoEDataService/IntegrationLog?category=CubeProcessingFailed&amp;top=1\">"
+        ),
+        "{}",
+        served.body
+    );
 }
 
 #[actix_web::test]
@@ -426,4 +460,25 @@ async fn the_disabled_page_lays_out_at_every_width() {
     assert!(served
         .body
         .contains("<code>QOE_INTEGRATION_LOG__ENABLED=true</code>"));
+}
+
+#[actix_web::test]
+async fn the_wrong_server_time_zone_page_lays_out_at_every_width() {
+    let Some(served) = shows(
+        PageState::WrongServerZone,
+        503,
+        "✗ server time zone differs · QoE Data Service",
+    )
+    .await
+    else {
+        return;
+    };
+
+    let page = &served.body;
+    assert!(!page.contains("Database unavailable"), "{page}");
+    assert!(
+        page.contains("<strong>Europe/Moscow</strong>, UTC+03:00 now, but SQL Server's clock is <strong>UTC-05:00</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("<code>integration_log.sql_agent.server_time_zone</code>"));
 }

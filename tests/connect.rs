@@ -19,9 +19,14 @@ const ACCOUNT_PASSWORD: &str = "Winter-2026!";
 
 /// The store as `serve` and `check` open it.
 fn store(connection_string: &str) -> Arc<dyn IntegrationLogStore> {
+    database(connection_string).store
+}
+
+/// The store and its pool's gauge (what `/metrics` reads), opened as `serve` opens them.
+fn database(connection_string: &str) -> db::Database {
     let mut settings = Settings::for_tests(connection_string).expect("valid settings");
     settings.database.connect_timeout = Duration::from_millis(3000);
-    db::open(&settings).expect("a store").store
+    db::open(&settings).expect("a store")
 }
 
 async fn server(login: LoginOptions) -> TdsTestServer {
@@ -387,4 +392,93 @@ async fn a_silent_sql_browser_is_told_apart_from_an_instance_it_does_not_know() 
         format!("{unanswered:?}").contains("did not answer"),
         "{unanswered:?}"
     );
+}
+
+#[tokio::test]
+async fn a_server_name_that_does_not_resolve_is_its_own_reason_naming_the_host() {
+    // `.invalid` never resolves (RFC 6761).
+    for server in ["tcp:qoe-sql.invalid,1433", r"qoe-sql.invalid\CQD"] {
+        let database = database(&format!(
+            "Server={server};User Id=qoe_service;Password=p;Encrypt=DANGER_PLAINTEXT"
+        ));
+
+        let error = database.store.ping().await.expect_err("no such host");
+
+        assert_eq!(
+            error.kind(),
+            Unavailability::NameNotResolved,
+            "{server}: {error:?}"
+        );
+        assert!(
+            format!("{error:?}").contains("qoe-sql.invalid"),
+            "{server}: the log names the host: {error:?}"
+        );
+        assert_eq!((database.pool)().login_failures, 0, "{server}");
+    }
+}
+
+#[tokio::test]
+async fn a_tls_handshake_the_server_ends_or_refuses_is_an_encryption_mismatch_under_every_encrypt()
+{
+    for (fault, logged) in [
+        (Fault::EndTlsHandshake, "tls handshake eof"),
+        (Fault::RefuseTlsHandshake, "received fatal alert"),
+    ] {
+        for encrypt in ["False", "Optional", "True"] {
+            let server = server(LoginOptions::default()).await;
+            server.set_fault(fault.clone());
+            let database = database(&format!(
+                "Server=tcp:127.0.0.1,{};User Id=qoe_service;Password=p;Encrypt={encrypt};\
+                 TrustServerCertificate=true",
+                server.port()
+            ));
+
+            let error = database.store.ping().await.expect_err("the handshake ends");
+
+            assert_eq!(
+                error.kind(),
+                Unavailability::EncryptionMismatch,
+                "{fault:?}, Encrypt={encrypt}: {error:?}"
+            );
+            assert!(
+                format!("{error:?}").contains(logged),
+                "{fault:?}, Encrypt={encrypt}: {error:?}"
+            );
+            assert_eq!(server.stats().login_attempts, 0, "no LOGIN7 was sent");
+            assert_eq!(
+                (database.pool)().login_failures,
+                0,
+                "the server refused no login"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_tcp_connection_is_not_counted_as_a_login_failure_but_a_refused_login_is() {
+    let nothing_listens = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("its address").port()
+    };
+    let unreachable = database(&format!(
+        "Server=tcp:127.0.0.1,{nothing_listens};User Id=qoe_service;Password=p;\
+         Encrypt=DANGER_PLAINTEXT"
+    ));
+    let server = server(LoginOptions::default()).await;
+    server.set_fault(Fault::LoginFailed);
+    let refusing = database(&server.ado_connection_string());
+
+    let outage = unreachable.store.ping().await.expect_err("nothing listens");
+    let refused = refusing
+        .store
+        .ping()
+        .await
+        .expect_err("the login is refused");
+
+    assert_eq!(outage.kind(), Unavailability::Unreachable, "{outage:?}");
+    assert_eq!((unreachable.pool)().login_failures, 0);
+    assert_eq!((unreachable.pool)().connect_failures, 1);
+    assert_eq!(refused.kind(), Unavailability::LoginFailed, "{refused:?}");
+    assert_eq!((refusing.pool)().login_failures, 1);
+    assert_eq!((refusing.pool)().connect_failures, 0);
 }

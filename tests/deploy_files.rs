@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use qoe_data_service::cli::{Cli, Command};
 use qoe_data_service::configuration::Settings;
+use qoe_data_service::status_html::{escape, render_disabled, PageContext, ENABLE_LINE};
 
 const EXAMPLE: &str = "deploy/qoe.example.toml";
 const ENVIRONMENT_FILE: &str = "deploy/qoe.env.example";
@@ -214,4 +215,45 @@ fn the_unit_waits_longer_than_the_default_drain_before_it_kills() {
         "TimeoutStopSec={timeout} cuts off http.shutdown_timeout_s"
     );
     assert_eq!(unit_value(&unit, "KillSignal"), "SIGTERM");
+}
+
+/// The disabled status page's advice, followed word for word on the installed example file:
+/// the changed line enables the API and the file still loads (no duplicate section).
+#[test]
+fn the_disabled_pages_advice_applied_to_the_example_file_enables_the_api() {
+    let (was, becomes) = ENABLE_LINE;
+    let page = render_disabled(&PageContext {
+        zone: chrono_tz::Tz::UTC,
+        now: chrono::Utc::now(),
+        stale_after: chrono::TimeDelta::minutes(30),
+        refresh: None,
+    });
+    assert!(
+        page.contains(&format!(
+            "change the line <code class=\"was\">{}</code> to <code class=\"becomes\">{}</code>",
+            escape(was),
+            escape(becomes)
+        )),
+        "{page}"
+    );
+    let text = read(EXAMPLE);
+    let section = text.find("\n[integration_log]\n").expect("the section");
+    let line = section
+        + text[section..]
+            .find(&format!("\n{was}\n"))
+            .expect("the line the page names, in [integration_log]")
+        + 1;
+    assert!(
+        !text[section + 1..line].contains("\n["),
+        "the line is in [integration_log] itself"
+    );
+    let followed = format!("{}{becomes}{}", &text[..line], &text[line + was.len()..]);
+    let file = std::env::temp_dir().join(format!("qoe-enabled-{}.toml", std::process::id()));
+    std::fs::write(&file, followed).expect("the edited copy is written");
+
+    let settings = Settings::load_from(Some(&file), environment_file());
+    let _ = std::fs::remove_file(&file);
+
+    let settings = settings.unwrap_or_else(|e| panic!("the edited example loads: {e}"));
+    assert!(settings.integration_log.enabled);
 }

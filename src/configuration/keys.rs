@@ -4,6 +4,8 @@
 use serde::de::value::{BorrowedStrDeserializer, Error};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
+use crate::spelling::edit_distance;
+
 /// Every key path `T` reads, e.g. `http.tls.cert_path`, sections included (`http`, `http.tls`).
 ///
 /// Walks `T`'s `Deserialize` impl with a deserializer that offers every field of every struct
@@ -27,32 +29,6 @@ pub fn closest<'a>(unknown: &str, known: &'a [String]) -> Option<&'a str> {
         .filter(|(distance, key)| *distance <= (key.len() / 4).max(2))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, key)| key.as_str())
-}
-
-/// Levenshtein distance, counting a swap of two neighbours as one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = best;
-        }
-    }
-    rows[a.len()][b.len()]
 }
 
 struct Schema<'k> {

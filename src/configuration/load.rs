@@ -48,6 +48,7 @@ struct RawHttp {
     cors_trusted_origins: Vec<String>,
     #[serde(default)]
     api_keys: Vec<SecretString>,
+    public_status: bool,
     shutdown_timeout_s: u64,
     #[serde(default)]
     tls: RawTls,
@@ -106,6 +107,7 @@ request_timeout_ms = 10000
 
 [http]
 listen = "127.0.0.1:8080"
+public_status = false
 shutdown_timeout_s = 10
 max_request_head_bytes = 16384
 max_connections = 2048
@@ -356,6 +358,7 @@ impl RawHttp {
                 })
                 .collect::<Result<_, _>>()?,
             api_keys: ApiKeys::new(self.api_keys)?,
+            public_status: self.public_status,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
             tls: self.tls.validate()?,
             max_request_head_bytes: within(

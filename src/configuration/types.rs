@@ -41,6 +41,9 @@ pub struct HttpSettings {
     pub cors_trusted_origins: Vec<String>,
     /// Keys a `/QoEDataService/…` request must carry. Empty: open.
     pub api_keys: ApiKeys,
+    /// Status and the status page answer without a key while keys are set, so people can
+    /// read the page in a browser; the Integration Log, ClearCache and `/metrics` keep them.
+    pub public_status: bool,
     /// How long a stopping server lets in-flight requests finish.
     pub shutdown_timeout: Duration,
     /// Serve HTTPS with this certificate; `None` serves plain HTTP.

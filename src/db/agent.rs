@@ -11,11 +11,13 @@ use super::client::SqlClient;
 use super::{DbError, SqlServerStore};
 use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{
-    check_server_offset, decode_history, AgentHistory, AgentRow, HistoryRow,
+    check_server_offset, decode_history, AgentHistory, AgentRow, HistoryRow, ZoneMismatch,
+    SERVER_TIME_ZONE_MISMATCH,
 };
 use crate::domain::{Job, JobRun, LogEntry, LogQuery, StatusRead};
 use crate::metrics::PoolStatus;
-use crate::store::{IntegrationLogStore, StoreError, Unavailability};
+use crate::spelling::nearest_first;
+use crate::store::{IntegrationLogStore, NotReady, StoreError, Unavailability};
 use crate::telemetry::in_request_span;
 
 /// Marks the history query in SQL Server's plan cache and in the TDS test server's log.
@@ -98,20 +100,67 @@ impl SqlAgentStore {
         }
     }
 
-    fn missing_step_reason(&self, job: Job) -> String {
-        let within = self
-            .settings
-            .job_name
-            .as_deref()
+    /// The step `job` names does not exist: the reason names it and its setting, the fix the
+    /// steps that do exist, nearest first (those of `job_name`'s job before the others).
+    fn missing_step(&self, job: Job, existing: &[AgentStep]) -> NotReady {
+        let setting = step_setting(job);
+        let wanted = self.step_name(job);
+        let job_name = self.settings.job_name.as_deref();
+        let within = job_name
             .map(|name| format!(" in job `{name}` (setting `integration_log.sql_agent.job_name`)"))
             .unwrap_or_default();
-        format!(
-            "no SQL Server Agent job step is named `{}` (setting `{}`){within}",
-            self.step_name(job),
-            step_setting(job)
-        )
+        let mut nearest: Vec<&AgentStep> = existing.iter().collect();
+        nearest_first(wanted, &mut nearest, |step| &step.step_name);
+        nearest.sort_by_key(|step| job_name.is_some_and(|name| step.job_name != name));
+        let fix = if nearest.is_empty() {
+            "SQL Server Agent has no job steps the login can see: check the job on the server and \
+             the login's SELECT on msdb (README 'SQL Server Agent history as the source')"
+                .to_owned()
+        } else {
+            let shown: Vec<String> = nearest
+                .iter()
+                .take(STEPS_SHOWN)
+                .map(|step| format!("`{}` (job `{}`)", step.step_name, step.job_name))
+                .collect();
+            let more = match nearest.len().saturating_sub(STEPS_SHOWN) {
+                0 => String::new(),
+                more => format!(", and {more} more"),
+            };
+            format!(
+                "set `{setting}`{} to one of the steps that exist, nearest first: {}{more}",
+                if job_name.is_some() {
+                    " (and `integration_log.sql_agent.job_name` to its job)"
+                } else {
+                    ""
+                },
+                shown.join(", ")
+            )
+        };
+        NotReady {
+            setting,
+            reason: format!(
+                "no SQL Server Agent job step is named `{wanted}` (setting `{setting}`){within}"
+            ),
+            fix,
+            fix_is_public: false,
+        }
     }
 }
+
+/// How many existing step names a missing step's fix lists.
+const STEPS_SHOWN: usize = 8;
+
+/// The server's clock disagrees with `server_time_zone`: `/readyz` may say both offsets.
+fn zone_mismatch(mismatch: &ZoneMismatch) -> NotReady {
+    NotReady {
+        setting: SERVER_TIME_ZONE_SETTING,
+        reason: SERVER_TIME_ZONE_MISMATCH.to_owned(),
+        fix: mismatch.offsets_and_fix(),
+        fix_is_public: true,
+    }
+}
+
+const SERVER_TIME_ZONE_SETTING: &str = "integration_log.sql_agent.server_time_zone";
 
 fn step_setting(job: Job) -> &'static str {
     match job {
@@ -152,7 +201,7 @@ impl IntegrationLogStore for SqlAgentStore {
     /// Ready when msdb answers, the server's clock agrees with `server_time_zone` now, and
     /// both steps exist.
     #[tracing::instrument(name = "db.agent_readiness", skip(self))]
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         let settings = &self.settings;
         let facts = self
             .sql
@@ -164,7 +213,7 @@ impl IntegrationLogStore for SqlAgentStore {
         if let Err(mismatch) =
             check_server_offset(settings.server_time_zone, facts.offset_minutes, Utc::now())
         {
-            reasons.push(mismatch.to_string());
+            reasons.push(zone_mismatch(&mismatch));
         }
         let mut missing = Vec::new();
         for (job, count) in [
@@ -173,7 +222,7 @@ impl IntegrationLogStore for SqlAgentStore {
         ] {
             if count == 0 {
                 missing.push(job);
-                reasons.push(self.missing_step_reason(job));
+                reasons.push(self.missing_step(job, &facts.existing_steps));
             }
         }
         self.warn_once_about(&missing);
@@ -273,13 +322,22 @@ struct ReadinessFacts {
     offset_minutes: i32,
     data_integration_steps: i32,
     cube_processing_steps: i32,
+    /// Every job's steps, read only while a configured step is missing.
+    existing_steps: Vec<AgentStep>,
+}
+
+/// A job step that exists in `msdb`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AgentStep {
+    job_name: String,
+    step_name: String,
 }
 
 async fn readiness_facts(
     client: &mut SqlClient,
     settings: &SqlAgentSettings,
 ) -> Result<ReadinessFacts, DbError> {
-    let row = client
+    let results = client
         .query(
             AGENT_READINESS_QUERY,
             &[
@@ -292,16 +350,40 @@ async fn readiness_facts(
         .map_err(DbError::command(
             "sending the SQL Server Agent readiness query",
         ))?
-        .into_row()
+        .into_results()
         .await
         .map_err(DbError::command(
-            "reading the SQL Server Agent readiness row",
-        ))?
-        .ok_or_else(|| DbError::UnexpectedResult("the readiness query returned no row".into()))?;
+            "reading the SQL Server Agent readiness rows",
+        ))?;
+    let [facts, steps] = results.as_slice() else {
+        return Err(DbError::UnexpectedResult(format!(
+            "the SQL Server Agent readiness query returned {} result sets, not 2",
+            results.len()
+        )));
+    };
+    let [row] = facts.as_slice() else {
+        return Err(DbError::UnexpectedResult(
+            "the readiness query did not return one row".into(),
+        ));
+    };
     Ok(ReadinessFacts {
-        offset_minutes: required(&row, "OffsetMinutes")?,
-        data_integration_steps: required(&row, "DataIntegrationSteps")?,
-        cube_processing_steps: required(&row, "CubeProcessingSteps")?,
+        offset_minutes: required(row, "OffsetMinutes")?,
+        data_integration_steps: required(row, "DataIntegrationSteps")?,
+        cube_processing_steps: required(row, "CubeProcessingSteps")?,
+        existing_steps: steps.iter().map(agent_step).collect::<Result<_, _>>()?,
+    })
+}
+
+fn agent_step(row: &Row) -> Result<AgentStep, DbError> {
+    let text = |column: &'static str| -> Result<String, DbError> {
+        row.try_get::<&str, _>(column)
+            .map_err(DbError::command(column))?
+            .map(str::to_owned)
+            .ok_or_else(|| DbError::UnexpectedResult(format!("{column} is NULL")))
+    };
+    Ok(AgentStep {
+        job_name: text("JobName")?,
+        step_name: text("StepName")?,
     })
 }
 

@@ -31,7 +31,10 @@ pub(super) struct LoginGate {
     state: Mutex<State>,
     /// Held by the one attempt allowed while the server is not known to accept logins.
     probe: tokio::sync::Mutex<()>,
-    failures_total: AtomicU64,
+    /// Attempts whose login the server refused ([`DbError::refused_login`]).
+    refused_logins: AtomicU64,
+    /// Attempts that failed before a login could be refused: name, TCP, TLS, timeouts.
+    connect_failures: AtomicU64,
 }
 
 #[derive(Default)]
@@ -59,7 +62,8 @@ impl LoginGate {
             policy,
             state: Mutex::new(State::default()),
             probe: tokio::sync::Mutex::new(()),
-            failures_total: AtomicU64::new(0),
+            refused_logins: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
         }
     }
 
@@ -112,7 +116,12 @@ impl LoginGate {
             }
             Err(failure) => failure,
         };
-        self.failures_total.fetch_add(1, Ordering::Relaxed);
+        let counter = if failure.refused_login() {
+            &self.refused_logins
+        } else {
+            &self.connect_failures
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         state.last = Some(failure.clone());
         state.accepting = false;
@@ -123,9 +132,14 @@ impl LoginGate {
         }
     }
 
-    /// Failed connection attempts since the start.
-    pub(super) fn failures_total(&self) -> u64 {
-        self.failures_total.load(Ordering::Relaxed)
+    /// Attempts since the start whose login the server refused.
+    pub(super) fn refused_logins(&self) -> u64 {
+        self.refused_logins.load(Ordering::Relaxed)
+    }
+
+    /// Attempts since the start that failed before a login could be refused.
+    pub(super) fn connect_failures(&self) -> u64 {
+        self.connect_failures.load(Ordering::Relaxed)
     }
 
     /// The wait after the `failures`-th failure in a row: half the exponential delay plus a
@@ -200,7 +214,7 @@ mod tests {
         assert!(gate
             .retry_in()
             .is_some_and(|left| left <= Duration::from_secs(2)));
-        assert_eq!(gate.failures_total(), 1);
+        assert_eq!(gate.refused_logins(), 1);
     }
 
     #[tokio::test]
@@ -230,6 +244,25 @@ mod tests {
         assert!(gate
             .retry_in()
             .is_some_and(|left| left <= Duration::from_secs(2)));
-        assert_eq!(gate.failures_total(), 10);
+        assert_eq!(gate.refused_logins(), 10);
+    }
+
+    #[test]
+    fn only_logins_the_server_refused_count_as_login_failures() {
+        let gate = gate();
+        let refused_tcp = DbError::Tcp(std::sync::Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        let unresolved = DbError::NameNotResolved {
+            addr: "sql01.invalid:1433".into(),
+            source: std::sync::Arc::new(std::io::Error::other("no such host")),
+        };
+
+        gate.record(Err(&refused_tcp));
+        gate.record(Err(&unresolved));
+        gate.record(Err(&refused()));
+
+        assert_eq!(gate.refused_logins(), 1);
+        assert_eq!(gate.connect_failures(), 2);
     }
 }

@@ -58,11 +58,13 @@ async fn log_in(
         let tcp = match <TcpStream as SqlBrowser>::connect_named(config).await {
             Ok(tcp) => tcp,
             Err(source) => {
+                // The driver resolves the name itself and says only that the lookup failed.
+                resolve(&config.get_addr()).await?;
                 return Err(DbError::Browser {
                     instance: instance.to_owned(),
                     browser_answered: sql_browser_answers(&config.get_addr()).await,
                     source,
-                })
+                });
             }
         };
         // Kerberos names the service by the port it really listens on: MSSQLSvc/host:port.
@@ -74,10 +76,7 @@ async fn log_in(
         );
         return log_in_over(config, tcp).await;
     }
-    let addrs: Vec<SocketAddr> = lookup_host(config.get_addr())
-        .await
-        .map_err(|e| DbError::Tcp(Arc::new(e)))?
-        .collect();
+    let addrs = resolve(&config.get_addr()).await?;
     if config.get_multi_subnet_failover() && addrs.len() > 1 {
         return first_to_log_in(config, addrs).await;
     }
@@ -94,6 +93,22 @@ async fn log_in(
             "the server name resolved to no address",
         )
     }))))
+}
+
+/// The addresses `addr` (`host:port`) names; a name that resolves to none is not resolved.
+async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, DbError> {
+    let not_resolved = |source| DbError::NameNotResolved {
+        addr: addr.to_owned(),
+        source: Arc::new(source),
+    };
+    let addrs: Vec<SocketAddr> = lookup_host(addr).await.map_err(not_resolved)?.collect();
+    if addrs.is_empty() {
+        return Err(not_resolved(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the name resolved to no address",
+        )));
+    }
+    Ok(addrs)
 }
 
 /// MultiSubnetFailover: connect and log in to every address in parallel; the first login

@@ -21,9 +21,26 @@ const TLS_FIX: &str = "To trust it: database.ca_certificate_path or TrustServerC
     HostNameInCertificate= when it names another host than Server=; \
     TrustServerCertificate=true only for a test server.";
 
+/// How tokio-rustls and rustls say that the server ended or refused the TLS handshake (a
+/// server with TLS 1.0 only, or one that does not speak TLS first under `Encrypt=strict`):
+/// the fix is the server's TLS or `Encrypt=`, not the host, port or firewall.
+const TLS_HANDSHAKE_ENDED: [&str; 4] = [
+    "tls handshake eof",
+    "received fatal alert",
+    "peer is incompatible",
+    "received corrupt message",
+];
+
 /// What went wrong talking to SQL Server, with the step that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
+    #[error("resolving SQL Server's name `{addr}`")]
+    NameNotResolved {
+        /// `host:port` as the driver names it.
+        addr: String,
+        #[source]
+        source: Arc<io::Error>,
+    },
     #[error("opening a TCP connection to SQL Server")]
     Tcp(#[source] Arc<io::Error>),
     #[error("connecting and logging in to SQL Server took longer than {0:?}")]
@@ -99,6 +116,7 @@ impl DbError {
 
     pub fn unavailability(&self) -> Unavailability {
         match self {
+            DbError::NameNotResolved { .. } => Unavailability::NameNotResolved,
             DbError::Tcp(e) if e.kind() == io::ErrorKind::TimedOut => Unavailability::TimedOut,
             DbError::Tcp(_) | DbError::ClosedByServer | DbError::UnexpectedData => {
                 Unavailability::Unreachable
@@ -127,6 +145,18 @@ impl DbError {
         }
     }
 
+    /// Whether the server (or the Kerberos KDC) refused the login itself: what locks out a
+    /// domain account, unlike a name that does not resolve, a refused TCP connection, a TLS
+    /// handshake or a timeout, which never reached the login.
+    pub fn refused_login(&self) -> bool {
+        matches!(
+            self.unavailability(),
+            Unavailability::LoginFailed
+                | Unavailability::DatabaseNotFound
+                | Unavailability::NoKerberosCredentials
+        )
+    }
+
     pub fn into_store_error(self) -> StoreError {
         StoreError::new(self.unavailability(), self)
     }
@@ -150,12 +180,22 @@ fn login_unavailability(error: &tiberius::error::Error) -> Unavailability {
             Unavailability::CertificateNotTrusted
         }
         Error::Tls(_) => Unavailability::EncryptionMismatch,
+        Error::Io { message, .. } if tls_handshake_ended(message) => {
+            Unavailability::EncryptionMismatch
+        }
         other => match crate::platform::sign_in::failure(other) {
             Some(SignInFailure::Kerberos(message)) => kerberos_unavailability(message),
             Some(SignInFailure::Ntlm) => Unavailability::LoginFailed,
             None => transport_unavailability(other),
         },
     }
+}
+
+fn tls_handshake_ended(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    TLS_HANDSHAKE_ENDED
+        .iter()
+        .any(|sign| message.contains(sign))
 }
 
 /// The driver's text up to its own advice, then what to set instead.

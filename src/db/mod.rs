@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use crate::configuration::{DatabaseSettings, LogSource, Settings, SettingsError};
 use crate::domain::{CategoryTime, LogEntry, LogQuery, StatusRead};
 use crate::metrics::{PoolGauge, PoolStatus};
-use crate::store::{IntegrationLogStore, StoreError};
+use crate::store::{IntegrationLogStore, NotReady, StoreError};
 use backoff::LoginGate;
 
 pub use agent::{
@@ -117,7 +117,8 @@ impl SqlServerStore {
             connections: state.connections,
             idle: state.idle_connections,
             max: self.max_size,
-            login_failures: self.gate.failures_total(),
+            login_failures: self.gate.refused_logins(),
+            connect_failures: self.gate.connect_failures(),
             retry_in: self.gate.retry_in(),
         }
     }
@@ -211,7 +212,7 @@ impl IntegrationLogStore for SqlServerStore {
 
     /// Ready when a connection answers: the table source has no settings to check against
     /// the server.
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         self.ping().await.map(|()| Vec::new())
     }
 }

@@ -76,17 +76,25 @@ pub const SERVER_TIME_ZONE_MISMATCH: &str =
 /// The configured zone's offset differs from the server clock's: the history's local times
 /// cannot be read as that zone's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{SERVER_TIME_ZONE_MISMATCH}: it is `{zone}`, {expected} now, but SQL Server's clock is \
-     {server}: set it to the SQL Server machine's time zone",
-    zone = .zone.name(),
-    expected = utc_offset(*.expected_minutes),
-    server = utc_offset(*.server_minutes)
-)]
+#[error("{SERVER_TIME_ZONE_MISMATCH}: {}", self.offsets_and_fix())]
 pub struct ZoneMismatch {
     pub zone: Tz,
     pub expected_minutes: i32,
     pub server_minutes: i32,
+}
+
+impl ZoneMismatch {
+    /// Both offsets and what to set: `it is `Europe/Moscow`, UTC+03:00 now, but SQL Server's
+    /// clock is UTC-05:00: set it to the SQL Server machine's time zone`.
+    pub fn offsets_and_fix(&self) -> String {
+        format!(
+            "it is `{}`, {} now, but SQL Server's clock is {}: set it to the SQL Server \
+             machine's time zone",
+            self.zone.name(),
+            utc_offset(self.expected_minutes),
+            utc_offset(self.server_minutes)
+        )
+    }
 }
 
 /// Compares the server clock's offset from UTC (`DATEDIFF(minute, SYSUTCDATETIME(),
@@ -113,7 +121,7 @@ pub fn check_server_offset(
 }
 
 /// `UTC+03:00`, `UTC-04:30`.
-fn utc_offset(minutes: i32) -> String {
+pub fn utc_offset(minutes: i32) -> String {
     let sign = if minutes < 0 { '-' } else { '+' };
     let minutes = minutes.abs();
     format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60)

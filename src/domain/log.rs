@@ -74,6 +74,14 @@ impl LogQuery {
         })
     }
 
+    /// The newest `top` entries of `category` (`top` at least 1, at most [`MAX_TOP`]).
+    pub fn newest(category: LogCategory, top: u16) -> Self {
+        LogQuery {
+            top: top.clamp(1, MAX_TOP),
+            category: Some(category),
+        }
+    }
+
     pub fn top(&self) -> u16 {
         self.top
     }

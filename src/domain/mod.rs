@@ -5,6 +5,7 @@ mod jobs;
 mod log;
 mod runs;
 mod status;
+mod verdict;
 
 pub use category::{LogCategory, UnknownCategory};
 pub use jobs::{JobStatus, JobsRead};
@@ -15,6 +16,7 @@ pub use runs::{pair_runs, Job, JobRun, Outcome, RunEnd, StatusRead, CHART_DEPTH}
 pub use status::{
     cqd_timestamp, CategoryTime, Freshness, IntegrationStatus, StatusDocument, STATUS_DEPTH,
 };
+pub use verdict::{outcomes, JobState, JobVerdict};
 
 /// Test helpers shared by the unit tests of the domain and its renderings.
 #[cfg(test)]

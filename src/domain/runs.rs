@@ -109,13 +109,20 @@ pub struct StatusRead {
     pub entries: Vec<CategoryTime>,
     /// Finished runs, any order.
     pub runs: Vec<JobRun>,
+    /// A failing job's newest failure with its `LogDescription`, read from the table source's
+    /// log for people (`store::with_failure_messages`); the Agent source's are on its runs.
+    pub failures: Vec<LogEntry>,
 }
 
 impl StatusRead {
     /// The table source: entries as read, runs paired from them.
     pub fn from_entries(entries: Vec<CategoryTime>) -> Self {
         let runs = pair_runs(&entries);
-        StatusRead { entries, runs }
+        StatusRead {
+            entries,
+            runs,
+            failures: Vec::new(),
+        }
     }
 
     /// The Agent source: every run gives its start, every finished run its outcome.
@@ -129,7 +136,38 @@ impl StatusRead {
             })
             .collect();
         let runs = runs.into_iter().filter(|run| run.end.is_some()).collect();
-        StatusRead { entries, runs }
+        StatusRead {
+            entries,
+            runs,
+            failures: Vec::new(),
+        }
+    }
+
+    /// What the failure of `job` at `at` reported: the table's `LogDescription` or the Agent
+    /// step's message, when the source recorded one.
+    pub fn failure_message(&self, job: Job, at: DateTime<Utc>) -> Option<&str> {
+        let failed = job.outcome(Outcome::Failed);
+        let from_log = self
+            .failures
+            .iter()
+            .find(|entry| entry.category == failed && entry.time == at)
+            .and_then(|entry| entry.description.as_deref());
+        let from_runs = || {
+            self.runs
+                .iter()
+                .find(|run| {
+                    run.job == job
+                        && run.end
+                            == Some(RunEnd {
+                                outcome: Outcome::Failed,
+                                finished: at,
+                            })
+                })
+                .and_then(|run| run.message.as_deref())
+        };
+        from_log
+            .or_else(from_runs)
+            .filter(|message| !message.trim().is_empty())
     }
 
     /// The newest finished runs of `job` (at most [`CHART_DEPTH`]), oldest first.
@@ -240,8 +278,8 @@ mod tests {
             })
             .collect();
         let read = StatusRead {
-            entries: Vec::new(),
             runs,
+            ..StatusRead::default()
         };
 
         let recent = read.recent_runs(Job::CubeProcessing);
@@ -278,5 +316,44 @@ mod tests {
             entries[1].description.as_deref(),
             Some("The cube is locked")
         );
+    }
+
+    #[test]
+    fn a_failures_message_comes_from_the_tables_entry_or_the_agents_run_and_blank_is_none() {
+        let failed_at = utc("2015-01-18 10:02:00");
+        let run = |message: &str| JobRun {
+            job: Job::CubeProcessing,
+            started: utc("2015-01-18 10:00:00"),
+            end: Some(RunEnd {
+                outcome: Outcome::Failed,
+                finished: failed_at,
+            }),
+            message: Some(message.to_owned()),
+        };
+        let agent = StatusRead::from_runs(vec![run("The cube is locked")]);
+        let table = StatusRead {
+            failures: vec![LogEntry {
+                category: LogCategory::CubeProcessingFailed,
+                time: failed_at,
+                description: Some("The source refused".into()),
+            }],
+            ..StatusRead::default()
+        };
+
+        assert_eq!(
+            agent.failure_message(Job::CubeProcessing, failed_at),
+            Some("The cube is locked")
+        );
+        assert_eq!(
+            table.failure_message(Job::CubeProcessing, failed_at),
+            Some("The source refused")
+        );
+        assert_eq!(agent.failure_message(Job::DataIntegration, failed_at), None);
+        assert_eq!(
+            agent.failure_message(Job::CubeProcessing, utc("2015-01-18 10:03:00")),
+            None
+        );
+        let blank = StatusRead::from_runs(vec![run("  ")]);
+        assert_eq!(blank.failure_message(Job::CubeProcessing, failed_at), None);
     }
 }

@@ -75,8 +75,11 @@ pub struct PoolStatus {
     pub connections: u32,
     pub idle: u32,
     pub max: u32,
-    /// Connection attempts (TCP, TLS, login) that failed since the start.
+    /// Connection attempts since the start whose login the server (or the KDC) refused.
     pub login_failures: u64,
+    /// Connection attempts since the start that failed before a login could be refused: a
+    /// name that does not resolve, a refused or unreachable TCP connection, TLS, timeouts.
+    pub connect_failures: u64,
     /// How long until the next attempt may run, while attempts back off.
     pub retry_in: Option<Duration>,
 }

@@ -16,8 +16,10 @@ pub use counters::{
     CacheStats, Counter, PoolGauge, PoolStatus, ProtocolError, ProtocolErrors, Sources,
 };
 
+use chrono::TimeDelta;
+
 use crate::build_info;
-use crate::domain::JobsRead;
+use crate::domain::{Freshness, JobsRead};
 
 /// Upper bounds (seconds) of the latency buckets: 0.5 ms to 10 s.
 const BUCKETS: [f64; 14] = [
@@ -255,13 +257,23 @@ impl Metrics {
                 "Most connections the pool opens.",
                 status.max,
             );
-            let name = "qoe_db_login_failures_total";
-            let _ = writeln!(
-                out,
-                "# HELP {name} Connection attempts (TCP, TLS or login) that failed.\n\
-                 # TYPE {name} counter\n{name} {}",
-                status.login_failures
-            );
+            for (name, help, count) in [
+                (
+                    "qoe_db_login_failures_total",
+                    "Connection attempts whose login SQL Server (or the Kerberos KDC) refused.",
+                    status.login_failures,
+                ),
+                (
+                    "qoe_db_connect_failures_total",
+                    "Connection attempts that failed before a login: name not resolved, TCP refused or unreachable, TLS, timeout.",
+                    status.connect_failures,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {count}"
+                );
+            }
             gauge(
                 &mut out,
                 "qoe_db_login_backoff_seconds",
@@ -350,12 +362,13 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
     // Present for every job, unlike the age, so an alert fires for a job that never succeeded.
     let name = "qoe_job_has_succeeded";
     let _ = writeln!(out, "# HELP {name} 1 if the integration log holds a success of the job, 0 if it holds none.\n# TYPE {name} gauge");
-    for job in &jobs {
-        let succeeded = u8::from(!job.successes.is_empty());
+    // The verdict judges it, as the page and `check` do; no threshold enters this part.
+    for verdict in status.verdicts(*now, TimeDelta::MAX) {
+        let succeeded = u8::from(verdict.freshness != Freshness::NeverSucceeded);
         let _ = writeln!(
             out,
             "{name}{{job=\"{}\"}} {succeeded}",
-            job.job.metric_label()
+            verdict.job.metric_label()
         );
     }
     let name = "qoe_last_failure_timestamp_seconds";

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::api_error::{retry_after_seconds, service_unavailable, service_unavailable_for};
 use crate::app_state::AppState;
 use crate::log_limit::RateLimit;
-use crate::store::IntegrationLogStore;
+use crate::store::{IntegrationLogStore, NotReady};
 use crate::telemetry::in_request_span;
 
 #[derive(Serialize)]
@@ -41,7 +41,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             })
         }
         Ok(reasons) => {
-            let reasons = reasons.join("; ");
+            let reasons = reasons
+                .iter()
+                .map(NotReady::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
             warn_not_ready(&reasons);
             (reasons, None)
         }

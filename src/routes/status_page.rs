@@ -6,7 +6,11 @@ use chrono::Utc;
 
 use crate::api_error::{log_unavailable, retry_after_seconds, service_unavailable_for};
 use crate::app_state::AppState;
-use crate::status_html::{render, render_disabled, render_unavailable, PageContext};
+use crate::domain::agent::ZoneMismatch;
+use crate::status_html::{
+    render, render_disabled, render_time_zone_mismatch, render_unavailable, PageContext,
+};
+use crate::store::with_failure_messages;
 
 /// Inline styles only, nothing else: the page needs no script, image or remote resource.
 /// Its charts are inline SVG markup, which this policy allows like any other element, and its
@@ -16,7 +20,8 @@ const CONTENT_SECURITY_POLICY: &str =
 
 /// `GET /QoEDataService/IntegrationLog/StatusPage`: the status as HTML for an admin, in every
 /// state: the jobs; the database's failure (`503` with `Retry-After`, the reason in `/readyz`'s
-/// words); disabled, how to enable it (`200`, no database access).
+/// words, or both offsets when SQL Server's zone differs from the setting); disabled, how to
+/// enable it (`200`, no database access).
 ///
 /// `no-store`: the page states ages that change every minute, so a stored copy would be wrong
 /// and a tag would never match on the next reload. Reloads cost no extra database reads: the
@@ -34,18 +39,22 @@ pub async fn get_status_page(state: web::Data<AppState>) -> HttpResponse {
         return page(HttpResponse::Ok(), render_disabled(&context));
     }
     match state.store.status_answer().await {
-        Ok(answer) => page(
-            HttpResponse::Ok(),
-            render(&answer.status, &answer.read, &context),
-        ),
+        Ok(answer) => {
+            let read =
+                with_failure_messages(state.store.as_ref(), &answer.status, &answer.read).await;
+            page(HttpResponse::Ok(), render(&answer.status, &read, &context))
+        }
         Err(error) => {
             log_unavailable(&error);
             // The store's back-off after a failed login, when it has one.
             let retry_after = Duration::from_secs(retry_after_seconds(&error).into());
-            page(
-                service_unavailable_for(&error),
-                render_unavailable(error.kind().reason(), retry_after, &context),
-            )
+            let body = match std::error::Error::source(&error)
+                .and_then(|cause| cause.downcast_ref::<ZoneMismatch>())
+            {
+                Some(mismatch) => render_time_zone_mismatch(mismatch, retry_after, &context),
+                None => render_unavailable(error.kind().reason(), retry_after, &context),
+            };
+            page(service_unavailable_for(&error), body)
         }
     }
 }

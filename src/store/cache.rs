@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use futures_util::future::FutureExt;
 
 use super::single_flight::{Freshness, SingleFlightCache};
-use super::{IntegrationLogStore, StoreError};
+use super::{IntegrationLogStore, NotReady, StoreError};
 use crate::conditional::Tagged;
 use crate::domain::{IntegrationStatus, LogEntry, LogQuery, StatusRead};
 use crate::metrics::CacheStats;
@@ -224,7 +224,7 @@ impl IntegrationLogStore for CachingStore {
     }
 
     /// Never cached either (for the SQL Server Agent source: its settings against the server).
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         self.inner.readiness().await
     }
 }
@@ -284,7 +284,7 @@ mod tests {
             Ok(())
         }
 
-        async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+        async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
             Ok(Vec::new())
         }
     }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{IntegrationLogStore, StoreError};
+use super::{IntegrationLogStore, NotReady, StoreError};
 use crate::domain::{LogEntry, LogQuery, StatusRead};
 use crate::metrics::Metrics;
 
@@ -49,7 +49,7 @@ impl IntegrationLogStore for MeteredStore {
         result
     }
 
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         let started = Instant::now();
         let result = self.inner.readiness().await;
         self.record("readiness", started, &result);

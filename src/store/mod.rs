@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::agent::SERVER_TIME_ZONE_MISMATCH;
-use crate::domain::{LogEntry, LogQuery, StatusRead};
+use crate::domain::{IntegrationStatus, LogEntry, LogQuery, Outcome, StatusRead};
 
 /// The reads the HTTP layer needs. `db::SqlServerStore` and `db::SqlAgentStore` are the real
 /// ones; the layers in this module wrap one; tests supply doubles. Every method is required,
@@ -29,12 +29,72 @@ pub trait IntegrationLogStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Why the service should not be ready although the database answers (a setting that
     /// disagrees with the server, a job step that does not exist); empty when ready.
-    async fn readiness(&self) -> Result<Vec<String>, StoreError>;
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError>;
+}
+
+/// A setting that disagrees with the server although the database answers: what `/readyz`
+/// says, and what `check` and the start log say to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReady {
+    /// The setting to change, e.g. `integration_log.sql_agent.server_time_zone`.
+    pub setting: &'static str,
+    /// What disagrees, in words a client may see; it names the setting.
+    pub reason: String,
+    /// What to change, in setting names.
+    pub fix: String,
+    /// Whether `/readyz` (open to anyone, keys or not) shows the fix after the reason: not
+    /// when it names what exists on the server, such as the job steps of every job.
+    pub fix_is_public: bool,
+}
+
+/// `/readyz`'s words: the reason, then the fix when it may be shown.
+impl fmt::Display for NotReady {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        if self.fix_is_public {
+            write!(f, ": {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+/// `read` with the message of each failing job's newest failure, for people (the status page,
+/// `check`). The Agent source's runs carry their messages; the table source's status query
+/// reads no descriptions (Status stays one round trip), so each failing job's newest failure
+/// is read from the log, `top=1` of its category, only while that job is failing. A log read
+/// that fails leaves the message out: the page and `check` say the run left none.
+pub async fn with_failure_messages(
+    store: &dyn IntegrationLogStore,
+    status: &IntegrationStatus,
+    read: &Arc<StatusRead>,
+) -> Arc<StatusRead> {
+    let mut failures = Vec::new();
+    for job in status.jobs() {
+        let Some(failed_at) = job.failing_since() else {
+            continue;
+        };
+        if read.failure_message(job.job, failed_at).is_some() {
+            continue;
+        }
+        let query = LogQuery::newest(job.job.outcome(Outcome::Failed), 1);
+        if let Ok(entries) = store.log_entries(query).await {
+            failures.extend(entries);
+        }
+    }
+    if failures.is_empty() {
+        return read.clone();
+    }
+    Arc::new(StatusRead {
+        failures,
+        ..StatusRead::clone(read)
+    })
 }
 
 /// Why the database could not answer, in words a client may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unavailability {
+    /// The server's name in `Server=` does not resolve (DNS).
+    NameNotResolved,
     Unreachable,
     TimedOut,
     LoginFailed,
@@ -63,7 +123,8 @@ pub enum Unavailability {
 
 impl Unavailability {
     /// Every reason, for the checks that each has its fix (the README's table, `check`).
-    pub const ALL: [Unavailability; 14] = [
+    pub const ALL: [Unavailability; 15] = [
+        Unavailability::NameNotResolved,
         Unavailability::Unreachable,
         Unavailability::TimedOut,
         Unavailability::LoginFailed,
@@ -83,6 +144,7 @@ impl Unavailability {
     /// A short reason without server names, driver text or credentials.
     pub fn reason(self) -> &'static str {
         match self {
+            Unavailability::NameNotResolved => "database server name not resolved",
             Unavailability::Unreachable => "database unreachable",
             Unavailability::TimedOut => "database did not answer in time",
             Unavailability::LoginFailed => "database login failed",
@@ -170,7 +232,8 @@ mod tests {
     #[allow(dead_code)]
     fn listed(kind: Unavailability) {
         match kind {
-            Unreachable
+            NameNotResolved
+            | Unreachable
             | TimedOut
             | LoginFailed
             | CertificateNotTrusted

@@ -397,13 +397,34 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
         return Ok(());
     }
     // Plaintext: ENCRYPT_NOT_SUP. Strict: TLS is already up; the value is ignored by the client.
+    let fault = shared.fault();
+    let ends_tls = matches!(fault, Fault::EndTlsHandshake | Fault::RefuseTlsHandshake);
     let encryption = if shared.tls.is_some() {
         wire::prelogin_encryption(&msg.payload).unwrap_or(0)
+    } else if ends_tls {
+        0x01 // ENCRYPT_ON: the client starts a TLS handshake inside PRELOGIN packets
     } else {
         0x02
     };
     let reply = wire::prelogin_response(encryption);
     wire::write_message(&mut s, wire::PKT_REPLY, &reply, INITIAL_PACKET_SIZE, true).await?;
+    if ends_tls {
+        // The client's hello arrives in a PRELOGIN packet; the answer goes back in one.
+        wire::read_message(&mut s).await?;
+        if fault == Fault::RefuseTlsHandshake {
+            // A TLS 1.0 record: alert, fatal (2), protocol_version (70).
+            let alert = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
+            wire::write_message(
+                &mut s,
+                wire::PKT_PRELOGIN,
+                &alert,
+                INITIAL_PACKET_SIZE,
+                true,
+            )
+            .await?;
+        }
+        return close(s).await;
+    }
 
     // LOGIN7
     let Some(msg) = wire::read_message(&mut s).await? else {

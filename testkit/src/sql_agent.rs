@@ -3,7 +3,9 @@
 //! The service marks them with SQL comments: `qoe:agent-history` (params `@P1` int rows per
 //! step, `@P2` data integration step name, `@P3` cube processing step name, `@P4` job name or
 //! NULL; answered as two result sets, the server clock's `OffsetMinutes`, then the history
-//! rows) and `qoe:agent-readiness` (`@P1`, `@P2` step names, `@P3` job name or NULL). Tests set
+//! rows) and `qoe:agent-readiness` (`@P1`, `@P2` step names, `@P3` job name or NULL; answered
+//! as two result sets, the offset and the step counts, then every job's steps while a
+//! configured one is missing). Tests set
 //! the jobs' steps, their history rows (in `instance_id` order), the steps running now and the
 //! server clock's offset from UTC.
 
@@ -184,18 +186,38 @@ impl AgentDb {
         };
         let state = self.lock();
         let count = |name: &str| Self::matching_steps(&state, name, job).count() as i64;
-        Response::single(ResultSet::new(
-            vec![
-                Column::new("OffsetMinutes", ColumnType::Int),
-                Column::new("DataIntegrationSteps", ColumnType::Int),
-                Column::new("CubeProcessingSteps", ColumnType::Int),
-            ],
-            vec![vec![
-                Value::Int(state.offset_minutes),
-                Value::Int(count(data)),
-                Value::Int(count(cube)),
-            ]],
-        ))
+        let (data, cube) = (count(data), count(cube));
+        let mut steps = state.steps.clone();
+        steps.sort_by(|a, b| a.0.cmp(&b.0));
+        let steps = if data == 0 || cube == 0 {
+            steps
+                .into_iter()
+                .map(|(job, step)| vec![Value::String(job), Value::String(step)])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Response::Results(vec![
+            ResultSet::new(
+                vec![
+                    Column::new("OffsetMinutes", ColumnType::Int),
+                    Column::new("DataIntegrationSteps", ColumnType::Int),
+                    Column::new("CubeProcessingSteps", ColumnType::Int),
+                ],
+                vec![vec![
+                    Value::Int(state.offset_minutes),
+                    Value::Int(data),
+                    Value::Int(cube),
+                ]],
+            ),
+            ResultSet::new(
+                vec![
+                    Column::new("JobName", ColumnType::NVarChar(128)),
+                    Column::new("StepName", ColumnType::NVarChar(128)),
+                ],
+                steps,
+            ),
+        ])
     }
 }
 

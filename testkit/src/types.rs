@@ -234,6 +234,12 @@ pub enum Fault {
     RefuseConnections,
     /// Answer PRELOGIN, read LOGIN7, then close without LOGINACK.
     CloseDuringLogin,
+    /// Answer PRELOGIN offering encryption, then close when the client starts its TLS
+    /// handshake, as a server whose TLS the client cannot speak does (TLS 1.0 only).
+    EndTlsHandshake,
+    /// Answer PRELOGIN offering encryption, then answer the client's TLS handshake with a
+    /// fatal `protocol_version` alert, as a server refusing the client's TLS versions does.
+    RefuseTlsHandshake,
     /// Answer LOGIN7 with ERROR 18456 "Login failed for user '…'." + DONE(error), then close.
     LoginFailed,
     /// Answer LOGIN7 with this ERROR token + DONE(error), then close: e.g. 4060 (cannot open

@@ -1,7 +1,7 @@
 use actix_web::http::{header, Method, StatusCode};
 use qoe_data_service::paths::{
-    API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, READYZ_PATH, STATUS_PAGE_PATH,
-    STATUS_PATH,
+    API_KEY_HEADER, CLEAR_CACHE_PATH, HEALTHZ_PATH, LOG_PATH, METRICS_PATH, READYZ_PATH,
+    STATUS_PAGE_PATH, STATUS_PATH,
 };
 
 use crate::helpers::*;
@@ -143,4 +143,88 @@ async fn keys_set_in_the_settings_close_the_in_process_app_and_the_server_alike(
         .with_header((API_KEY_HEADER, KEY))
         .await;
     assert_eq!(keyed.status, StatusCode::OK);
+}
+
+/// What Chromium sends when a person opens a page.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+#[actix_web::test]
+async fn a_browser_without_a_key_gets_a_401_page_that_says_how_to_reach_the_status_page() {
+    let store = FakeStore::with_entries(documentation_sample());
+    let app = with_keys(store.clone()).await;
+
+    let response = app
+        .get(STATUS_PAGE_PATH)
+        .with_header((header::ACCEPT, BROWSER_ACCEPT))
+        .await;
+
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.header(header::WWW_AUTHENTICATE),
+        Some(r#"Bearer realm="qoe-data-service""#)
+    );
+    assert_eq!(
+        response.header(header::CONTENT_TYPE),
+        Some("text/html; charset=utf-8")
+    );
+    let page = response.text();
+    for how in [
+        "http.public_status = true",
+        "QOE_HTTP__PUBLIC_STATUS=true",
+        "Windows",
+        "X-Api-Key",
+    ] {
+        assert!(page.contains(how), "{how} missing: {page}");
+    }
+    assert!(!page.contains(KEY), "no key on the page");
+    assert_eq!(store.calls(), 0, "the store was called without a key");
+}
+
+#[actix_web::test]
+async fn scripts_and_the_api_keep_the_json_401_whatever_they_accept() {
+    let app = with_keys_over_an_empty_store().await;
+
+    for (path, accept) in [
+        (STATUS_PAGE_PATH, "*/*"),
+        (STATUS_PAGE_PATH, "application/json"),
+        (STATUS_PATH, BROWSER_ACCEPT),
+        (LOG_PATH, BROWSER_ACCEPT),
+    ] {
+        let response = app.get(path).with_header((header::ACCEPT, accept)).await;
+
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{path} {accept}");
+        assert_eq!(
+            &response.body[..],
+            br#"{"error":"missing or invalid API key"}"#,
+            "{path} {accept}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn public_status_opens_status_and_the_page_and_nothing_else() {
+    let store = FakeStore::with_entries(documentation_sample());
+    let app = TestApp::builder()
+        .store(store)
+        .api_keys(&[KEY])
+        .public_status()
+        .spawn()
+        .await;
+
+    for path in [STATUS_PATH, STATUS_PAGE_PATH] {
+        let response = app
+            .get(path)
+            .with_header((header::ACCEPT, BROWSER_ACCEPT))
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{path}");
+    }
+    for (method, path) in [
+        (Method::GET, LOG_PATH),
+        (Method::POST, CLEAR_CACHE_PATH),
+        (Method::GET, METRICS_PATH),
+    ] {
+        let response = app.request(method, path).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
 }

@@ -3,7 +3,9 @@
 use std::process::Output;
 use std::time::Duration;
 
+use chrono::Utc;
 use testkit::integration_log::IntegrationLogDb;
+use testkit::live_log::{live_log, Scenario};
 use testkit::{TdsTestServer, DEFAULT_PASSWORD};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -40,9 +42,32 @@ async fn healthy_server() -> TdsTestServer {
         .expect("TDS test server starts")
 }
 
+/// A TDS test server whose log has jobs running every 15 minutes up to now, in `scenario`.
+async fn live_server(scenario: Scenario) -> TdsTestServer {
+    let log = IntegrationLogDb::new();
+    log.set_rows(live_log(Utc::now().naive_utc(), scenario));
+    TdsTestServer::start(log)
+        .await
+        .expect("TDS test server starts")
+}
+
+/// `check` with `args` against `server`, the operations enabled.
+async fn check_against(server: &TdsTestServer, args: &[&str]) -> (Option<i32>, String) {
+    let connection_string = server.ado_connection_string();
+    let (code, stdout, stderr) = run(
+        args,
+        &[
+            ("QOE_DATABASE__CONNECTION_STRING", &connection_string),
+            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
+        ],
+    )
+    .await;
+    (code, format!("{stdout}{stderr}"))
+}
+
 #[actix_web::test]
-async fn check_against_a_healthy_server_prints_ok_for_each_step_and_exits_0() {
-    let server = healthy_server().await;
+async fn check_against_a_healthy_server_prints_ok_for_each_step_and_job_and_exits_0() {
+    let server = live_server(Scenario::Healthy).await;
     let connection_string = server.ado_connection_string();
 
     let (code, stdout, stderr) = run(
@@ -56,10 +81,11 @@ async fn check_against_a_healthy_server_prints_ok_for_each_step_and_exits_0() {
 
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
-    for (line, step) in lines
-        .iter()
-        .zip(["settings", "connect", "readiness", "status"])
+    assert_eq!(lines.len(), 6, "{stdout}");
+    for (line, step) in
+        lines
+            .iter()
+            .zip(["settings", "connect", "readiness", "status", "jobs", "jobs"])
     {
         assert!(line.starts_with(&format!("OK    {step}: ")), "{stdout}");
     }
@@ -72,7 +98,7 @@ async fn check_against_a_healthy_server_prints_ok_for_each_step_and_exits_0() {
 
 #[actix_web::test]
 async fn check_with_the_operations_disabled_warns_how_to_enable_them_but_passes() {
-    let server = healthy_server().await;
+    let server = live_server(Scenario::Healthy).await;
     let connection_string = server.ado_connection_string();
 
     let (code, stdout, _) = run(
@@ -90,14 +116,14 @@ async fn check_with_the_operations_disabled_warns_how_to_enable_them_but_passes(
 }
 
 #[actix_web::test]
-async fn check_against_a_port_where_nothing_listens_says_why_and_what_to_fix() {
+async fn check_against_a_port_where_nothing_listens_says_why_and_what_to_fix_and_exits_2() {
     let (code, stdout, stderr) = run(
         &["check"],
         &[("QOE_DATABASE__CONNECTION_STRING", NOTHING_LISTENS)],
     )
     .await;
 
-    assert_ne!(code, Some(0), "{stdout}");
+    assert_eq!(code, Some(2), "CRITICAL: {stdout}");
     assert!(
         stdout.contains("FAIL  connect: database unreachable → check the host and port in `Server=` of database.connection_string"),
         "{stdout}"
@@ -107,7 +133,7 @@ async fn check_against_a_port_where_nothing_listens_says_why_and_what_to_fix() {
 }
 
 #[actix_web::test]
-async fn check_with_a_bad_setting_names_the_setting_and_exits_non_zero() {
+async fn check_with_a_bad_setting_names_the_setting_and_exits_2() {
     let (code, stdout, stderr) = run(
         &["check"],
         &[
@@ -120,7 +146,7 @@ async fn check_with_a_bad_setting_names_the_setting_and_exits_non_zero() {
     )
     .await;
 
-    assert_ne!(code, Some(0), "{stdout}");
+    assert_eq!(code, Some(2), "CRITICAL: {stdout}");
     assert!(
         stdout.starts_with("FAIL  settings: ") && stdout.contains("`integration_log.source`"),
         "{stdout}"
@@ -152,6 +178,104 @@ async fn integrated_security_without_the_kerberos_feature_stops_check_and_serve_
         assert!(said.contains("--features kerberos"), "{command}: {said}");
         assert!(said.contains("User Id and Password"), "{command}: {said}");
     }
+}
+
+#[actix_web::test]
+async fn check_on_a_failing_job_names_its_time_and_message_and_exits_2() {
+    let server = live_server(Scenario::FailingCube).await;
+
+    let (code, said) = check_against(&server, &["check"]).await;
+
+    assert_eq!(code, Some(2), "CRITICAL: {said}");
+    assert!(
+        said.contains("OK    jobs: data integration OK: newest success"),
+        "{said}"
+    );
+    assert!(
+        said.contains("FAIL  jobs: cube processing failing: its newest run failed at "),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            ": Cube processing failed: the cube's data source refused the connection; 2 of its \
+             last 5 runs failed"
+        ),
+        "the table's LogDescription: {said}"
+    );
+}
+
+#[actix_web::test]
+async fn check_on_a_stale_job_warns_and_exits_1() {
+    let server = live_server(Scenario::StaleCube).await;
+
+    let (code, said) = check_against(&server, &["check"]).await;
+
+    assert_eq!(code, Some(1), "WARNING: {said}");
+    assert!(
+        said.contains("WARN  jobs: cube processing stale: newest success 3 h"),
+        "{said}"
+    );
+    assert!(!said.contains("FAIL"), "{said}");
+}
+
+#[actix_web::test]
+async fn check_on_the_documentation_sample_leads_with_the_failing_job_as_a_monitor_reads_it() {
+    let server = healthy_server().await;
+
+    let (code, said) = check_against(&server, &["check", "--format", "plugin"]).await;
+
+    assert_eq!(code, Some(2), "CRITICAL: {said}");
+    let first = said.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("QOE CRITICAL - cube processing failing: its newest run failed at "),
+        "{said}"
+    );
+    assert!(
+        first.contains("; data integration stale: newest success "),
+        "{said}"
+    );
+    let (_, perf) = first.split_once(" | ").expect("performance data after `|`");
+    let labels: Vec<&str> = perf
+        .split(' ')
+        .map(|datum| datum.split_once('=').expect("label=value").0)
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "data_integration_success_age",
+            "cube_processing_success_age"
+        ]
+    );
+    assert!(perf.contains("s;1800;;0"), "{perf}");
+    assert!(
+        said.lines().any(|line| line.starts_with("OK    connect: ")),
+        "the report follows as long output: {said}"
+    );
+}
+
+#[actix_web::test]
+async fn check_in_plugin_format_on_healthy_jobs_prints_ok_and_ages_and_exits_0() {
+    let server = live_server(Scenario::Healthy).await;
+
+    let (code, said) = check_against(&server, &["check", "--format", "plugin"]).await;
+
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.starts_with(
+            "QOE OK - every job's newest run succeeded, recently enough | data_integration_success_age="
+        ),
+        "{said}"
+    );
+}
+
+#[actix_web::test]
+async fn check_called_wrongly_is_unknown_and_exits_3() {
+    let (code, _, stderr) = run(&["check", "--format", "nagios"], &[]).await;
+
+    assert_eq!(code, Some(3), "UNKNOWN: {stderr}");
+    assert!(stderr.contains("--format"), "{stderr}");
+    let (other, _, _) = run(&["serve", "--no-such-flag"], &[]).await;
+    assert_eq!(other, Some(2), "other commands keep clap's code");
 }
 
 #[actix_web::test]

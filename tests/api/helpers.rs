@@ -21,7 +21,7 @@ use qoe_data_service::configuration::{
 };
 use qoe_data_service::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, StatusRead};
 use qoe_data_service::startup::{app, Application};
-use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
+use qoe_data_service::store::{IntegrationLogStore, NotReady, StoreError, Unavailability};
 use secrecy::SecretString;
 use testkit::integration_log::{documentation_sample_rows, parse_doc_time};
 
@@ -71,6 +71,14 @@ impl FakeStore {
         })
     }
 
+    /// Fails every call with `error`.
+    pub fn failing_with(error: StoreError) -> Arc<Self> {
+        Arc::new(FakeStore {
+            failure: Mutex::new(Some(error)),
+            ..FakeStore::default()
+        })
+    }
+
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
@@ -102,7 +110,7 @@ impl IntegrationLogStore for FakeStore {
         self.answer(())
     }
 
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         self.answer(Vec::new())
     }
 }
@@ -216,6 +224,12 @@ impl TestAppBuilder {
     pub fn api_keys(mut self, keys: &[&str]) -> Self {
         let keys = keys.iter().map(|&key| SecretString::from(key)).collect();
         self.settings.http.api_keys = ApiKeys::new(keys).expect("valid test keys");
+        self
+    }
+
+    /// `http.public_status = true`: Status and the page answer without a key.
+    pub fn public_status(mut self) -> Self {
+        self.settings.http.public_status = true;
         self
     }
 
@@ -449,7 +463,7 @@ impl IntegrationLogStore for SlowStore {
         self.inner.ping().await
     }
 
-    async fn readiness(&self) -> Result<Vec<String>, StoreError> {
+    async fn readiness(&self) -> Result<Vec<NotReady>, StoreError> {
         self.inner.readiness().await
     }
 }

@@ -1,4 +1,5 @@
 //! Black-box HTTP tests through the production route table.
+mod alert_verdict;
 mod api_keys;
 mod cache;
 mod check;

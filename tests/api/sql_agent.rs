@@ -259,8 +259,13 @@ async fn readyz_refuses_while_the_server_clock_disagrees_with_server_time_zone()
         body.contains("integration_log.sql_agent.server_time_zone"),
         "{body}"
     );
-    assert!(body.contains("`Europe/Moscow`, UTC+03:00 now"), "{body}");
-    assert!(body.contains("UTC-05:00"), "{body}");
+    assert_eq!(
+        body,
+        "{\"status\":\"unavailable\",\"reason\":\"SQL Server's clock disagrees with setting \
+         `integration_log.sql_agent.server_time_zone`: it is `Europe/Moscow`, UTC+03:00 now, but \
+         SQL Server's clock is UTC-05:00: set it to the SQL Server machine's time zone\"}",
+        "the words /readyz has always said"
+    );
 
     db.set_offset_minutes(180);
     let (status, body) = body_of(&app, READYZ_PATH).await;
@@ -290,9 +295,17 @@ async fn while_the_server_clock_disagrees_with_server_time_zone_no_shifted_time_
         );
         assert!(response.headers.contains_key(header::RETRY_AFTER), "{path}");
         if path == STATUS_PAGE_PATH {
-            // The page is HTML for people; it names the same setting.
+            // The page is HTML for people: its own state, both offsets, the same setting.
             assert!(
                 body.contains("integration_log.sql_agent.server_time_zone"),
+                "{path}: {body}"
+            );
+            assert!(
+                body.contains("<title>✗ server time zone differs · QoE Data Service</title>"),
+                "{path}: {body}"
+            );
+            assert!(
+                body.contains("UTC+03:00 now, but SQL Server's clock is <strong>UTC+04:00"),
                 "{path}: {body}"
             );
             continue;
@@ -511,5 +524,48 @@ async fn check_reports_a_server_clock_off_server_time_zone_with_the_setting_to_f
     assert!(
         text.contains("QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE"),
         "{text}"
+    );
+}
+
+#[actix_web::test]
+async fn a_wrong_step_name_lists_the_steps_that_exist_nearest_first_in_check_but_not_in_readyz() {
+    let db = cqd_job();
+    db.add_step("Backups", "Full backup");
+    db.add_step("Backups", "Process logs");
+    let harness = Harness::start(db, Tz::UTC).await;
+    let wrong = "Process Cubes: nightly";
+    let mut settings = test_settings(&harness.server.ado_connection_string());
+    let agent = SqlAgentSettings {
+        cube_processing_step: wrong.into(),
+        ..agent_settings(Tz::UTC)
+    };
+    settings.integration_log.source = LogSource::SqlAgent(agent.clone());
+    let store = Arc::new(SqlAgentStore::new(&settings.database, agent).expect("the store builds"));
+
+    let report = diagnosis::diagnose(&settings, store.as_ref()).await;
+    let app = TestApp::builder().store(store).spawn().await;
+    let (status, readyz) = body_of(&app, READYZ_PATH).await;
+
+    let text = report.to_string();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("FAIL  readiness: "))
+        .unwrap_or_else(|| panic!("no failed readiness step: {text}"));
+    assert!(
+        line.starts_with(
+            "FAIL  readiness: no SQL Server Agent job step is named `Process Cubes: nightly` \
+             (setting `integration_log.sql_agent.cube_processing_step`) → set \
+             `integration_log.sql_agent.cube_processing_step` to one of the steps that exist, \
+             nearest first: `Process Cube` (job `CQD archive`), `Process logs` (job `Backups`), "
+        ),
+        "the step name with \": \" in it stays whole, and the nearest step comes first: {line}"
+    );
+    assert!(line.contains("`Full backup` (job `Backups`)"), "{line}");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        readyz,
+        "{\"status\":\"unavailable\",\"reason\":\"no SQL Server Agent job step is named \
+         `Process Cubes: nightly` (setting `integration_log.sql_agent.cube_processing_step`)\"}",
+        "/readyz, open to anyone, keeps its words and names no other job's steps"
     );
 }

@@ -4,8 +4,9 @@ use actix_web::http::{header, StatusCode};
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{IntegrationLogSettings, LogSource};
+use qoe_data_service::domain::agent::ZoneMismatch;
 use qoe_data_service::paths::{STATUS_PAGE_PATH, STATUS_PATH};
-use qoe_data_service::store::Unavailability;
+use qoe_data_service::store::{StoreError, Unavailability};
 
 use crate::helpers::*;
 
@@ -188,4 +189,37 @@ async fn a_store_failure_is_a_503_page_with_the_readyz_reason_and_when_it_retrie
             "driver text leaked ({secret}): {page}"
         );
     }
+}
+
+#[actix_web::test]
+async fn a_server_time_zone_mismatch_is_its_own_page_with_both_offsets_not_database_unavailable() {
+    let mismatch = ZoneMismatch {
+        zone: Tz::Europe__Berlin,
+        expected_minutes: 60,
+        server_minutes: -300,
+    };
+    let app = TestApp::builder()
+        .store(FakeStore::failing_with(StoreError::new(
+            Unavailability::ServerTimeZoneMismatch,
+            mismatch,
+        )))
+        .spawn()
+        .await;
+
+    let response = app.get(STATUS_PAGE_PATH).await;
+
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_is_locked_down_html(&response);
+    let page = response.text();
+    assert_eq!(
+        title(&page),
+        "✗ server time zone differs · QoE Data Service"
+    );
+    assert!(!page.contains("Database unavailable"), "{page}");
+    assert!(page.contains("UTC+01:00"), "{page}");
+    assert!(page.contains("UTC-05:00"), "{page}");
+    assert!(
+        page.contains("<code>integration_log.sql_agent.server_time_zone</code>"),
+        "{page}"
+    );
 }

@@ -12,7 +12,7 @@ use qoe_data_service::db::SqlAgentStore;
 use qoe_data_service::domain::{
     IntegrationStatus, Job, LogCategory, LogQuery, Outcome, StatusRead,
 };
-use qoe_data_service::store::{IntegrationLogStore, StoreError, Unavailability};
+use qoe_data_service::store::{IntegrationLogStore, NotReady, StoreError, Unavailability};
 
 use super::{run, AdminClient, TestDatabase};
 
@@ -200,7 +200,7 @@ async fn read_as_login_with(
     suffix: &str,
     grants: &str,
 ) -> (
-    Result<Vec<String>, StoreError>,
+    Result<Vec<NotReady>, StoreError>,
     Result<Arc<StatusRead>, StoreError>,
 ) {
     let database = TestDatabase::create().await;
@@ -223,7 +223,7 @@ async fn read_as_login_with(
 async fn a_login_with_select_on_the_four_msdb_tables_reads_agent_history() {
     let (readiness, read) = read_as_login_with("agent_tables", FOUR_TABLES).await;
 
-    assert_eq!(readiness.expect("readiness"), Vec::<String>::new());
+    assert_eq!(readiness.expect("readiness"), Vec::<NotReady>::new());
     assert!(
         read.expect("status read").runs.is_empty(),
         "the job never ran"
