@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::build_info;
-use crate::configuration::{LogFormat, Settings};
+use crate::configuration::{env_name, key, LogFormat, Settings, ENV_PREFIX};
 use crate::db::{self, migrate};
 use crate::diagnosis;
 use crate::healthcheck;
@@ -17,16 +17,23 @@ use crate::startup::Application;
 use crate::telemetry::{self, Sink};
 
 /// After `--help`: where the settings are and how to test them.
-const SETTINGS_HELP: &str = "\
-Settings: defaults, then the --config TOML file, then environment variables
-QOE_<SECTION>__<NAME> (e.g. QOE_DATABASE__CONNECTION_STRING, QOE_HTTP__LISTEN,
-QOE_INTEGRATION_LOG__ENABLED=true, QOE_INTEGRATION_LOG__SOURCE=sql_agent); every setting
+fn settings_help() -> String {
+    format!(
+        "Settings: defaults, then the --config TOML file, then environment variables
+{ENV_PREFIX}_<SECTION>__<NAME> (e.g. {}, {},
+{}=true, {}=sql_agent); every setting
 and its variable is in the README's 'Configuration' table.
-Test a configuration before serving: qoe-data-service check [--config PATH]";
+Test a configuration before serving: qoe-data-service check [--config PATH]",
+        env_name(key::CONNECTION_STRING),
+        env_name(key::LISTEN),
+        env_name(key::ENABLED),
+        env_name(key::SOURCE),
+    )
+}
 
 /// QoE Data Service: the CQD Data API's integration status, read from SQL Server.
 #[derive(Debug, Parser)]
-#[command(version = build_info::LONG_VERSION, about, after_help = SETTINGS_HELP)]
+#[command(version = build_info::LONG_VERSION, about, after_help = settings_help())]
 pub struct Cli {
     /// A TOML settings file; `QOE_…` environment variables override it.
     #[arg(long, global = true, value_name = "PATH")]
@@ -38,14 +45,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(after_help = settings_help())]
     Serve,
     /// Test the configuration and judge the jobs without serving: load the settings, connect,
     /// run readiness, read one Status and judge each job; print each step, OK or the failure
     /// with the fix. Exits as a monitoring plugin: 0 OK, 1 WARNING (a job is stale),
     /// 2 CRITICAL (a job is failing or never succeeded, or the database cannot be read),
     /// 3 UNKNOWN (called wrongly).
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(after_help = settings_help())]
     Check {
         /// `text`: one line per step; `plugin`: a status line with performance data (each
         /// job's newest-success age) first, for Nagios, Icinga, Zabbix, PRTG or SCOM.
@@ -143,13 +150,17 @@ impl Cli {
     }
 }
 
-/// `serve`: the start line (and a warning if the settings file at `config` exposes a secret),
-/// then serving until a stop is asked for; `/metrics` reports the logger's `dropped_log_lines`.
+/// `serve`: the settings' warnings and the start line (and a warning if the settings file at
+/// `config` exposes a secret), then serving until a stop is asked for; `/metrics` reports the
+/// logger's `dropped_log_lines`.
 async fn serve(
     settings: Settings,
     dropped_log_lines: Counter,
     config: Option<&Path>,
 ) -> anyhow::Result<()> {
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let application = Application::build_with_log_counter(settings.clone(), dropped_log_lines)?;
     tracing::info!(
         version = build_info::VERSION,
@@ -358,5 +369,33 @@ mod tests {
         assert!(line.contains("https://cqd.example.org"), "{line}");
         assert!(line.contains("operations enabled"), "{line}");
         assert!(!line.contains("Key-0ne"), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_service_refuses_a_settings_file_that_is_no_small_regular_file_at_once() {
+        let dir = std::env::temp_dir().join(format!("qoe-service-settings-{}", std::process::id()));
+        // A directory where the settings file should be; the log goes beside it.
+        let config = dir.join("qoe.toml");
+        std::fs::create_dir_all(&config).expect("temp dir");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let started = Instant::now();
+
+        let served = runtime.block_on(serve_as_a_service(Some(config.clone())));
+
+        let error = format!("{:#}", served.expect_err("a directory is no settings file"));
+        assert!(started.elapsed() < Duration::from_secs(1), "{error}");
+        assert!(error.contains(&config.display().to_string()), "{error}");
+        assert!(error.contains("1048576 bytes"), "{error}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
+use super::values::LogFormat;
 
 /// Everything the service can be told, validated.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct Settings {
     pub integration_log: IntegrationLogSettings,
     pub cache: CacheSettings,
     pub log: LogSettings,
+    /// What loading has to say once logging is on: each old name of a renamed setting used.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +72,7 @@ impl ApiKeys {
             let key = key.expose_secret();
             if key.is_empty() || key.chars().any(char::is_whitespace) {
                 return Err(invalid(
-                    "http.api_keys",
+                    super::declared::key::API_KEYS,
                     format!(
                         "key number {} is empty or contains whitespace",
                         position + 1
@@ -114,14 +117,6 @@ pub struct CacheSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSettings {
     pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, with the request's span fields.
-    Json,
 }
 
 #[derive(Debug, Clone)]

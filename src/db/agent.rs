@@ -9,7 +9,7 @@ use tiberius::Row;
 
 use super::client::SqlClient;
 use super::{DbError, SqlServerStore};
-use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
+use crate::configuration::{key, DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{
     check_server_offset, decode_history, AgentHistory, AgentRow, HistoryRow, ZoneMismatch,
     SERVER_TIME_ZONE_MISMATCH,
@@ -164,8 +164,8 @@ const SERVER_TIME_ZONE_SETTING: &str = "integration_log.sql_agent.server_time_zo
 
 fn step_setting(job: Job) -> &'static str {
     match job {
-        Job::DataIntegration => "integration_log.sql_agent.data_integration_step",
-        Job::CubeProcessing => "integration_log.sql_agent.cube_processing_step",
+        Job::DataIntegration => key::DATA_INTEGRATION_STEP,
+        Job::CubeProcessing => key::CUBE_PROCESSING_STEP,
     }
 }
 

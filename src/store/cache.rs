@@ -85,9 +85,6 @@ thread_local! {
     static SEEN_STATUS: RefCell<Vec<SeenStatus>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Default of `cache.log_max_entries`: distinct log queries kept at once.
-pub const DEFAULT_LOG_MAX_ENTRIES: usize = 256;
-
 /// A cached log answer and its JSON body, rendered by the first request that needs it and
 /// reused by every later hit (a `top=1000` answer is about 100 KB of JSON).
 pub struct LogAnswer {
@@ -113,11 +110,8 @@ impl LogAnswer {
 }
 
 impl CachingStore {
-    pub fn new(inner: Arc<dyn IntegrationLogStore>, ttl: Duration) -> Self {
-        Self::with_log_limit(inner, ttl, DEFAULT_LOG_MAX_ENTRIES)
-    }
-
-    /// As [`CachingStore::new`], keeping at most `log_max_entries` distinct log queries.
+    /// A cache of `inner`'s answers for `ttl`, keeping at most `log_max_entries` distinct log
+    /// queries.
     pub fn with_log_limit(
         inner: Arc<dyn IntegrationLogStore>,
         ttl: Duration,
@@ -306,7 +300,7 @@ mod tests {
 
     fn cached(ttl: Duration) -> (Arc<SlowStore>, CachingStore) {
         let store = Arc::new(SlowStore::default());
-        let caching = CachingStore::new(store.clone(), ttl);
+        let caching = CachingStore::with_log_limit(store.clone(), ttl, 100);
         (store, caching)
     }
 
