@@ -12,6 +12,7 @@ use crate::diagnosis;
 use crate::healthcheck;
 use crate::metrics::Counter;
 use crate::platform::{self, log_file::RotatingFile};
+use crate::secrets_on_disk;
 use crate::startup::Application;
 use crate::telemetry::{self, Sink};
 
@@ -97,6 +98,17 @@ pub enum ServiceCommand {
         #[arg(long, value_name = "DOMAIN\\name$")]
         account: Option<String>,
     },
+    /// What the MSI runs after registering the service (as an administrator): writes the
+    /// example settings to --config when no file is there, sets what `install` sets besides
+    /// the registration (delayed start, recovery actions, the log folder), and starts it.
+    Configure {
+        /// The account the service was registered with (given the log folder).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+        /// `http.listen` for a settings file written now (an existing file is never changed).
+        #[arg(long, value_name = "ADDRESS:PORT")]
+        listen: Option<String>,
+    },
     /// Remove the Windows service (stop it first: Stop-Service qoe-data-service).
     Uninstall,
     /// What the Service Control Manager starts: `serve`, logging to a file; a stop from the
@@ -123,7 +135,7 @@ impl Cli {
         let dropped_log_lines = telemetry::init(settings.log.format);
         match self.command {
             Command::Healthcheck | Command::Check { .. } | Command::Service(_) => {}
-            Command::Serve => serve(settings, dropped_log_lines).await?,
+            Command::Serve => serve(settings, dropped_log_lines, self.config.as_deref()).await?,
             Command::Migrate => {
                 let report = migrate::run(&settings.database).await?;
                 if report.applied.is_empty() {
@@ -138,9 +150,14 @@ impl Cli {
     }
 }
 
-/// `serve`: the start line, then serving until a stop is asked for; `/metrics` reports the
+/// `serve`: the settings' warnings and the start line (and a warning if the settings file at
+/// `config` exposes a secret), then serving until a stop is asked for; `/metrics` reports the
 /// logger's `dropped_log_lines`.
-async fn serve(settings: Settings, dropped_log_lines: Counter) -> anyhow::Result<()> {
+async fn serve(
+    settings: Settings,
+    dropped_log_lines: Counter,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -160,6 +177,9 @@ async fn serve(settings: Settings, dropped_log_lines: Counter) -> anyhow::Result
         build_info::VERSION,
         posture(&settings)
     );
+    if let Some(warning) = config.and_then(secrets_on_disk::warning) {
+        tracing::warn!("{warning}");
+    }
     application.run_until_stopped().await?;
     Ok(())
 }
@@ -169,6 +189,10 @@ fn service(command: ServiceCommand, config: Option<PathBuf>) -> anyhow::Result<(
     let said = match command {
         ServiceCommand::Install { account } => {
             platform::install_service(config.as_deref(), account.as_deref())?
+        }
+        ServiceCommand::Configure { account, listen } => {
+            let config = config.context("service configure needs --config PATH")?;
+            platform::configure_installed_service(&config, account.as_deref(), listen.as_deref())?
         }
         ServiceCommand::Uninstall => platform::uninstall_service()?,
         ServiceCommand::Run => {
@@ -192,7 +216,7 @@ async fn serve_as_a_service(config: Option<PathBuf>) -> anyhow::Result<()> {
         .map_or(LogFormat::Text, |settings| settings.log.format);
     let dropped_log_lines = telemetry::init_to(format, Sink::File(Box::new(file)));
     let served = match settings {
-        Ok(settings) => serve(settings, dropped_log_lines).await,
+        Ok(settings) => serve(settings, dropped_log_lines, config.as_deref()).await,
         Err(error) => Err(error.into()),
     };
     if let Err(error) = &served {
