@@ -21,13 +21,7 @@ ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # shellcheck source=bench/common.sh
 . bench/common.sh
 start_bench_server
-
-QOE_DATABASE__CONNECTION_STRING="Server=tcp:127.0.0.1,$TDS_PORT;Database=QoEArchive;User Id=qoe_service;Password=test-password;Encrypt=DANGER_PLAINTEXT" \
-  QOE_INTEGRATION_LOG__ENABLED=true QOE_HTTP__LISTEN="127.0.0.1:$PORT" RUST_LOG=info \
-  "$BIN/qoe-data-service" serve 2>>"$WORK/service.log" &
-SERVICE_PID=$!
-PIDS+=("$SERVICE_PID")
-wait_for curl -fsS "http://127.0.0.1:$PORT/healthz"
+start_service_over_tds
 
 timeout 300 "$BIN/bench-abuse" --port "$PORT" --pid "$SERVICE_PID" \
   --connections "$CONNECTIONS" --head-kb 120 --queries "$QUERIES" --seconds 180

@@ -50,8 +50,9 @@ impl AppState {
         }
     }
 
-    /// Forgets every cached database answer (`POST /QoEDataService/ClearCache`).
-    pub fn clear_cache(&self) {
-        self.store.clear();
+    /// Forgets every cached database answer (`POST /QoEDataService/ClearCache`), at most once
+    /// per `store::cache::CLEAR_INTERVAL` (see [`CachingStore::clear`]).
+    pub async fn clear_cache(&self) {
+        self.store.clear().await;
     }
 }

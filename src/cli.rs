@@ -6,26 +6,34 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::build_info;
-use crate::configuration::{LogFormat, Settings};
+use crate::configuration::{env_name, key, LogFormat, Settings, ENV_PREFIX};
 use crate::db::{self, migrate};
 use crate::diagnosis;
 use crate::healthcheck;
 use crate::metrics::Counter;
 use crate::platform::{self, log_file::RotatingFile};
+use crate::secrets_on_disk;
 use crate::startup::Application;
 use crate::telemetry::{self, Sink};
 
 /// After `--help`: where the settings are and how to test them.
-const SETTINGS_HELP: &str = "\
-Settings: defaults, then the --config TOML file, then environment variables
-QOE_<SECTION>__<NAME> (e.g. QOE_DATABASE__CONNECTION_STRING, QOE_HTTP__LISTEN,
-QOE_INTEGRATION_LOG__ENABLED=true, QOE_INTEGRATION_LOG__SOURCE=sql_agent); every setting
+fn settings_help() -> String {
+    format!(
+        "Settings: defaults, then the --config TOML file, then environment variables
+{ENV_PREFIX}_<SECTION>__<NAME> (e.g. {}, {},
+{}=true, {}=sql_agent); every setting
 and its variable is in the README's 'Configuration' table.
-Test a configuration before serving: qoe-data-service check [--config PATH]";
+Test a configuration before serving: qoe-data-service check [--config PATH]",
+        env_name(key::CONNECTION_STRING),
+        env_name(key::LISTEN),
+        env_name(key::ENABLED),
+        env_name(key::SOURCE),
+    )
+}
 
 /// QoE Data Service: the CQD Data API's integration status, read from SQL Server.
 #[derive(Debug, Parser)]
-#[command(version = build_info::LONG_VERSION, about, after_help = SETTINGS_HELP)]
+#[command(version = build_info::LONG_VERSION, about, after_help = settings_help())]
 pub struct Cli {
     /// A TOML settings file; `QOE_…` environment variables override it.
     #[arg(long, global = true, value_name = "PATH")]
@@ -37,14 +45,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(after_help = settings_help())]
     Serve,
     /// Test the configuration and judge the jobs without serving: load the settings, connect,
     /// run readiness, read one Status and judge each job; print each step, OK or the failure
     /// with the fix. Exits as a monitoring plugin: 0 OK, 1 WARNING (a job is stale),
     /// 2 CRITICAL (a job is failing or never succeeded, or the database cannot be read),
     /// 3 UNKNOWN (called wrongly).
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(after_help = settings_help())]
     Check {
         /// `text`: one line per step; `plugin`: a status line with performance data (each
         /// job's newest-success age) first, for Nagios, Icinga, Zabbix, PRTG or SCOM.
@@ -90,6 +98,17 @@ pub enum ServiceCommand {
         #[arg(long, value_name = "DOMAIN\\name$")]
         account: Option<String>,
     },
+    /// What the MSI runs after registering the service (as an administrator): writes the
+    /// example settings to --config when no file is there, sets what `install` sets besides
+    /// the registration (delayed start, recovery actions, the log folder), and starts it.
+    Configure {
+        /// The account the service was registered with (given the log folder).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+        /// `http.listen` for a settings file written now (an existing file is never changed).
+        #[arg(long, value_name = "ADDRESS:PORT")]
+        listen: Option<String>,
+    },
     /// Remove the Windows service (stop it first: Stop-Service qoe-data-service).
     Uninstall,
     /// What the Service Control Manager starts: `serve`, logging to a file; a stop from the
@@ -116,7 +135,7 @@ impl Cli {
         let dropped_log_lines = telemetry::init(settings.log.format);
         match self.command {
             Command::Healthcheck | Command::Check { .. } | Command::Service(_) => {}
-            Command::Serve => serve(settings, dropped_log_lines).await?,
+            Command::Serve => serve(settings, dropped_log_lines, self.config.as_deref()).await?,
             Command::Migrate => {
                 let report = migrate::run(&settings.database).await?;
                 if report.applied.is_empty() {
@@ -131,9 +150,17 @@ impl Cli {
     }
 }
 
-/// `serve`: the start line, then serving until a stop is asked for; `/metrics` reports the
+/// `serve`: the settings' warnings and the start line (and a warning if the settings file at
+/// `config` exposes a secret), then serving until a stop is asked for; `/metrics` reports the
 /// logger's `dropped_log_lines`.
-async fn serve(settings: Settings, dropped_log_lines: Counter) -> anyhow::Result<()> {
+async fn serve(
+    settings: Settings,
+    dropped_log_lines: Counter,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let application = Application::build_with_log_counter(settings.clone(), dropped_log_lines)?;
     tracing::info!(
         version = build_info::VERSION,
@@ -150,6 +177,9 @@ async fn serve(settings: Settings, dropped_log_lines: Counter) -> anyhow::Result
         build_info::VERSION,
         posture(&settings)
     );
+    if let Some(warning) = config.and_then(secrets_on_disk::warning) {
+        tracing::warn!("{warning}");
+    }
     application.run_until_stopped().await?;
     Ok(())
 }
@@ -159,6 +189,10 @@ fn service(command: ServiceCommand, config: Option<PathBuf>) -> anyhow::Result<(
     let said = match command {
         ServiceCommand::Install { account } => {
             platform::install_service(config.as_deref(), account.as_deref())?
+        }
+        ServiceCommand::Configure { account, listen } => {
+            let config = config.context("service configure needs --config PATH")?;
+            platform::configure_installed_service(&config, account.as_deref(), listen.as_deref())?
         }
         ServiceCommand::Uninstall => platform::uninstall_service()?,
         ServiceCommand::Run => {
@@ -182,7 +216,7 @@ async fn serve_as_a_service(config: Option<PathBuf>) -> anyhow::Result<()> {
         .map_or(LogFormat::Text, |settings| settings.log.format);
     let dropped_log_lines = telemetry::init_to(format, Sink::File(Box::new(file)));
     let served = match settings {
-        Ok(settings) => serve(settings, dropped_log_lines).await,
+        Ok(settings) => serve(settings, dropped_log_lines, config.as_deref()).await,
         Err(error) => Err(error.into()),
     };
     if let Err(error) = &served {
@@ -335,5 +369,33 @@ mod tests {
         assert!(line.contains("https://cqd.example.org"), "{line}");
         assert!(line.contains("operations enabled"), "{line}");
         assert!(!line.contains("Key-0ne"), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_service_refuses_a_settings_file_that_is_no_small_regular_file_at_once() {
+        let dir = std::env::temp_dir().join(format!("qoe-service-settings-{}", std::process::id()));
+        // A directory where the settings file should be; the log goes beside it.
+        let config = dir.join("qoe.toml");
+        std::fs::create_dir_all(&config).expect("temp dir");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let started = Instant::now();
+
+        let served = runtime.block_on(serve_as_a_service(Some(config.clone())));
+
+        let error = format!("{:#}", served.expect_err("a directory is no settings file"));
+        assert!(started.elapsed() < Duration::from_secs(1), "{error}");
+        assert!(error.contains(&config.display().to_string()), "{error}");
+        assert!(error.contains("1048576 bytes"), "{error}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

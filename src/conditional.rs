@@ -1,7 +1,11 @@
 //! Conditional GET: a strong `ETag` from the body, `304` for a matching `If-None-Match`,
 //! and `Cache-Control` matching how long the service itself reuses the answer.
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 
 use actix_web::http::header::{
     self, CacheControl, CacheDirective, EntityTag, Header, HeaderValue, IfNoneMatch,
@@ -44,17 +48,54 @@ pub fn json_with_etag(request: &HttpRequest, tagged: &Tagged, max_age: Duration)
     let mut response = if client_has(request, &tagged.tag) {
         HttpResponse::new(StatusCode::NOT_MODIFIED)
     } else {
-        let mut response = HttpResponse::with_body(StatusCode::OK, tagged.body.clone());
+        let mut response = HttpResponse::with_body(StatusCode::OK, shared(&tagged.body));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        response.map_into_boxed_body()
+        response
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, tagged.header.clone());
     headers.insert(header::CACHE_CONTROL, cache_control_value(max_age));
     response
+}
+
+/// The most of a shared body handed to a connection at a time.
+const SLICE: usize = 8 * 1024;
+
+/// A cached body handed out without a copy per connection: a small one whole; a larger one in
+/// slices of the shared bytes, so a connection copies at most its write buffer's worth into its
+/// own buffer, not the whole answer, and a client that does not read holds only that much.
+/// `Content-Length` is the same either way.
+fn shared(body: &Bytes) -> BoxBody {
+    if body.len() <= SLICE {
+        BoxBody::new(body.clone())
+    } else {
+        BoxBody::new(Sliced(body.clone()))
+    }
+}
+
+/// The bytes left to send, handed out [`SLICE`] at a time.
+struct Sliced(Bytes);
+
+impl MessageBody for Sliced {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.0.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let rest = &mut self.get_mut().0;
+        if rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(Ok(rest.split_to(rest.len().min(SLICE)))))
+    }
 }
 
 /// `If-None-Match` uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`.
@@ -104,6 +145,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_body_is_handed_out_in_slices_of_the_shared_bytes_with_its_whole_length() {
+        let body = Bytes::from(vec![b'x'; 2 * SLICE + 100]);
+        let mut sliced = Sliced(body.clone());
+        assert_eq!(sliced.size(), BodySize::Sized(body.len() as u64));
+
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut parts = Vec::new();
+        while let Poll::Ready(Some(Ok(part))) = Pin::new(&mut sliced).poll_next(&mut cx) {
+            parts.push(part);
+        }
+
+        let lengths: Vec<usize> = parts.iter().map(Bytes::len).collect();
+        assert_eq!(lengths, [SLICE, SLICE, 100]);
+        assert_eq!(parts[0].as_ptr(), body.as_ptr(), "a slice, not a copy");
+        assert_eq!(parts.concat(), body);
+    }
 
     #[test]
     fn fnv1a_matches_the_reference_vectors() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::configuration::{LogSource, Settings, SettingsError, SignIn};
+use crate::configuration::{env_name, key, LogSource, Settings, SettingsError, SignIn};
 use crate::domain::{Freshness, IntegrationStatus, Job, JobState, JobVerdict, StatusRead};
 use crate::status_html::{duration_words, local_time, shortened};
 use crate::store::{
@@ -14,8 +14,13 @@ use crate::store::{
 };
 
 /// What to do while `integration_log.enabled` is `false`, in the words of both setting forms.
-const ENABLE: &str =
-    "set `integration_log.enabled = true` (or `QOE_INTEGRATION_LOG__ENABLED=true`)";
+fn enable() -> String {
+    format!(
+        "set `{} = true` (or `{}=true`)",
+        key::ENABLED,
+        env_name(key::ENABLED)
+    )
+}
 
 /// Where the runs are read from, with the names that select them: `dbo.IntegrationLog table`,
 /// or `SQL Server Agent history (steps `A` and `B` of job `J`, server time zone Z)`.
@@ -69,8 +74,10 @@ pub fn target(settings: &Settings) -> String {
 /// What `integration_log.enabled = false` means for a caller, and how to change it.
 pub fn disabled_warning() -> String {
     format!(
-        "integration_log.enabled is false: Status, Integration Log and the status page answer \
-         200 with an empty body and read nothing; {ENABLE} to serve them"
+        "{} is false: Status, Integration Log and the status page answer 200 with an empty \
+         body and read nothing; {} to serve them",
+        key::ENABLED,
+        enable()
     )
 }
 
@@ -345,6 +352,9 @@ pub async fn diagnose(settings: &Settings, store: &dyn IntegrationLogStore) -> R
     let source = &settings.integration_log.source;
     let mut report = Report::default();
     report.push("settings", Outcome::Ok(target(settings)));
+    for warning in &settings.warnings {
+        report.push("settings", Outcome::Warning(warning.clone()));
+    }
     if !settings.integration_log.enabled {
         report.push("operations", Outcome::Warning(disabled_warning()));
     }

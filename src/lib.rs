@@ -40,6 +40,8 @@ pub mod paths;
 pub mod platform;
 /// HTTP handlers and the route table.
 pub mod routes;
+/// The warning at start when the settings file holds a secret others may read.
+pub mod secrets_on_disk;
 /// How far apart two names are: "did you mean" and the nearest names first.
 pub mod spelling;
 /// Building and running the HTTP server.

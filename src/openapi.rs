@@ -202,8 +202,9 @@ fn clear_cache_operation() -> Value {
     json!({ "post": {
         "operationId": "clearCache",
         "summary": "Clear Cache",
-        "description": "Empties every cache the service keeps, so the next read goes to the \
-            database: the cached Status and Integration Log answers.",
+        "description": "Empties the cached Status and Integration Log answers, so a read that \
+            starts after this answer goes to the database. Takes effect at most once a second: \
+            a call within a second of the last clear waits for the next one.",
         "security": keyed(),
         "responses": with_key_responses(json!({
             "200": { "description": "Done; empty body." }
@@ -223,7 +224,8 @@ fn healthz_operation() -> Value {
 fn readyz_operation() -> Value {
     json!({ "get": {
         "operationId": "readyz",
-        "summary": "Readiness: a pooled connection answers SELECT 1.",
+        "summary": "Readiness: a pooled connection answers SELECT 1 (a result at most a second \
+            old, shared by every caller).",
         "security": [],
         "responses": {
             "200": { "description": "Ready.", "content": json_of("Health") },

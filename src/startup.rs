@@ -84,6 +84,7 @@ impl Application {
             shutdown_timeout_s: settings.http.shutdown_timeout.as_secs(),
             client_request_timeout: settings.http.client_request_timeout,
             keep_alive: settings.http.keep_alive,
+            client_write_timeout: settings.http.client_write_timeout,
         };
         let protocol_errors = state.metrics.protocol_errors().clone();
         let server = crate::listener::serve(listener, tls, limits, protocol_errors, move || {
@@ -98,6 +99,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The counters every request goes through, shared with the running server: how many are
+    /// in flight (so a caller can tell that a request reached the app, not the listen backlog).
+    pub fn requests(&self) -> Arc<Requests> {
+        self.requests.clone()
     }
 
     /// Serves until a stop is requested ([`platform::stop_requested`]: SIGTERM, Ctrl+C, …),

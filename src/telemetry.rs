@@ -2,6 +2,7 @@
 //! a full stderr (the log reader stalled) never blocks a request and a closed one (the reader
 //! exited: EPIPE) never panics. Lines that cannot be written are dropped and counted
 //! (`qoe_log_lines_dropped_total` in `/metrics`).
+use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderValue;
 use tokio::task::futures::TaskLocalFuture;
-use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, FmtSpan, Writer};
+use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
@@ -61,7 +64,7 @@ pub fn init_to(format: LogFormat, sink: Sink) -> Counter {
         .with_ansi(ansi)
         .with_span_events(FmtSpan::NONE);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.fmt_fields(EscapedFields::default()).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -136,8 +139,52 @@ pub fn flush(limit: Duration) {
 }
 
 /// Writes one message to stderr through the queue (for the binary's last words), or drops it.
+/// A cause chain may quote the database, so its control characters are escaped as in text
+/// lines.
 pub fn write_line(line: &str) {
-    enqueue(format!("{line}\n").into_bytes());
+    let mut escaped = String::with_capacity(line.len() + 1);
+    let _ = Escaping(&mut escaped).write_str(line);
+    escaped.push('\n');
+    enqueue(escaped.into_bytes());
+}
+
+/// Text lines: every field (messages, the driver's own lines, cause chains, span fields such as
+/// step names) with its control characters escaped, so that nothing SQL Server or a client sent
+/// can end a line early, forge one, or steer a terminal. JSON escapes them by itself.
+#[derive(Default)]
+struct EscapedFields(DefaultFields);
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut escaping = Escaping(&mut writer);
+        self.0.format_fields(Writer::new(&mut escaping), fields)
+    }
+}
+
+/// Writes through to `W`, with each control character (C0, DEL, C1) as `\n`, `\r`, `\t` or
+/// `\u{1b}`.
+struct Escaping<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if !text.chars().any(char::is_control) {
+            return self.0.write_str(text);
+        }
+        for c in text.chars() {
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c if c.is_control() => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Started with stderr closed (`2>&-`), the Rust runtime points descriptor 2 at `/dev/null`
@@ -269,6 +316,90 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// The text lines `log` writes with the text format's fields.
+    fn written_as_text(log: impl FnOnce()) -> String {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(Some("trace")))
+            .with_ansi(false)
+            .fmt_fields(EscapedFields::default())
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let bytes = lines.lock().expect("lock").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    const FORGED: &str = "bad\r\n2026-01-01T00:00:00Z ERROR forged line\u{1b}[2J\u{9b}\u{7}";
+    const ESCAPED: &str = r"bad\r\n2026-01-01T00:00:00Z ERROR forged line\u{1b}[2J\u{9b}\u{7}";
+
+    /// One line per event, the forged line escaped in it (tracing-subscriber writes ESC and
+    /// BEL of a message as `\x1b`, `\x07` before we see them), and no control character but
+    /// the line ends.
+    fn assert_escaped(text: &str, events: usize) {
+        assert_eq!(text.lines().count(), events, "{text}");
+        assert!(
+            text.contains(r"bad\r\n2026-01-01T00:00:00Z ERROR forged line"),
+            "{text}"
+        );
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(!text.contains("\n2026-01-01"), "{text}");
+    }
+
+    #[test]
+    fn a_server_message_the_driver_logs_stays_on_its_line() {
+        // How tiberius logs an ERROR token from the server.
+        let text = written_as_text(
+            || tracing::event!(target: "tiberius::tds::stream::token", tracing::Level::ERROR, message = %FORGED, code = 50000),
+        );
+
+        assert_escaped(&text, 1);
+    }
+
+    #[test]
+    fn a_cause_chain_in_a_field_stays_on_its_line() {
+        let cause = std::io::Error::other(FORGED);
+        let text = written_as_text(|| {
+            tracing::error!(error = ?cause, "database unavailable");
+            tracing::warn!(reason = %FORGED, "not ready");
+            tracing::warn!(error = &cause as &dyn std::error::Error, "error value");
+        });
+
+        assert_escaped(&text, 3);
+    }
+
+    #[test]
+    fn a_span_field_such_as_a_step_name_stays_on_its_line() {
+        let text = written_as_text(|| {
+            tracing::error_span!("agent", step = %FORGED)
+                .in_scope(|| tracing::warn!("no SQL Server Agent job step has this name"))
+        });
+
+        assert_escaped(&text, 1);
+    }
+
+    #[test]
+    fn text_without_control_characters_is_written_as_it_is() {
+        let text = written_as_text(|| tracing::info!(category = "Ünïcode ✓", "plain line"));
+
+        assert!(
+            text.contains(r#"plain line category="Ünïcode ✓""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_last_words_are_escaped_too() {
+        let mut escaped = String::new();
+        Escaping(&mut escaped).write_str(FORGED).expect("written");
+
+        assert_eq!(escaped, ESCAPED);
     }
 
     fn dispatcher_and_service_errors() {

@@ -244,6 +244,33 @@ async fn a_routing_redirect_is_followed_once_with_read_only_intent_to_both_serve
 }
 
 #[tokio::test]
+async fn a_redirect_keeps_a_quoted_password_with_special_characters() {
+    let secondary = server(LoginOptions::default()).await;
+    let listener = server(LoginOptions {
+        route_to: Some(("127.0.0.1".to_owned(), secondary.port())),
+        ..LoginOptions::default()
+    })
+    .await;
+    let store = store(&format!(
+        "Server=tcp:127.0.0.1,{};User Id=qoe_service;Password={{p;w=1}};\
+         Encrypt=DANGER_PLAINTEXT",
+        listener.port()
+    ));
+
+    store.ping().await.expect("the secondary answers");
+
+    let passwords = |server: &TdsTestServer| -> Vec<String> {
+        server
+            .logins()
+            .into_iter()
+            .map(|login| login.password)
+            .collect()
+    };
+    assert_eq!(passwords(&listener), ["p;w=1"]);
+    assert_eq!(passwords(&secondary), ["p;w=1"], "the redirect's login");
+}
+
+#[tokio::test]
 async fn a_second_redirect_is_an_error_that_says_so() {
     let third = server(LoginOptions::default()).await;
     let second = server(LoginOptions {

@@ -1,5 +1,7 @@
-//! The files under `deploy/` agree with the code: the example configuration loads through the
-//! real settings loader, shows every setting with its default, and the systemd unit starts the
+//! The files under `deploy/` and the README agree with the settings' declaration: the example
+//! configuration loads through the real settings loader and shows every setting with its
+//! declared default, the README's Configuration table has a row for each with that default, every
+//! `QOE_…__…` variable named anywhere is one a setting reads, and the systemd unit starts the
 //! service the way the CLI and the settings expect.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,14 +15,16 @@ const EXAMPLE: &str = "deploy/qoe.example.toml";
 const ENVIRONMENT_FILE: &str = "deploy/qoe.env.example";
 const UNIT: &str = "deploy/systemd/qoe-data-service.service";
 
-/// Settings that have no default: their line shows an example value instead.
-const WITHOUT_DEFAULT: [&str; 5] = [
-    "database.connection_string",
-    "database.ca_certificate_path",
-    "http.tls.cert_path",
-    "http.tls.key_path",
-    "integration_log.sql_agent.job_name",
-];
+/// The declared default of `setting` as JSON (`10`, `"UTC"`); `None`: it has none, and its
+/// line shows an example value instead.
+fn declared_default(setting: &str) -> Option<serde_json::Value> {
+    Settings::defaults()
+        .into_iter()
+        .find(|(key, _)| key == setting)
+        .unwrap_or_else(|| panic!("`{setting}` is not declared"))
+        .1
+        .map(|default| serde_json::from_str(&default).expect("a default is JSON"))
+}
 
 fn path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -147,9 +151,24 @@ fn each_commented_line_shows_the_default() {
 
     for line in setting_lines(&text) {
         assert!(line.commented, "`{}` is set: comment it out", line.setting);
-        if WITHOUT_DEFAULT.contains(&line.setting.as_str()) {
+        let Some(default) = declared_default(&line.setting) else {
             continue;
-        }
+        };
+        let shown: toml::Table = toml::from_str(
+            text.lines()
+                .nth(line.index)
+                .unwrap_or_default()
+                .trim_start_matches('#'),
+        )
+        .unwrap_or_else(|e| panic!("{EXAMPLE} line {}: {e}", line.index + 1));
+        let shown = serde_json::to_value(shown.values().next()).expect("TOML as JSON");
+        assert_eq!(
+            shown,
+            default,
+            "{EXAMPLE} line {}: `{}` does not show its declared default",
+            line.index + 1,
+            line.setting
+        );
         let uncommented: Vec<&str> = text
             .lines()
             .enumerate()
@@ -169,6 +188,118 @@ fn each_commented_line_shows_the_default() {
             "`{}`, uncommented, changes the settings: show its default",
             line.setting
         );
+    }
+}
+
+/// `(setting, default cell)` of each row of the README's Configuration table.
+fn readme_table() -> Vec<(String, String)> {
+    let readme = read("README.md");
+    let start = readme
+        .find("\n## Configuration\n")
+        .expect("README has ## Configuration");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..]
+        .find("\n## ")
+        .map_or(section.len(), |end| end + 3)];
+    section
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let setting = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((setting.to_owned(), cells.get(2)?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_configuration_table_has_a_row_for_each_setting_with_its_declared_default() {
+    let rows = readme_table();
+    let documented: Vec<&str> = rows.iter().map(|(setting, _)| setting.as_str()).collect();
+
+    for (setting, default) in Settings::defaults() {
+        assert!(
+            documented.contains(&setting.as_str()),
+            "README's Configuration table has no row for `{setting}`"
+        );
+        let cell = &rows[documented
+            .iter()
+            .position(|s| *s == setting)
+            .unwrap_or_default()]
+        .1;
+        match default.map(|d| serde_json::from_str::<serde_json::Value>(&d).expect("JSON")) {
+            Some(serde_json::Value::String(text)) => assert!(
+                cell.starts_with(&format!("`{text}`")),
+                "README: `{setting}` shows `{cell}`, declared default `{text}`"
+            ),
+            Some(other) => assert!(
+                cell.starts_with(&format!("`{other}`")),
+                "README: `{setting}` shows `{cell}`, declared default `{other}`"
+            ),
+            None => assert!(
+                cell.starts_with("none") || cell.starts_with('—'),
+                "README: `{setting}` has no default but shows `{cell}`"
+            ),
+        }
+    }
+    let known = Settings::known_settings();
+    for setting in documented {
+        assert!(
+            known.iter().any(|k| k == setting),
+            "README's Configuration table documents `{setting}`, which is no setting"
+        );
+    }
+}
+
+/// Named on purpose though no setting reads it: the README's example of a misspelt variable.
+const MISSPELT_ON_PURPOSE: &[&str] = &["QOE_HTTP__API_KEY"];
+
+#[test]
+fn every_settings_variable_named_in_docs_scripts_and_code_is_one_a_setting_reads() {
+    let variables: Vec<String> = Settings::known_settings()
+        .iter()
+        .map(|setting| qoe_data_service::configuration::env_name(setting))
+        .collect();
+    let mut files = vec![
+        PathBuf::from("README.md"),
+        PathBuf::from("docker-compose.yml"),
+        PathBuf::from("Dockerfile"),
+    ];
+    for folder in ["deploy", "deploy/systemd", "bench", ".ci", "src"] {
+        let Ok(entries) = std::fs::read_dir(path(folder)) else {
+            continue;
+        };
+        files.extend(
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|p| p.is_file())
+                .map(|p| {
+                    p.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                        .map(Path::to_path_buf)
+                        .unwrap_or(p)
+                }),
+        );
+    }
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(path(&file.to_string_lossy())) else {
+            continue;
+        };
+        // Unit tests name wrong variables on purpose; they sit at the end of a source file.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (at, _) in text.match_indices("QOE_") {
+            let name: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if !name.contains("__") || MISSPELT_ON_PURPOSE.contains(&name.as_str()) {
+                continue;
+            }
+            assert!(
+                variables.contains(&name),
+                "{}: {name} is no setting's variable",
+                file.display()
+            );
+        }
     }
 }
 

@@ -73,18 +73,28 @@ fn no_database_user_shares_a_name_with_a_role() {
 #[test]
 fn every_role_member_is_a_user_and_no_role_joins_itself() {
     let (roles, users) = (roles(), users());
-    for (source, principal) in every_principal() {
-        if let Principal::Membership { role, member } = principal {
-            assert!(roles.contains(&role), "{source}: {role} is not a role");
-            assert_ne!(
-                role, member,
-                "{source}: a role cannot be a member of itself"
-            );
-            assert!(
-                users.contains(&member),
-                "{source}: {member}, added to {role}, is not a user the project creates"
-            );
-        }
+    let memberships: Vec<_> = every_principal()
+        .into_iter()
+        .filter_map(|(source, principal)| match principal {
+            Principal::Membership { role, member } => Some((source, role, member)),
+            _ => None,
+        })
+        .collect();
+
+    assert!(
+        !memberships.is_empty(),
+        "the shipped SQL adds users to roles (ALTER ROLE … ADD MEMBER); none was found"
+    );
+    for (source, role, member) in memberships {
+        assert!(roles.contains(&role), "{source}: {role} is not a role");
+        assert_ne!(
+            role, member,
+            "{source}: a role cannot be a member of itself"
+        );
+        assert!(
+            users.contains(&member),
+            "{source}: {member}, added to {role}, is not a user the project creates"
+        );
     }
 }
 

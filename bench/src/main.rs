@@ -12,7 +12,9 @@
 //!   the service's headers too (`ETag`, `Cache-Control` for a one-hour ttl, a fixed
 //!   `X-Request-Id`), so that they send the service's bytes;
 //! - `GET /stats`: `{"requests": n}`, batches and RPCs the TDS server has received;
-//! - `POST /stall?ms=N`: holds every database answer for N ms (to line up concurrent misses).
+//! - `POST /stall?ms=N`: holds every database answer for N ms (to line up concurrent misses);
+//! - `POST /fault?kind=K`: a hostile database from now on, `K` one of `endless-rows`,
+//!   `endless-value`, `end-mid-row` or `none` (`bench/hostile-db.sh`).
 //!
 //! Prints one JSON line with the ports, then serves until killed.
 use std::sync::Arc;
@@ -86,6 +88,7 @@ async fn serve(rows: usize, agent_runs: usize, port: u16) -> std::io::Result<()>
             .route(LOG_PATH, same_as_service(bare_log.clone()))
             .route("/stats", web::get().to(stats))
             .route("/stall", web::post().to(stall))
+            .route("/fault", web::post().to(fault))
     })
     .bind(("127.0.0.1", port))?;
     let control_port = server.addrs().first().map(|a| a.port()).unwrap_or(port);
@@ -156,6 +159,23 @@ async fn stall(control: web::Data<Control>, query: web::Query<StallFor>) -> Http
 #[derive(serde::Deserialize)]
 struct StallFor {
     ms: u64,
+}
+
+async fn fault(control: web::Data<Control>, query: web::Query<FaultKind>) -> HttpResponse {
+    let fault = match query.kind.as_str() {
+        "endless-rows" => Fault::EndlessRows,
+        "endless-value" => Fault::EndlessValue,
+        "end-mid-row" => Fault::EndMidRow,
+        "none" => Fault::None,
+        _ => return HttpResponse::BadRequest().body("unknown fault kind"),
+    };
+    control.tds.set_fault(fault);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(serde::Deserialize)]
+struct FaultKind {
+    kind: String,
 }
 
 /// Every 15 minutes a data integration (start, then success or, one in 20, failure) and a

@@ -9,10 +9,11 @@ use std::time::Duration;
 use connection_string::AdoNetString;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::declared::{key, ConnectTimeoutMs};
 use super::errors::{invalid, SettingsError};
 use crate::platform::sign_in;
 
-const SETTING: &str = "database.connection_string";
+const SETTING: &str = key::CONNECTION_STRING;
 
 /// The connection string, parsed and checked. `Debug` never shows the password.
 #[derive(Debug, Clone)]
@@ -464,15 +465,25 @@ fn flag(key: &str, value: &str) -> Result<bool, SettingsError> {
     }
 }
 
-/// `Connect Timeout` in whole seconds, as ADO.NET reads it; `0` (wait forever) is refused.
+/// `Connect Timeout` in whole seconds, as ADO.NET reads it, within the bounds of
+/// `database.connect_timeout_ms`; `0` (wait forever) is refused.
 fn connect_timeout(key: &str, seconds: &str) -> Result<Duration, SettingsError> {
-    match seconds.trim().parse::<u64>() {
-        Ok(seconds @ 1..=600) => Ok(Duration::from_secs(seconds)),
-        _ => Err(invalid(
+    let bounded = seconds
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|seconds| seconds.checked_mul(1000))
+        .and_then(|millis| ConnectTimeoutMs::try_from(millis).ok());
+    bounded.map(ConnectTimeoutMs::millis).ok_or_else(|| {
+        invalid(
             SETTING,
-            format!("`{key}` must be whole seconds between 1 and 600"),
-        )),
-    }
+            format!(
+                "`{key}` must be whole seconds between {} and {}",
+                ConnectTimeoutMs::MIN.div_ceil(1000),
+                ConnectTimeoutMs::MAX / 1000
+            ),
+        )
+    })
 }
 
 /// `[tcp:]host[\instance][,port]`; `(local)` and `.` are this machine.

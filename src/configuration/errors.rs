@@ -5,14 +5,16 @@ use std::path::{Path, PathBuf};
 
 use config::ConfigError;
 
+use crate::files::{read_bounded, FileProblem};
+
+/// The most a settings file may hold: the example, with every setting explained, is ~8 KiB.
+pub const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
+
 /// A setting that is missing or wrong; the message names it.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("invalid setting `{setting}`: {problem}")]
-    Invalid {
-        setting: &'static str,
-        problem: String,
-    },
+    Invalid { setting: String, problem: String },
     #[error("invalid settings: {0}")]
     Source(String),
     /// The settings file cannot be read or is not TOML; never quotes the file's content.
@@ -25,15 +27,84 @@ pub enum SettingsError {
 
 impl From<config::ConfigError> for SettingsError {
     fn from(error: config::ConfigError) -> Self {
-        SettingsError::Source(describe(error))
+        match describe_at(error, None) {
+            (Some(setting), problem) => SettingsError::Invalid { setting, problem },
+            (None, problem) => SettingsError::Source(problem),
+        }
     }
 }
 
-pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
+pub(crate) fn invalid(setting: impl Into<String>, problem: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
-        setting,
+        setting: setting.into(),
         problem: problem.into(),
     }
+}
+
+impl SettingsError {
+    /// The error with every quoted value that holds one of `secrets` (the API keys) replaced:
+    /// a key pasted into the wrong setting is not echoed by that setting's error.
+    pub(crate) fn hiding(self, secrets: &[String]) -> Self {
+        let hide = |text: String| hide_quoted(&text, secrets);
+        match self {
+            SettingsError::Invalid { setting, problem } => SettingsError::Invalid {
+                setting,
+                problem: hide(problem),
+            },
+            SettingsError::Source(problem) => SettingsError::Source(hide(problem)),
+            other => other,
+        }
+    }
+}
+
+fn hide_quoted(text: &str, secrets: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (position, part) in text.split('`').enumerate() {
+        let quoted = position % 2 == 1;
+        if quoted
+            && secrets
+                .iter()
+                .any(|secret| !secret.is_empty() && part.contains(secret.as_str()))
+        {
+            out.push_str("a value holding an API key (not shown)");
+        } else {
+            if quoted {
+                out.push('`');
+            }
+            out.push_str(part);
+            if quoted {
+                out.push('`');
+            }
+        }
+    }
+    out
+}
+
+/// Most characters of a value an error may quote.
+pub const MAX_SHOWN_CHARS: usize = 100;
+
+/// A value as an error may quote it: in backticks when it is short and holds no password; else
+/// named by its length or by what it holds.
+pub fn shown(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    let length = value.chars().count();
+    if lower.contains("password=") || lower.contains("pwd=") {
+        "a value holding a password (not shown)".to_owned()
+    } else if length > MAX_SHOWN_CHARS {
+        format!("a value of {length} characters (not shown)")
+    } else if value.chars().any(char::is_control) {
+        format!("a value of {length} characters with control characters (not shown)")
+    } else {
+        format!("`{value}`")
+    }
+}
+
+/// Marks a problem written by our own value checks, which quote values only through
+/// [`shown`], so that [`describe`] keeps it as written instead of blanking every quote.
+const CHECKED: char = '\u{1}';
+
+pub fn checked(problem: impl Into<String>) -> String {
+    format!("{CHECKED}{}", problem.into())
 }
 
 /// The settings file's text, once it is known to be TOML. A syntax error names the line, the
@@ -43,8 +114,23 @@ pub fn read_toml(path: &Path) -> Result<String, SettingsError> {
         path: path.to_owned(),
         problem,
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| file_error(format!("cannot be read (`--config`): {}", e.kind())))?;
+    let bytes = read_bounded(path, MAX_SETTINGS_BYTES).map_err(|problem| {
+        let problem = match problem {
+            FileProblem::Unreadable(e) => format!("cannot be read: {}", e.kind()),
+            FileProblem::NotRegular => "is not a regular file".to_owned(),
+            FileProblem::TooLarge(_) => "is too large".to_owned(),
+        };
+        file_error(format!(
+            "{problem}; `--config` takes a regular file of at most {MAX_SETTINGS_BYTES} bytes \
+             (1 MiB)"
+        ))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        file_error(format!(
+            "is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     if let Err(error) = toml::from_str::<toml::Table>(&text) {
         let offset = error.span().map_or(0, |span| span.start);
         let before = &text[..floor_char_boundary(&text, offset)];
@@ -57,6 +143,14 @@ pub fn read_toml(path: &Path) -> Result<String, SettingsError> {
             .map(|key| format!(" (the line of `{key}`)"))
             .unwrap_or_default();
         let message = error.message().lines().next().unwrap_or("syntax error");
+        if message.starts_with("duplicate key") {
+            if let Some(first) = first_setting_of(&text, line) {
+                return Err(file_error(format!(
+                    "not valid TOML at line {line}, column {column}: {first}; change it there \
+                     instead of setting it again"
+                )));
+            }
+        }
         // `Server=sql01\CQD` in "…": TOML reads `\C` as an escape.
         let hint = if message.contains("escape") {
             "\nwrite connection strings in single-quoted (literal) TOML strings, which keep `\\` \
@@ -70,6 +164,35 @@ pub fn read_toml(path: &Path) -> Result<String, SettingsError> {
         )));
     }
     Ok(text)
+}
+
+/// For a key or table set again at `line`: "`integration_log` is set again, first at line 88".
+/// Reads the file line by line, as an admin does: `[table]` headers and `key = value` lines.
+fn first_setting_of(text: &str, line: usize) -> Option<String> {
+    let mut section = String::new();
+    let mut paths = Vec::new();
+    for source in text.lines() {
+        let bare = source.trim();
+        let path = if let Some(header) = bare
+            .strip_prefix('[')
+            .and_then(|rest| rest.split(']').next())
+        {
+            section = header.trim_matches(['[', ' ']).to_owned();
+            Some(section.clone())
+        } else {
+            key_of_line(bare).map(|key| match section.as_str() {
+                "" => key.to_owned(),
+                section => format!("{section}.{key}"),
+            })
+        };
+        paths.push(path);
+    }
+    let repeated = paths.get(line - 1)?.as_ref()?;
+    let first = paths
+        .iter()
+        .position(|path| path.as_ref() == Some(repeated))?
+        + 1;
+    (first < line).then(|| format!("`{repeated}` is set again, first at line {first}"))
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -91,12 +214,9 @@ fn key_of_line(line: &str) -> Option<&str> {
     bare.then_some(key)
 }
 
-/// A `config` error in words that name the setting and the kind of value, never the value.
-pub fn describe(error: ConfigError) -> String {
-    describe_at(error, None)
-}
-
-fn describe_at(error: ConfigError, at: Option<String>) -> String {
+/// A `config` error in words that name the setting and the kind of value, never the value:
+/// the setting (when known) and the problem.
+fn describe_at(error: ConfigError, at: Option<String>) -> (Option<String>, String) {
     match error {
         ConfigError::Type {
             unexpected,
@@ -112,26 +232,17 @@ fn describe_at(error: ConfigError, at: Option<String>) -> String {
                 .unwrap_or_default()
                 .trim()
                 .to_owned();
-            match key.or(at) {
-                Some(key) => {
-                    format!("invalid setting `{key}`: expected {expected}, found a {kind}")
-                }
-                None => format!("expected {expected}, found a {kind}"),
-            }
+            (key.or(at), format!("expected {expected}, found a {kind}"))
         }
         ConfigError::At { error, key, .. } => describe_at(*error, key.or(at)),
-        ConfigError::NotFound(key) => format!("missing setting `{key}`"),
-        ConfigError::Message(message) => with_key(at, scrub(&message)),
-        ConfigError::Foreign(error) => with_key(at, scrub(&error.to_string())),
-        ConfigError::FileParse { .. } => "a settings source is not valid TOML".to_owned(),
-        other => with_key(at, scrub(&other.to_string())),
-    }
-}
-
-fn with_key(key: Option<String>, problem: String) -> String {
-    match key {
-        Some(key) => format!("invalid setting `{key}`: {problem}"),
-        None => problem,
+        ConfigError::NotFound(key) => (Some(key), "missing".to_owned()),
+        ConfigError::Message(message) => match message.strip_prefix(CHECKED) {
+            Some(problem) => (at, problem.to_owned()),
+            None => (at, scrub(&message)),
+        },
+        ConfigError::Foreign(error) => (at, scrub(&error.to_string())),
+        ConfigError::FileParse { .. } => (at, "a settings source is not valid TOML".to_owned()),
+        other => (at, scrub(&other.to_string())),
     }
 }
 

@@ -1,138 +1,27 @@
-//! Loading: defaults, then the TOML file, then the `QOE_…` environment, merged; list
-//! variables split on commas; unknown settings named with a "did you mean"; every value
-//! validated into the [`types`](super::types).
+//! Loading: the declared defaults, then the TOML file, then the `QOE_…` environment, merged;
+//! old names of renamed settings moved to the new ones; list variables split on commas;
+//! unknown settings named with a "did you mean"; every value checked by its type
+//! ([`declared`](super::declared)) and the whole validated into the [`types`](super::types).
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use chrono::TimeDelta;
-use config::{Config, Environment, File, FileFormat};
-use secrecy::{ExposeSecret, SecretString};
+use config::{Config, Environment, File, FileFormat, ValueKind};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::connection::ConnectionString;
-use super::errors::{invalid, SettingsError};
-use super::time_zone;
-use super::types::{
-    ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogFormat,
-    LogSettings, LogSource, Settings, SqlAgentSettings, TlsSettings,
+use super::declared::{
+    self, env_name, key, ConnectTimeoutMs, Declared, ALIASES, ENV_PREFIX, LIST_SETTINGS,
 };
+use super::errors::{invalid, shown, SettingsError};
+use super::types::{
+    ApiKeys, CacheSettings, DatabaseSettings, HttpSettings, IntegrationLogSettings, LogSettings,
+    LogSource, Settings, SqlAgentSettings, TlsSettings,
+};
+use super::values::SourceKind;
 
-/// Prefix of the environment variables that override settings: `QOE_DATABASE__POOL_MAX_SIZE`.
-pub const ENV_PREFIX: &str = "QOE";
-
-#[derive(Deserialize)]
-struct RawSettings {
-    database: RawDatabase,
-    http: RawHttp,
-    integration_log: RawIntegrationLog,
-    cache: RawCache,
-    log: RawLog,
-}
-
-#[derive(Deserialize)]
-struct RawDatabase {
-    connection_string: Option<SecretString>,
-    ca_certificate_path: Option<PathBuf>,
-    pool_max_size: u32,
-    /// Not in the defaults: `Connect Timeout` in the connection string applies when it is unset.
-    connect_timeout_ms: Option<u64>,
-    command_timeout_ms: u64,
-    request_timeout_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct RawHttp {
-    listen: String,
-    #[serde(default)]
-    cors_trusted_origins: Vec<String>,
-    #[serde(default)]
-    api_keys: Vec<SecretString>,
-    public_status: bool,
-    shutdown_timeout_s: u64,
-    #[serde(default)]
-    tls: RawTls,
-    max_request_head_bytes: u64,
-    max_connections: u64,
-    client_request_timeout_ms: u64,
-    keep_alive_s: u64,
-}
-
-#[derive(Deserialize, Default)]
-struct RawTls {
-    cert_path: Option<PathBuf>,
-    key_path: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-struct RawCache {
-    ttl_ms: u64,
-    log_max_entries: u64,
-}
-
-#[derive(Deserialize)]
-struct RawLog {
-    format: String,
-}
-
-#[derive(Deserialize)]
-struct RawIntegrationLog {
-    enabled: bool,
-    time_zone: String,
-    stale_after_minutes: u64,
-    page_refresh_s: u64,
-    source: String,
-    sql_agent: RawSqlAgent,
-}
-
-#[derive(Deserialize)]
-struct RawSqlAgent {
-    data_integration_step: String,
-    cube_processing_step: String,
-    job_name: Option<String>,
-    server_time_zone: String,
-}
-
-/// `database.connect_timeout_ms` when neither it nor `Connect Timeout` is given.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
-
-/// Settings that are lists in the file and comma-separated in the environment.
-const LIST_SETTINGS: [&str; 2] = ["http.cors_trusted_origins", "http.api_keys"];
-
-const DEFAULTS: &str = r#"
-[database]
-pool_max_size = 10
-command_timeout_ms = 10000
-request_timeout_ms = 10000
-
-[http]
-listen = "127.0.0.1:8080"
-public_status = false
-shutdown_timeout_s = 10
-max_request_head_bytes = 16384
-max_connections = 2048
-client_request_timeout_ms = 5000
-keep_alive_s = 5
-
-[integration_log]
-enabled = false
-time_zone = "UTC"
-stale_after_minutes = 30
-page_refresh_s = 60
-source = "table"
-
-[integration_log.sql_agent]
-data_integration_step = "QoE Archive Data"
-cube_processing_step = "Process Cube"
-server_time_zone = "UTC"
-
-[cache]
-ttl_ms = 5000
-log_max_entries = 256
-
-[log]
-format = "text"
-"#;
+/// A renamed setting: `(old, new)` key paths.
+type Alias = (&'static str, &'static str);
 
 impl Settings {
     /// Defaults, then the optional TOML file, then `QOE_…` variables from the process environment.
@@ -145,44 +34,28 @@ impl Settings {
         file: Option<&Path>,
         environment: HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
-        let (merged, environment) = merged(file, environment)?;
-        let mut unknown = Vec::new();
-        let raw = serde_ignored::deserialize(merged, |path| unknown.push(path.to_string()));
-        if !unknown.is_empty() {
-            let known = super::keys::known_keys::<RawSettings>();
-            return Err(SettingsError::Unknown(
-                unknown
-                    .iter()
-                    .map(|key| unknown_setting(key, &known, file, &environment))
-                    .collect(),
-            ));
-        }
-        let raw: RawSettings = raw.map_err(SettingsError::from)?;
-        raw.validate()
+        load_with_aliases(file, environment, ALIASES)
     }
 
     /// The defaults, reading the database at `connection_string` and listening on a free port
     /// of 127.0.0.1: what tests start from before setting the fields they care about.
     pub fn for_tests(connection_string: &str) -> Result<Self, SettingsError> {
-        let (defaults, _) = merged(None, HashMap::new())?;
-        let mut raw = RawSettings::deserialize(defaults)?;
-        raw.database.connection_string = Some(SecretString::from(connection_string));
-        raw.http.listen = "127.0.0.1:0".to_owned();
-        raw.validate()
+        let mut declared = Declared::default();
+        declared.database.connection_string = Some(connection_string.into());
+        declared.http.listen.0 = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        declared.validate(Vec::new())
     }
 
     /// Every setting by its key path (`http.tls.cert_path`), sections left out: what an
     /// example configuration has to show.
     pub fn known_settings() -> Vec<String> {
-        let keys = super::keys::known_keys::<RawSettings>();
-        let is_section = |key: &String| {
-            let below = format!("{key}.");
-            keys.iter().any(|other| other.starts_with(&below))
-        };
-        keys.iter()
-            .filter(|key| !is_section(key))
-            .cloned()
-            .collect()
+        Self::defaults().into_iter().map(|(key, _)| key).collect()
+    }
+
+    /// Every setting with its default as TOML (`10`, `"UTC"`), `None` when it has none: read off
+    /// the declaration, for the example file's and the README's checks.
+    pub fn defaults() -> Vec<(String, Option<String>)> {
+        declared::settings_with_defaults()
     }
 
     /// Only the `http.*` settings (all `healthcheck` needs): no connection string required,
@@ -197,31 +70,74 @@ impl Settings {
         environment: HashMap<String, String>,
     ) -> Result<HttpSettings, SettingsError> {
         #[derive(Deserialize)]
-        struct RawHttpOnly {
-            http: RawHttp,
+        struct HttpOnly {
+            #[serde(default)]
+            http: declared::Http,
         }
-        let (merged, _) = merged(file, environment)?;
-        let raw: RawHttpOnly = merged.try_deserialize()?;
-        raw.http.validate()
+        let merged = merged(file, environment, ALIASES)?;
+        let secrets = api_keys_in(&merged.value);
+        let http: HttpOnly = merged
+            .value
+            .try_deserialize()
+            .map_err(|e| SettingsError::from(e).hiding(&secrets))?;
+        http.http.validate().map_err(|e| e.hiding(&secrets))
     }
 }
 
-/// Defaults, then the file, then the `QOE_…` variables, merged; and the environment without
-/// the list variables (to name the variable an unknown key came from).
+fn load_with_aliases(
+    file: Option<&Path>,
+    environment: HashMap<String, String>,
+    aliases: &[Alias],
+) -> Result<Settings, SettingsError> {
+    let merged = merged(file, environment, aliases)?;
+    let secrets = api_keys_in(&merged.value);
+    let mut unknown = Vec::new();
+    let declared = serde_ignored::deserialize(merged.value, |path| unknown.push(path.to_string()));
+    if !unknown.is_empty() {
+        let mut known = Settings::known_settings();
+        known.extend(declared::sections());
+        return Err(SettingsError::Unknown(
+            unknown
+                .iter()
+                .map(|key| unknown_setting(key, &known, file, &merged.environment))
+                .collect(),
+        ));
+    }
+    let declared: Declared = declared.map_err(|e| SettingsError::from(e).hiding(&secrets))?;
+    declared
+        .validate(merged.warnings)
+        .map_err(|e| e.hiding(&secrets))
+}
+
+/// The file and the environment merged, before any value is checked.
+struct Merged {
+    value: config::Value,
+    /// The environment without the list variables (to name the variable an unknown key came
+    /// from).
+    environment: HashMap<String, String>,
+    /// One line for each old name of a renamed setting that was used.
+    warnings: Vec<String>,
+}
+
+/// The file, then the `QOE_…` variables, merged over nothing: a setting that neither gives
+/// takes its type's default when deserialized.
 fn merged(
     file: Option<&Path>,
     environment: HashMap<String, String>,
-) -> Result<(config::Value, HashMap<String, String>), SettingsError> {
-    let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+    aliases: &[Alias],
+) -> Result<Merged, SettingsError> {
+    let mut warnings = Vec::new();
+    let environment = rename_aliased_variables(environment, aliases, &mut warnings);
+    let mut builder = Config::builder();
     if let Some(path) = file {
         let text = super::errors::read_toml(path)?;
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
-    let (lists, environment) = split_list_variables(environment)?;
+    let (lists, environment) = split_list_variables(environment);
     for (setting, entries) in lists {
         builder = builder.set_override(setting, entries)?;
     }
-    let merged = builder
+    let mut value: config::Value = builder
         .add_source(
             Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("_")
@@ -230,7 +146,140 @@ fn merged(
         )
         .build()?
         .try_deserialize()?;
-    Ok((merged, environment))
+    rename_aliased_keys(&mut value, aliases, &mut warnings);
+    Ok(Merged {
+        value,
+        environment,
+        warnings,
+    })
+}
+
+/// `QOE_OLD…` variables of renamed settings become `QOE_NEW…`; a variable of the new name wins.
+fn rename_aliased_variables(
+    mut environment: HashMap<String, String>,
+    aliases: &[Alias],
+    warnings: &mut Vec<String>,
+) -> HashMap<String, String> {
+    for &(old, new) in aliases {
+        let (old_name, new_name) = (env_name(old), env_name(new));
+        let mut names: Vec<String> = environment
+            .keys()
+            .filter(|name| {
+                let name = name.to_ascii_uppercase();
+                name == old_name || name.starts_with(&format!("{old_name}__"))
+            })
+            .cloned()
+            .collect();
+        names.sort();
+        for name in names {
+            let Some(value) = environment.remove(&name) else {
+                continue;
+            };
+            let renamed = format!("{new_name}{}", &name[old_name.len()..]).to_ascii_uppercase();
+            let taken = environment
+                .keys()
+                .any(|other| other.eq_ignore_ascii_case(&renamed));
+            warnings.push(if taken {
+                format!(
+                    "variable {name} is the old name of {renamed}, which is also set: {name} is \
+                     ignored; remove it"
+                )
+            } else {
+                format!(
+                    "variable {name} is the old name of setting `{new}`: rename it {renamed}; the \
+                     old name will stop working in a later version"
+                )
+            });
+            if !taken {
+                environment.insert(renamed, value);
+            }
+        }
+    }
+    environment
+}
+
+/// Old keys of renamed settings (left by the file) move to the new keys; a new key wins.
+fn rename_aliased_keys(value: &mut config::Value, aliases: &[Alias], warnings: &mut Vec<String>) {
+    for &(old, new) in aliases {
+        let Some(moved) = take_at(value, old) else {
+            continue;
+        };
+        if get_at(value, new).is_some() {
+            warnings.push(format!(
+                "settings file: `{old}` is the old name of `{new}`, which is also set: `{old}` \
+                 is ignored; remove it"
+            ));
+        } else {
+            warnings.push(format!(
+                "settings file: `{old}` is the old name of setting `{new}`: rename it; the old \
+                 name will stop working in a later version"
+            ));
+            put_at(value, new, moved);
+        }
+    }
+}
+
+fn table_at<'v>(
+    value: &'v mut config::Value,
+    path: &[&str],
+) -> Option<&'v mut config::Map<String, config::Value>> {
+    let mut table = match &mut value.kind {
+        ValueKind::Table(table) => table,
+        _ => return None,
+    };
+    for part in path {
+        table = match &mut table.get_mut(*part)?.kind {
+            ValueKind::Table(inner) => inner,
+            _ => return None,
+        };
+    }
+    Some(table)
+}
+
+fn take_at(value: &mut config::Value, key: &str) -> Option<config::Value> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, path) = parts.split_last()?;
+    table_at(value, path)?.remove(*last)
+}
+
+fn get_at(value: &config::Value, key: &str) -> Option<config::Value> {
+    let mut copy = value.clone();
+    take_at(&mut copy, key)
+}
+
+fn put_at(value: &mut config::Value, key: &str, moved: config::Value) {
+    let parts: Vec<&str> = key.split('.').collect();
+    let Some((last, path)) = parts.split_last() else {
+        return;
+    };
+    let mut table = match &mut value.kind {
+        ValueKind::Table(table) => table,
+        _ => return,
+    };
+    for part in path {
+        let entry = table
+            .entry((*part).to_owned())
+            .or_insert_with(|| config::Value::new(None, ValueKind::Table(config::Map::new())));
+        table = match &mut entry.kind {
+            ValueKind::Table(inner) => inner,
+            _ => return,
+        };
+    }
+    table.insert((*last).to_owned(), moved);
+}
+
+/// The API keys as given, whatever else is wrong: no error may quote them.
+fn api_keys_in(value: &config::Value) -> Vec<String> {
+    let Some(keys) = get_at(value, key::API_KEYS) else {
+        return Vec::new();
+    };
+    match keys.kind {
+        ValueKind::Array(keys) => keys
+            .into_iter()
+            .filter_map(|key| key.into_string().ok())
+            .collect(),
+        _ => keys.into_string().into_iter().collect(),
+    }
 }
 
 /// "unknown setting `http.api_key` (variable QOE_HTTP__API_KEY); did you mean `http.api_keys`?"
@@ -240,7 +289,7 @@ fn unknown_setting(
     file: Option<&Path>,
     environment: &HashMap<String, String>,
 ) -> String {
-    let variable = format!("{ENV_PREFIX}_{}", key.replace('.', "__")).to_uppercase();
+    let variable = env_name(key);
     let below = format!("{variable}__");
     let mut variables: Vec<&String> = environment
         .keys()
@@ -259,7 +308,7 @@ fn unknown_setting(
         Some(meant) => format!("; did you mean `{meant}`?"),
         None => String::new(),
     };
-    format!("unknown setting `{key}` ({origin}){hint}")
+    format!("unknown setting {} ({origin}){hint}", shown(key))
 }
 
 /// A list setting's name and its entries, as read from one environment variable.
@@ -268,15 +317,13 @@ type ListSetting = (&'static str, Vec<String>);
 /// Takes `QOE_HTTP__CORS_TRUSTED_ORIGINS` and `QOE_HTTP__API_KEYS` out of the environment,
 /// split on commas. Not `config`'s own list parsing: that only runs with `try_parsing`, which
 /// would turn a key such as `12345` into a number and every other setting's text with it.
-/// An empty variable is an empty list, except for the API keys: keys set but empty would
-/// serve without keys, so that is refused (unset the variable to serve without keys).
-/// Spaces around entries are dropped.
+/// An empty variable is an empty list; spaces around entries are dropped.
 fn split_list_variables(
     mut environment: HashMap<String, String>,
-) -> Result<(Vec<ListSetting>, HashMap<String, String>), SettingsError> {
+) -> (Vec<ListSetting>, HashMap<String, String>) {
     let mut lists = Vec::new();
     for setting in LIST_SETTINGS {
-        let variable = format!("{ENV_PREFIX}_{}", setting.replace('.', "__")).to_uppercase();
+        let variable = env_name(setting);
         let Some(name) = environment
             .keys()
             .find(|name| name.eq_ignore_ascii_case(&variable))
@@ -285,15 +332,6 @@ fn split_list_variables(
             continue;
         };
         let value = environment.remove(&name).unwrap_or_default();
-        if value.trim().is_empty() && setting == "http.api_keys" {
-            return Err(invalid(
-                setting,
-                format!(
-                    "{name} is set but empty; unset it to serve without API keys, or give \
-                     the keys separated by commas"
-                ),
-            ));
-        }
         let entries = if value.trim().is_empty() {
             Vec::new()
         } else {
@@ -304,37 +342,31 @@ fn split_list_variables(
         };
         lists.push((setting, entries));
     }
-    Ok((lists, environment))
+    (lists, environment)
 }
 
-impl RawSettings {
-    fn validate(self) -> Result<Settings, SettingsError> {
+impl Declared {
+    fn validate(self, warnings: Vec<String>) -> Result<Settings, SettingsError> {
         Ok(Settings {
             database: self.database.validate()?,
             http: self.http.validate()?,
             integration_log: self.integration_log.validate()?,
-            cache: self.cache.validate()?,
-            log: self.log.validate()?,
+            cache: CacheSettings {
+                ttl: self.cache.ttl_ms.millis(),
+                log_max_entries: self.cache.log_max_entries.get() as usize,
+            },
+            log: LogSettings {
+                format: self.log.format,
+            },
+            warnings,
         })
     }
 }
 
-impl RawHttp {
+impl declared::Http {
     fn validate(self) -> Result<HttpSettings, SettingsError> {
-        let listen = self.listen.parse().map_err(|_| {
-            invalid(
-                "http.listen",
-                "expected an IP address and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
-            )
-        })?;
-        if self.shutdown_timeout_s > 3600 {
-            return Err(invalid(
-                "http.shutdown_timeout_s",
-                "must be between 0 and 3600 seconds",
-            ));
-        }
         Ok(HttpSettings {
-            listen,
+            listen: self.listen.0,
             cors_trusted_origins: self
                 .cors_trusted_origins
                 .iter()
@@ -345,10 +377,10 @@ impl RawHttp {
                         let entry = if origin.contains('@') {
                             format!("entry number {} (not shown)", position + 1)
                         } else {
-                            format!("`{origin}`")
+                            shown(origin)
                         };
                         invalid(
-                            "http.cors_trusted_origins",
+                            key::CORS_TRUSTED_ORIGINS,
                             format!(
                                 "{entry} {problem}; give scheme, host and optional port \
                                  only, e.g. https://cqd.example.org or http://10.0.0.5:8080"
@@ -357,114 +389,53 @@ impl RawHttp {
                     })
                 })
                 .collect::<Result<_, _>>()?,
-            api_keys: ApiKeys::new(self.api_keys)?,
+            api_keys: match self.api_keys {
+                None => ApiKeys::default(),
+                Some(keys) if keys.is_empty() => {
+                    return Err(invalid(
+                        key::API_KEYS,
+                        format!(
+                            "is set but empty (`api_keys = []`, or {} set to nothing); remove \
+                             it to serve without API keys, or give the keys",
+                            env_name(key::API_KEYS)
+                        ),
+                    ))
+                }
+                Some(keys) => ApiKeys::new(keys)?,
+            },
             public_status: self.public_status,
-            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
+            shutdown_timeout: self.shutdown_timeout_s.seconds(),
             tls: self.tls.validate()?,
-            max_request_head_bytes: within(
-                "http.max_request_head_bytes",
-                self.max_request_head_bytes,
-                1024..=1024 * 1024,
-            )?,
-            max_connections: within("http.max_connections", self.max_connections, 1..=100_000)?,
-            client_request_timeout: Duration::from_millis(within(
-                "http.client_request_timeout_ms",
-                self.client_request_timeout_ms,
-                100..=60_000,
-            )? as u64),
-            keep_alive: Duration::from_secs(within(
-                "http.keep_alive_s",
-                self.keep_alive_s,
-                0..=3600,
-            )? as u64),
+            max_request_head_bytes: self.max_request_head_bytes.get() as usize,
+            max_connections: self.max_connections.get() as usize,
+            client_request_timeout: self.client_request_timeout_ms.millis(),
+            keep_alive: self.keep_alive_s.seconds(),
+            client_write_timeout: self.client_write_timeout_ms.millis(),
         })
     }
 }
 
-impl RawIntegrationLog {
+impl declared::IntegrationLog {
     fn validate(self) -> Result<IntegrationLogSettings, SettingsError> {
-        let time_zone = time_zone::parse("integration_log.time_zone", &self.time_zone)?;
-        if !(1..=MAX_STALE_AFTER_MINUTES).contains(&self.stale_after_minutes) {
-            return Err(invalid(
-                "integration_log.stale_after_minutes",
-                format!("must be a whole number of minutes from 1 to {MAX_STALE_AFTER_MINUTES}"),
-            ));
-        }
-        if self.page_refresh_s > MAX_PAGE_REFRESH_S {
-            return Err(invalid(
-                "integration_log.page_refresh_s",
-                format!(
-                    "must be a whole number of seconds from 1 to {MAX_PAGE_REFRESH_S}, or 0 to \
-                     never reload the status page"
-                ),
-            ));
-        }
-        let sql_agent = self.sql_agent.validate()?;
-        let source = match self.source.as_str() {
-            "table" => LogSource::Table,
-            "sql_agent" => LogSource::SqlAgent(sql_agent),
-            other => {
-                return Err(invalid(
-                    "integration_log.source",
-                    format!("`{other}` is neither `table` nor `sql_agent`"),
-                ))
-            }
+        let agent = self.sql_agent;
+        let source = match self.source {
+            SourceKind::Table => LogSource::Table,
+            SourceKind::SqlAgent => LogSource::SqlAgent(SqlAgentSettings {
+                data_integration_step: agent.data_integration_step.0,
+                cube_processing_step: agent.cube_processing_step.0,
+                job_name: agent.job_name.and_then(|name| name.get()),
+                server_time_zone: agent.server_time_zone.0,
+            }),
         };
         Ok(IntegrationLogSettings {
             enabled: self.enabled,
-            time_zone,
-            stale_after: TimeDelta::minutes(self.stale_after_minutes as i64),
-            page_refresh: (self.page_refresh_s > 0)
-                .then(|| Duration::from_secs(self.page_refresh_s)),
+            time_zone: self.time_zone.0,
+            stale_after: chrono::TimeDelta::minutes(self.stale_after_minutes.get() as i64),
+            page_refresh: (self.page_refresh_s.get() > 0).then(|| self.page_refresh_s.seconds()),
             source,
         })
     }
 }
-
-/// Longest name SQL Server allows for a job or a step (`sysname`).
-const MAX_SYSNAME_CHARS: usize = 128;
-
-impl RawSqlAgent {
-    fn validate(self) -> Result<SqlAgentSettings, SettingsError> {
-        let name = |setting: &'static str, value: String| {
-            let length = value.chars().count();
-            if value.trim().is_empty() || length > MAX_SYSNAME_CHARS {
-                Err(invalid(
-                    setting,
-                    format!("must be a job step name of 1 to {MAX_SYSNAME_CHARS} characters"),
-                ))
-            } else {
-                Ok(value)
-            }
-        };
-        let server_time_zone = time_zone::parse(
-            "integration_log.sql_agent.server_time_zone",
-            &self.server_time_zone,
-        )?;
-        let job_name = match self.job_name {
-            Some(job) if job.trim().is_empty() => None,
-            Some(job) => Some(name("integration_log.sql_agent.job_name", job)?),
-            None => None,
-        };
-        Ok(SqlAgentSettings {
-            data_integration_step: name(
-                "integration_log.sql_agent.data_integration_step",
-                self.data_integration_step,
-            )?,
-            cube_processing_step: name(
-                "integration_log.sql_agent.cube_processing_step",
-                self.cube_processing_step,
-            )?,
-            job_name,
-            server_time_zone,
-        })
-    }
-}
-
-/// A week: longer than any sensible alarm threshold for a 15-minute job.
-const MAX_STALE_AFTER_MINUTES: u64 = 7 * 24 * 60;
-/// Longest status page reload interval: a day.
-const MAX_PAGE_REFRESH_S: u64 = 24 * 60 * 60;
 
 /// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
 /// Scheme and host are lower-cased, as the `Origin` header always has them.
@@ -516,145 +487,86 @@ fn trusted_origin(text: &str) -> Result<String, &'static str> {
     Ok(lower)
 }
 
-impl RawTls {
+impl declared::Tls {
     fn validate(self) -> Result<Option<TlsSettings>, SettingsError> {
-        let readable = |setting: &'static str, path: PathBuf| {
+        let readable = |setting: &'static str, path: std::path::PathBuf| {
             std::fs::File::open(&path)
                 .map(|_| path.clone())
                 .map_err(|e| invalid(setting, format!("cannot read {}: {e}", path.display())))
         };
+        let both = format!(
+            "not set; HTTPS needs both {} and {}",
+            key::TLS_CERT_PATH,
+            key::TLS_KEY_PATH
+        );
         match (self.cert_path, self.key_path) {
             (None, None) => Ok(None),
             (Some(cert), Some(key)) => Ok(Some(TlsSettings {
-                cert_path: readable("http.tls.cert_path", cert)?,
-                key_path: readable("http.tls.key_path", key)?,
+                cert_path: readable(key::TLS_CERT_PATH, cert)?,
+                key_path: readable(key::TLS_KEY_PATH, key)?,
             })),
-            (Some(_), None) => Err(invalid(
-                "http.tls.key_path",
-                "not set; HTTPS needs both http.tls.cert_path and http.tls.key_path",
-            )),
-            (None, Some(_)) => Err(invalid(
-                "http.tls.cert_path",
-                "not set; HTTPS needs both http.tls.cert_path and http.tls.key_path",
-            )),
+            (Some(_), None) => Err(invalid(key::TLS_KEY_PATH, both)),
+            (None, Some(_)) => Err(invalid(key::TLS_CERT_PATH, both)),
         }
     }
 }
 
-impl RawCache {
-    fn validate(self) -> Result<CacheSettings, SettingsError> {
-        if self.ttl_ms > 3_600_000 {
-            return Err(invalid(
-                "cache.ttl_ms",
-                "must be between 0 (off) and 3600000 milliseconds",
-            ));
-        }
-        Ok(CacheSettings {
-            ttl: Duration::from_millis(self.ttl_ms),
-            log_max_entries: within("cache.log_max_entries", self.log_max_entries, 1..=100_000)?,
-        })
-    }
-}
-
-impl RawLog {
-    fn validate(self) -> Result<LogSettings, SettingsError> {
-        let format = match self.format.to_ascii_lowercase().as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => {
-                return Err(invalid(
-                    "log.format",
-                    format!("`{}` is neither `text` nor `json`", self.format),
-                ))
-            }
-        };
-        Ok(LogSettings { format })
-    }
-}
-
-impl RawDatabase {
+impl declared::Database {
     fn validate(self) -> Result<DatabaseSettings, SettingsError> {
         let connection_string = self
             .connection_string
             .filter(|text| !text.expose_secret().trim().is_empty())
             .ok_or_else(|| {
                 invalid(
-                    "database.connection_string",
+                    key::CONNECTION_STRING,
                     "not set; give the ADO.NET connection string of the QoE archive database, \
                      e.g. Server=tcp:sql.example.org,1433;Database=QoEArchive;User Id=qoe_service;Password=…",
                 )
             })?;
-        if !(1..=1000).contains(&self.pool_max_size) {
-            return Err(invalid(
-                "database.pool_max_size",
-                "must be between 1 and 1000",
-            ));
-        }
-        let command_timeout = timeout("database.command_timeout_ms", self.command_timeout_ms)?;
-        let request_timeout = timeout("database.request_timeout_ms", self.request_timeout_ms)?;
         let connection_string = ConnectionString::parse(&connection_string)?;
         let connect_timeout = match self.connect_timeout_ms {
-            Some(millis) => timeout("database.connect_timeout_ms", millis)?,
+            Some(millis) => millis.millis(),
             None => connection_string
                 .connect_timeout
-                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+                .unwrap_or_else(|| ConnectTimeoutMs::default().millis()),
         };
         if let Some(path) = &self.ca_certificate_path {
             super::database::check_ca_certificate(path)?;
             let tls = &connection_string.tls;
             if tls.trust_server_certificate || tls.ca_certificate.is_some() {
                 return Err(invalid(
-                    "database.ca_certificate_path",
-                    "cannot be combined with TrustServerCertificate or TrustServerCertificateCA \
-                     in database.connection_string; keep one of them",
+                    key::CA_CERTIFICATE_PATH,
+                    format!(
+                        "cannot be combined with TrustServerCertificate or \
+                         TrustServerCertificateCA in {}; keep one of them",
+                        key::CONNECTION_STRING
+                    ),
                 ));
             }
         }
         if let Some(path) = &connection_string.tls.ca_certificate {
             super::database::check_connection_string_ca(path)?;
         }
-        let settings = DatabaseSettings {
+        Ok(DatabaseSettings {
             connection_string,
             ca_certificate_path: self.ca_certificate_path,
-            pool_max_size: self.pool_max_size,
+            pool_max_size: self.pool_max_size.get() as u32,
             connect_timeout,
-            command_timeout,
-            request_timeout,
-        };
-        Ok(settings)
-    }
-}
-
-fn within(
-    setting: &'static str,
-    value: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<usize, SettingsError> {
-    if range.contains(&value) {
-        Ok(value as usize)
-    } else {
-        Err(invalid(
-            setting,
-            format!("must be between {} and {}", range.start(), range.end()),
-        ))
-    }
-}
-
-fn timeout(setting: &'static str, millis: u64) -> Result<Duration, SettingsError> {
-    if (1..=600_000).contains(&millis) {
-        Ok(Duration::from_millis(millis))
-    } else {
-        Err(invalid(
-            setting,
-            "must be between 1 and 600000 milliseconds",
-        ))
+            command_timeout: self.command_timeout_ms.millis(),
+            request_timeout: self.request_timeout_ms.millis(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
+    use chrono::TimeDelta;
     use chrono_tz::Tz;
+
+    use super::*;
+    use crate::configuration::LogFormat;
 
     const CONNECTION_STRING: &str = "Server=tcp:db.example.org,1433;Database=QoEArchive;User Id=qoe_service;Password=S3cret-Pa55;Encrypt=true;TrustServerCertificate=false";
 
@@ -857,22 +769,6 @@ mod tests {
             let message = error_of(&[(variable, "x")]);
             assert!(message.contains(&format!("`{key}`")), "{message}");
             assert!(message.contains(variable), "{message}");
-        }
-    }
-
-    #[test]
-    fn every_setting_of_the_raw_structs_is_known() {
-        let known = crate::configuration::keys::known_keys::<RawSettings>();
-
-        for key in [
-            "database.connection_string",
-            "http.api_keys",
-            "http.tls.cert_path",
-            "integration_log.enabled",
-            "cache.ttl_ms",
-            "log.format",
-        ] {
-            assert!(known.iter().any(|k| k == key), "{key} not in {known:?}");
         }
     }
 
@@ -1337,5 +1233,305 @@ mod tests {
         );
         // The store enforces database.command_timeout_ms itself, on tokio's timer.
         assert_eq!(config.get_command_timeout(), None);
+    }
+}
+
+#[cfg(test)]
+mod bounded_file_and_echo_tests {
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const CONNECTION_STRING: &str =
+        "Server=tcp:db.example.org,1433;User Id=qoe_service;Password=S3cret-Pa55";
+
+    fn environment(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut environment: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        environment
+            .entry("QOE_DATABASE__CONNECTION_STRING".to_owned())
+            .or_insert_with(|| CONNECTION_STRING.to_owned());
+        environment
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("qoe-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    fn file_with(name: &str, toml: &str) -> PathBuf {
+        let file = temp_dir("settings-files").join(name);
+        std::fs::write(&file, toml).expect("write settings");
+        file
+    }
+
+    fn error_of(file: Option<&Path>, pairs: &[(&str, &str)]) -> String {
+        match Settings::load_from(file, environment(pairs)) {
+            Ok(_) => panic!("accepted: {file:?} {pairs:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Refused at once, naming the file and the limit.
+    fn assert_refused_promptly(path: &Path) {
+        let started = Instant::now();
+
+        let message = error_of(Some(path), &[]);
+
+        assert!(started.elapsed() < Duration::from_secs(1), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("1048576 bytes"), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_as_the_settings_file_is_refused_at_once_naming_it_and_the_limit() {
+        for device in ["/dev/zero", "/dev/urandom"] {
+            assert_refused_promptly(Path::new(device));
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_as_the_settings_file_is_refused_without_waiting_for_a_writer() {
+        let fifo = temp_dir("settings-fifo").join("qoe.toml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+
+        assert_refused_promptly(&fifo);
+    }
+
+    #[test]
+    fn a_directory_as_the_settings_file_is_refused_naming_it_and_the_limit() {
+        assert_refused_promptly(&temp_dir("settings-directory"));
+    }
+
+    #[test]
+    fn a_huge_sparse_settings_file_is_refused_without_reading_it() {
+        let path = temp_dir("settings-sparse").join("qoe.toml");
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(2 * 1024 * 1024 * 1024)
+            .expect("a 2 GiB sparse file");
+
+        assert_refused_promptly(&path);
+        std::fs::remove_file(&path).expect("clean up");
+    }
+
+    #[test]
+    fn a_settings_file_just_over_the_limit_is_refused_and_one_at_it_is_read() {
+        let comment = format!("#{}\n", "x".repeat(1024 * 1024 - 2));
+        assert_eq!(comment.len(), 1024 * 1024);
+        let at_limit = file_with("at-limit.toml", &comment);
+        let over = file_with("over-limit.toml", &format!("{comment}\n"));
+
+        assert!(Settings::load_from(Some(&at_limit), environment(&[])).is_ok());
+        assert_refused_promptly(&over);
+    }
+
+    #[test]
+    fn an_empty_api_key_list_in_the_file_is_refused_like_the_empty_variable() {
+        let file = file_with("empty-keys.toml", "[http]\napi_keys = []\n");
+
+        let message = error_of(Some(&file), &[]);
+
+        assert!(message.contains("http.api_keys"), "{message}");
+        assert!(message.contains("empty"), "{message}");
+        let without = Settings::load_from(None, environment(&[])).expect("no keys: open");
+        assert!(without.http.api_keys.is_empty());
+    }
+
+    #[test]
+    fn a_long_value_is_named_by_its_length_never_echoed() {
+        let huge = "x".repeat(10 * 1024 * 1024);
+
+        let message = error_of(None, &[("QOE_INTEGRATION_LOG__TIME_ZONE", &huge)]);
+
+        assert!(message.contains("integration_log.time_zone"), "{message}");
+        assert!(message.contains("10485760 characters"), "{message}");
+        assert!(
+            message.len() < 400,
+            "{} bytes: {message:.400}",
+            message.len()
+        );
+    }
+
+    #[test]
+    fn a_long_unknown_key_is_named_by_its_length() {
+        let file = file_with(
+            "long-key.toml",
+            &format!("[http]\n\"{}\" = 1\n", "k".repeat(100_000)),
+        );
+
+        let message = error_of(Some(&file), &[]);
+
+        assert!(
+            message.contains("unknown setting a value of 100005 characters"),
+            "{message:.300}"
+        );
+        assert!(message.len() < 400, "{message:.300}");
+    }
+
+    #[test]
+    fn a_short_wrong_value_is_quoted_to_help_the_admin() {
+        let message = error_of(None, &[("QOE_INTEGRATION_LOG__TIME_ZONE", "Mars/Olympus")]);
+
+        assert!(message.contains("`Mars/Olympus`"), "{message}");
+    }
+
+    #[test]
+    fn a_password_pasted_into_a_setting_is_never_echoed() {
+        for (variable, value) in [
+            ("QOE_INTEGRATION_LOG__TIME_ZONE", "Password=Hunter2-pw"),
+            ("QOE_INTEGRATION_LOG__TIME_ZONE", "Server=db;pwd=Hunter2-pw"),
+            ("QOE_INTEGRATION_LOG__SOURCE", "PASSWORD=Hunter2-pw"),
+            ("QOE_LOG__FORMAT", "Pwd=Hunter2-pw"),
+            (
+                "QOE_HTTP__CORS_TRUSTED_ORIGINS",
+                "Server=db;Password=Hunter2-pw",
+            ),
+        ] {
+            let message = error_of(None, &[(variable, value)]);
+
+            assert!(!message.contains("Hunter2-pw"), "{variable}: {message}");
+            assert!(message.contains("password"), "{variable}: {message}");
+        }
+    }
+
+    #[test]
+    fn an_api_key_pasted_into_another_setting_is_never_echoed() {
+        for (variable, value) in [
+            ("QOE_INTEGRATION_LOG__TIME_ZONE", "K3y-0f-the-api"),
+            ("QOE_HTTP__CORS_TRUSTED_ORIGINS", "K3y-0f-the-api"),
+            (
+                "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE",
+                "K3y-0f-the-api",
+            ),
+        ] {
+            let message = error_of(
+                None,
+                &[
+                    ("QOE_HTTP__API_KEYS", "other,K3y-0f-the-api"),
+                    (variable, value),
+                ],
+            );
+
+            assert!(!message.contains("K3y-0f-the-api"), "{variable}: {message}");
+        }
+        let file = file_with(
+            "key-in-zone.toml",
+            "[http]\napi_keys = [\"K3y-0f-the-api\"]\n[integration_log]\ntime_zone = \"K3y-0f-the-api\"\n",
+        );
+        let message = error_of(Some(&file), &[]);
+        assert!(message.contains("integration_log.time_zone"), "{message}");
+        assert!(!message.contains("K3y-0f-the-api"), "{message}");
+    }
+
+    #[test]
+    fn a_key_set_twice_names_the_key_and_the_line_where_it_was_first_set() {
+        for (name, toml, again, key, first) in [
+            (
+                "table-twice.toml",
+                "[integration_log]\n# enabled = false\ntime_zone = 'UTC'\n\n[cache]\nttl_ms = 5000\n\n[integration_log]\nenabled = true\n",
+                "line 8",
+                "`integration_log`",
+                "first at line 1",
+            ),
+            (
+                "key-twice.toml",
+                "[cache]\nttl_ms = 5000\nlog_max_entries = 10\nttl_ms = 0\n",
+                "line 4",
+                "`cache.ttl_ms`",
+                "first at line 2",
+            ),
+        ] {
+            let message = error_of(Some(&file_with(name, toml)), &[]);
+
+            for expected in [again, key, first] {
+                assert!(message.contains(expected), "{name}: {message}");
+            }
+        }
+    }
+
+    const RENAMED: &[Alias] = &[("cache.ttl_millis", "cache.ttl_ms")];
+
+    fn load_renamed(file: Option<&Path>, pairs: &[(&str, &str)]) -> Settings {
+        load_with_aliases(file, environment(pairs), RENAMED).expect("valid")
+    }
+
+    #[test]
+    fn an_old_name_in_the_file_still_works_and_warns_naming_the_new_one() {
+        let file = file_with("old-name.toml", "[cache]\nttl_millis = 1234\n");
+
+        let settings = load_renamed(Some(&file), &[]);
+
+        assert_eq!(settings.cache.ttl, Duration::from_millis(1234));
+        assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+        assert!(
+            settings.warnings[0].contains("`cache.ttl_millis`"),
+            "{:?}",
+            settings.warnings
+        );
+        assert!(
+            settings.warnings[0].contains("`cache.ttl_ms`"),
+            "{:?}",
+            settings.warnings
+        );
+        assert!(
+            Settings::load_from(Some(&file), environment(&[])).is_err(),
+            "without the alias the old name is unknown"
+        );
+    }
+
+    #[test]
+    fn an_old_variable_name_still_works_and_warns_naming_the_new_one() {
+        let settings = load_renamed(None, &[("QOE_CACHE__TTL_MILLIS", "4321")]);
+
+        assert_eq!(settings.cache.ttl, Duration::from_millis(4321));
+        assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+        assert!(
+            settings.warnings[0].contains("QOE_CACHE__TTL_MS"),
+            "{:?}",
+            settings.warnings
+        );
+    }
+
+    #[test]
+    fn the_new_name_wins_over_the_old_one_and_the_old_one_is_said_to_be_ignored() {
+        let file = file_with("both-names.toml", "[cache]\nttl_millis = 1\nttl_ms = 2\n");
+
+        let from_file = load_renamed(Some(&file), &[]);
+        let from_environment = load_renamed(
+            None,
+            &[("QOE_CACHE__TTL_MILLIS", "1"), ("QOE_CACHE__TTL_MS", "2")],
+        );
+        let variable_over_file = load_renamed(Some(&file), &[("QOE_CACHE__TTL_MILLIS", "3")]);
+
+        for settings in [&from_file, &from_environment] {
+            assert_eq!(settings.cache.ttl, Duration::from_millis(2));
+            assert!(
+                settings.warnings[0].contains("ignored"),
+                "{:?}",
+                settings.warnings
+            );
+        }
+        assert_eq!(variable_over_file.cache.ttl, Duration::from_millis(3));
+    }
+
+    #[test]
+    fn a_bound_is_checked_by_the_type_and_the_error_names_the_setting() {
+        let message = error_of(None, &[("QOE_DATABASE__POOL_MAX_SIZE", "1001")]);
+
+        assert_eq!(
+            message,
+            "invalid setting `database.pool_max_size`: must be a whole number from 1 to 1000"
+        );
     }
 }

@@ -6,19 +6,18 @@
 use chrono_tz::Tz;
 use windows_timezones::WindowsTimezone;
 
-use super::errors::{invalid, SettingsError};
+use super::errors::shown;
 
-/// The zone `text` names, IANA first, then Windows; the error names `setting`.
-pub fn parse(setting: &'static str, text: &str) -> Result<Tz, SettingsError> {
+/// The zone `text` names, IANA first, then Windows; else the problem, quoting `text` only as
+/// [`shown`] allows.
+pub fn parse(text: &str) -> Result<Tz, String> {
     text.parse::<Tz>()
         .or_else(|_| text.parse::<WindowsTimezone>().map(Tz::from))
         .map_err(|_| {
-            invalid(
-                setting,
-                format!(
-                    "`{text}` is neither an IANA time zone name (UTC, Europe/Moscow) nor a \
-                     Windows one (`tzutil /g`: Russian Standard Time)"
-                ),
+            format!(
+                "{} is neither an IANA time zone name (UTC, Europe/Moscow) nor a Windows one \
+                 (`tzutil /g`: Russian Standard Time)",
+                shown(text)
             )
         })
 }
@@ -27,8 +26,6 @@ pub fn parse(setting: &'static str, text: &str) -> Result<Tz, SettingsError> {
 mod tests {
     use super::*;
     use crate::configuration::{LogSource, Settings};
-
-    const SETTING: &str = "integration_log.time_zone";
 
     #[test]
     fn windows_names_map_to_the_iana_zone_cldr_gives_them() {
@@ -41,7 +38,7 @@ mod tests {
             ("GMT Standard Time", Tz::Europe__London),
             ("Tokyo Standard Time", Tz::Asia__Tokyo),
         ] {
-            let zone = parse(SETTING, windows).unwrap_or_else(|e| panic!("{windows}: {e}"));
+            let zone = parse(windows).unwrap_or_else(|e| panic!("{windows}: {e}"));
             assert_eq!(zone, iana, "{windows}");
         }
     }
@@ -53,13 +50,13 @@ mod tests {
             ("Europe/Moscow", Tz::Europe__Moscow),
             ("America/New_York", Tz::America__New_York),
         ] {
-            assert_eq!(parse(SETTING, name).expect(name), zone, "{name}");
+            assert_eq!(parse(name).expect(name), zone, "{name}");
         }
     }
 
     #[test]
     fn utc_is_utc_whichever_way_it_is_read() {
-        let zone = parse(SETTING, "UTC").expect("UTC");
+        let zone = parse("UTC").expect("UTC");
 
         assert_eq!(zone.name(), "UTC");
     }
@@ -93,12 +90,21 @@ mod tests {
     #[test]
     fn an_unknown_zone_names_the_setting_and_both_kinds_of_name() {
         for unknown in ["Mars/Olympus", "Eastern Time", "eastern standard time", ""] {
-            let message = match parse(SETTING, unknown) {
-                Ok(zone) => panic!("`{unknown}` was taken as {zone}"),
+            let environment = [
+                (
+                    "QOE_DATABASE__CONNECTION_STRING",
+                    "Server=tcp:db,1433;User Id=u;Password=p",
+                ),
+                ("QOE_INTEGRATION_LOG__TIME_ZONE", unknown),
+            ]
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .into();
+            let message = match Settings::load_from(None, environment) {
+                Ok(settings) => panic!("`{unknown}` was taken as {settings:?}"),
                 Err(e) => e.to_string(),
             };
 
-            assert!(message.contains(SETTING), "{message}");
+            assert!(message.contains("integration_log.time_zone"), "{message}");
             assert!(message.contains("IANA"), "{message}");
             assert!(message.contains("Windows"), "{message}");
         }

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::connection::ConnectionString;
 use super::errors::{invalid, SettingsError};
+use super::values::LogFormat;
 
 /// Everything the service can be told, validated.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct Settings {
     pub integration_log: IntegrationLogSettings,
     pub cache: CacheSettings,
     pub log: LogSettings,
+    /// What loading has to say once logging is on: each old name of a renamed setting used.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,12 +53,14 @@ pub struct HttpSettings {
     pub tls: Option<TlsSettings>,
     /// Longest HTTP/1 request head (request line and headers) a connection may send.
     pub max_request_head_bytes: usize,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections served at once; more are answered `503` and closed.
     pub max_connections: usize,
     /// How long every request head may take from its first byte.
     pub client_request_timeout: Duration,
     /// How long an idle keep-alive connection stays open; zero: closed after each answer.
     pub keep_alive: Duration,
+    /// How long a client may take no bytes of an answer before its connection is closed.
+    pub client_write_timeout: Duration,
 }
 
 /// The API keys, secret: `Debug` shows how many there are, never a key.
@@ -69,7 +74,7 @@ impl ApiKeys {
             let key = key.expose_secret();
             if key.is_empty() || key.chars().any(char::is_whitespace) {
                 return Err(invalid(
-                    "http.api_keys",
+                    super::declared::key::API_KEYS,
                     format!(
                         "key number {} is empty or contains whitespace",
                         position + 1
@@ -107,21 +112,13 @@ pub struct TlsSettings {
 pub struct CacheSettings {
     /// How long a database answer is reused; zero turns the cache off.
     pub ttl: Duration,
-    /// Most distinct `IntegrationLog` queries kept at once.
+    /// Most distinct `IntegrationLog` answers kept rendered at once.
     pub log_max_entries: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSettings {
     pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, with the request's span fields.
-    Json,
 }
 
 #[derive(Debug, Clone)]

@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tiberius::Row;
 
-use super::client::SqlClient;
+use super::client::{bounded_results, SqlClient};
 use super::{DbError, SqlServerStore};
-use crate::configuration::{DatabaseSettings, SettingsError, SqlAgentSettings};
+use crate::configuration::{key, DatabaseSettings, SettingsError, SqlAgentSettings};
 use crate::domain::agent::{
-    check_server_offset, decode_history, AgentHistory, AgentRow, HistoryRow, ZoneMismatch,
-    SERVER_TIME_ZONE_MISMATCH,
+    check_server_offset, decode_history, run_status_holding, AgentHistory, AgentRow, HistoryRow,
+    ZoneMismatch, SERVER_TIME_ZONE_MISMATCH,
 };
 use crate::domain::{Job, JobRun, LogEntry, LogQuery, StatusRead};
 use crate::metrics::PoolStatus;
@@ -32,6 +32,59 @@ pub const AGENT_READINESS_QUERY: &str = include_str!("sql/agent_readiness.sql");
 /// History rows read per step for a Status read: SQL Server Agent keeps 100 rows per job by
 /// default, so this is the whole default history, and a bound when retention was raised.
 pub const AGENT_STATUS_DEPTH: i32 = 100;
+
+/// History rows of each step a log read of one outcome (a category's successes or failures)
+/// looks through for its newest `top`: far beyond Agent's default retention (100 rows per
+/// job), and a bound on one read's cost where retention was raised.
+pub const AGENT_LOG_SEARCH_DEPTH: i32 = 10_000;
+
+/// Which history rows of each step one read takes: the newest `rows` of the `run_status`
+/// wanted (`None`: of any) among the step's newest `search` rows.
+#[derive(Debug, Clone, Copy)]
+struct HistoryWindow {
+    rows: i32,
+    run_status: Option<i32>,
+    search: i32,
+}
+
+impl HistoryWindow {
+    const STATUS: HistoryWindow = HistoryWindow::newest(AGENT_STATUS_DEPTH);
+
+    const fn newest(rows: i32) -> Self {
+        HistoryWindow {
+            rows,
+            run_status: None,
+            search: rows,
+        }
+    }
+
+    /// The rows that hold the newest `query.top()` entries of its category (or of all): the
+    /// newest `top` rows give `top` starts, and `top` entries of every category among them;
+    /// an outcome's rows are looked for as deep as [`AGENT_LOG_SEARCH_DEPTH`].
+    fn for_log(query: LogQuery) -> Self {
+        let rows = i32::from(query.top());
+        match query.category().and_then(run_status_holding) {
+            None => HistoryWindow::newest(rows),
+            Some(run_status) => HistoryWindow {
+                rows,
+                run_status: Some(run_status),
+                search: AGENT_LOG_SEARCH_DEPTH.max(rows),
+            },
+        }
+    }
+}
+
+/// Jobs a step name may match when `job_name` is not set (a step's name is unique within its
+/// job only): the history read stops past this many jobs' rows.
+const JOBS_PER_STEP_NAME: usize = 8;
+
+/// The most rows the history query can return for `depth`: the offset row, then per job a
+/// step matches, `depth` history rows (or one row for a step that never ran) and the running
+/// row, for both steps.
+fn history_row_limit(depth: i32) -> usize {
+    let depth = usize::try_from(depth).unwrap_or(0).max(1);
+    1 + 2 * JOBS_PER_STEP_NAME * (depth + 1)
+}
 
 /// Reads SQL Server Agent job history. Writes nothing; `migrate` is not needed.
 pub struct SqlAgentStore {
@@ -58,13 +111,13 @@ impl SqlAgentStore {
         self.sql.pool_status()
     }
 
-    /// The newest `depth` history rows of each step plus what runs now, decoded.
-    async fn history(&self, depth: i32) -> Result<AgentHistory, StoreError> {
+    /// The history rows of each step `window` says, plus what runs now, decoded.
+    async fn history(&self, window: HistoryWindow) -> Result<AgentHistory, StoreError> {
         let settings = &self.settings;
         let (offset_minutes, rows) = self
             .sql
             .with_connection(async |connection| {
-                history_rows(connection.client(), depth, settings).await
+                history_rows(connection.client(), window, settings).await
             })
             .await?;
         check_server_offset(settings.server_time_zone, offset_minutes, Utc::now()).map_err(
@@ -164,8 +217,8 @@ const SERVER_TIME_ZONE_SETTING: &str = "integration_log.sql_agent.server_time_zo
 
 fn step_setting(job: Job) -> &'static str {
     match job {
-        Job::DataIntegration => "integration_log.sql_agent.data_integration_step",
-        Job::CubeProcessing => "integration_log.sql_agent.cube_processing_step",
+        Job::DataIntegration => key::DATA_INTEGRATION_STEP,
+        Job::CubeProcessing => key::CUBE_PROCESSING_STEP,
     }
 }
 
@@ -174,15 +227,15 @@ impl IntegrationLogStore for SqlAgentStore {
     #[tracing::instrument(name = "db.agent_status", skip(self))]
     async fn status_read(&self) -> Result<Arc<StatusRead>, StoreError> {
         Ok(Arc::new(StatusRead::from_runs(
-            self.history(AGENT_STATUS_DEPTH).await?.runs,
+            self.history(HistoryWindow::STATUS).await?.runs,
         )))
     }
 
-    /// The newest `top` rows of each step give at least `top` entries of each category that
-    /// occurred among them; a category filter applies within those rows.
+    /// The newest `top` entries of the category asked for (or of all), as the table source
+    /// gives them: read from the rows that hold them ([`HistoryWindow::for_log`]).
     #[tracing::instrument(name = "db.agent_log", skip(self))]
     async fn log_entries(&self, query: LogQuery) -> Result<Vec<LogEntry>, StoreError> {
-        let history = self.history(i32::from(query.top())).await?;
+        let history = self.history(HistoryWindow::for_log(query)).await?;
         let mut entries: Vec<LogEntry> = history
             .runs
             .iter()
@@ -233,28 +286,31 @@ impl IntegrationLogStore for SqlAgentStore {
 /// The server clock's offset from UTC in minutes, and the history rows.
 async fn history_rows(
     client: &mut SqlClient,
-    depth: i32,
+    window: HistoryWindow,
     settings: &SqlAgentSettings,
 ) -> Result<(i32, Vec<AgentRow>), DbError> {
-    let results = client
+    let answer = client
         .query(
             AGENT_HISTORY_QUERY,
             &[
-                &depth,
+                &window.rows,
                 &settings.data_integration_step.as_str(),
                 &settings.cube_processing_step.as_str(),
                 &settings.job_name.as_deref(),
+                &window.run_status,
+                &window.search,
             ],
         )
         .await
         .map_err(DbError::command(
             "sending the SQL Server Agent history query",
-        ))?
-        .into_results()
-        .await
-        .map_err(DbError::command(
-            "reading the SQL Server Agent history rows",
         ))?;
+    let results = bounded_results(
+        answer,
+        history_row_limit(window.rows),
+        "reading the SQL Server Agent history rows",
+    )
+    .await?;
     let [offset, rows] = results.as_slice() else {
         return Err(DbError::UnexpectedResult(format!(
             "the SQL Server Agent history query returned {} result sets, not 2",
@@ -337,7 +393,7 @@ async fn readiness_facts(
     client: &mut SqlClient,
     settings: &SqlAgentSettings,
 ) -> Result<ReadinessFacts, DbError> {
-    let results = client
+    let answer = client
         .query(
             AGENT_READINESS_QUERY,
             &[
@@ -349,12 +405,14 @@ async fn readiness_facts(
         .await
         .map_err(DbError::command(
             "sending the SQL Server Agent readiness query",
-        ))?
-        .into_results()
-        .await
-        .map_err(DbError::command(
-            "reading the SQL Server Agent readiness rows",
         ))?;
+    // The facts row, then at most 500 existing steps (`TOP (500)` in the query).
+    let results = bounded_results(
+        answer,
+        1 + 500,
+        "reading the SQL Server Agent readiness rows",
+    )
+    .await?;
     let [facts, steps] = results.as_slice() else {
         return Err(DbError::UnexpectedResult(format!(
             "the SQL Server Agent readiness query returned {} result sets, not 2",
@@ -394,7 +452,7 @@ mod tests {
     #[test]
     fn the_agent_queries_carry_their_markers_and_bind_every_value() {
         assert!(AGENT_HISTORY_QUERY.contains(AGENT_HISTORY_MARKER));
-        for parameter in ["TOP (@P1)", "@P2", "@P3", "@P4"] {
+        for parameter in ["TOP (@P1)", "@P2", "@P3", "@P4", "@P5", "TOP (@P6)"] {
             assert!(
                 AGENT_HISTORY_QUERY.contains(parameter),
                 "{parameter} unused"

@@ -6,13 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tiberius::{Client, SqlBrowser};
+use futures_util::TryStreamExt;
+use tiberius::{Client, QueryItem, QueryStream, Row, SqlBrowser};
 use tokio::net::{lookup_host, TcpStream, UdpSocket};
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
+use super::bounded_stream::{BoundedStream, OverrunFlag};
 use super::{ConnectTarget, DbError};
 
-pub type SqlClient = Client<Compat<TcpStream>>;
+pub type SqlClient = Client<Compat<BoundedStream>>;
+
+/// What the pool keeps besides the client: a second handle on the socket, used only to peek
+/// whether the server hung up, and whether the stream refused a read (and why).
+pub struct SocketWatch {
+    pub probe: std::net::TcpStream,
+    pub overrun: OverrunFlag,
+}
 
 /// SSRP (MS-SQLR): the request for every instance of a host, and the opcode of an answer.
 const CLNT_UCAST_EX: u8 = 0x03;
@@ -22,12 +31,12 @@ const BROWSER_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Connects and logs in within `timeout`: the SQL Server Browser lookup of a named instance,
 /// TCP, TLS, login, and one routing redirect (AG read-only routing, Azure SQL's redirect
-/// policy) all share that one deadline. Also returns a second handle on the socket, which the
-/// pool uses to see whether the server hung up; other callers may drop it.
+/// policy) all share that one deadline. Also returns what the pool watches of the socket;
+/// other callers may drop it.
 pub(super) async fn open_client(
     target: &ConnectTarget,
     timeout: Duration,
-) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+) -> Result<(SqlClient, SocketWatch), DbError> {
     let open = async {
         match log_in(&target.config, target.named_instance.as_deref()).await {
             Err(DbError::Login(tiberius::error::Error::Routing { host, port })) => {
@@ -53,7 +62,7 @@ pub(super) async fn open_client(
 async fn log_in(
     config: &tiberius::Config,
     named_instance: Option<&str>,
-) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+) -> Result<(SqlClient, SocketWatch), DbError> {
     if let Some(instance) = named_instance {
         let tcp = match <TcpStream as SqlBrowser>::connect_named(config).await {
             Ok(tcp) => tcp,
@@ -116,7 +125,7 @@ async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, DbError> {
 async fn first_to_log_in(
     config: &tiberius::Config,
     addrs: Vec<SocketAddr>,
-) -> Result<(SqlClient, std::net::TcpStream), DbError> {
+) -> Result<(SqlClient, SocketWatch), DbError> {
     let mut attempts: FuturesUnordered<_> = addrs
         .into_iter()
         .map(|addr| async move {
@@ -149,12 +158,14 @@ async fn first_to_log_in(
 async fn log_in_over(
     config: tiberius::Config,
     tcp: TcpStream,
-) -> Result<(SqlClient, std::net::TcpStream), DbError> {
-    let (tcp, socket_probe) = with_probe(tcp).map_err(|e| DbError::Tcp(Arc::new(e)))?;
+) -> Result<(SqlClient, SocketWatch), DbError> {
+    let (tcp, probe) = with_probe(tcp).map_err(|e| DbError::Tcp(Arc::new(e)))?;
+    let tcp = BoundedStream::new(tcp);
+    let overrun = tcp.overrun_flag();
     let client = Client::connect(config, tcp.compat_write())
         .await
         .map_err(DbError::login)?;
-    Ok((client, socket_probe))
+    Ok((client, SocketWatch { probe, overrun }))
 }
 
 /// Whether SQL Server Browser at `addr` answers a request for the host's instances: the
@@ -188,15 +199,59 @@ fn with_probe(tcp: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
     Ok((TcpStream::from_std(socket)?, probe))
 }
 
+/// The result sets of `answer`, refusing more than `max_rows` rows in all: a read stops at
+/// the rows its query can return instead of buffering whatever the server sends. `step` names
+/// the read in errors.
+pub async fn bounded_results(
+    mut answer: QueryStream<'_>,
+    max_rows: usize,
+    step: &'static str,
+) -> Result<Vec<Vec<Row>>, DbError> {
+    let mut results: Vec<Vec<Row>> = Vec::new();
+    let mut rows = 0usize;
+    while let Some(item) = answer.try_next().await.map_err(DbError::command(step))? {
+        match item {
+            QueryItem::Metadata(_) => results.push(Vec::new()),
+            QueryItem::Row(row) => {
+                rows += 1;
+                if rows > max_rows {
+                    return Err(DbError::UnexpectedResult(format!(
+                        "{step}: more than the {max_rows} rows the query can return; \
+                         the connection is discarded"
+                    )));
+                }
+                match results.last_mut() {
+                    Some(set) => set.push(row),
+                    None => results.push(vec![row]),
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// The first result set of `answer`, bounded as [`bounded_results`].
+pub async fn bounded_first_result(
+    answer: QueryStream<'_>,
+    max_rows: usize,
+    step: &'static str,
+) -> Result<Vec<Row>, DbError> {
+    Ok(bounded_results(answer, max_rows, step)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default())
+}
+
 /// `SELECT 1`, as a plain batch: the cheapest proof that a connection works.
 pub async fn ping(client: &mut SqlClient) -> Result<(), DbError> {
-    let one: Option<i32> = client
+    let answer = client
         .simple_query("SELECT 1")
         .await
-        .map_err(DbError::command("sending SELECT 1"))?
-        .into_row()
-        .await
-        .map_err(DbError::command("reading SELECT 1"))?
+        .map_err(DbError::command("sending SELECT 1"))?;
+    let one: Option<i32> = bounded_first_result(answer, 1, "reading SELECT 1")
+        .await?
+        .first()
         .and_then(|row| row.get(0));
     match one {
         Some(1) => Ok(()),

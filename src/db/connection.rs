@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 use super::backoff::LoginGate;
-use super::client::{open_client, ping, SqlClient};
+use super::bounded_stream::Overrun;
+use super::client::{open_client, ping, SocketWatch, SqlClient};
 use super::{ConnectTarget, DbError};
 
 /// A pooled connection idle longer than this is asked `SELECT 1` before it is handed out.
@@ -28,8 +29,7 @@ pub struct SqlServerConnectionManager {
 /// A tiberius client plus what the pool needs to know about its health.
 pub struct SqlConnection {
     client: SqlClient,
-    /// A second handle on the same socket, used only to peek whether the server hung up.
-    socket_probe: std::net::TcpStream,
+    socket: SocketWatch,
     /// Set while a command runs and cleared when it completes, so a command that fails or
     /// is cancelled (timed out) leaves the connection marked and the pool discards it.
     broken: bool,
@@ -63,9 +63,9 @@ impl bb8::ManageConnection for SqlServerConnectionManager {
             Ok(_turn) => {
                 let opened = open_client(&self.target, self.connect_timeout).await;
                 self.gate.record(opened.as_ref().map(|_| ()));
-                opened.map(|(client, socket_probe)| SqlConnection {
+                opened.map(|(client, socket)| SqlConnection {
                     client,
-                    socket_probe,
+                    socket,
                     broken: false,
                     idle_since: Instant::now(),
                 })
@@ -102,6 +102,8 @@ impl SqlConnection {
     }
 
     /// Runs `command`, leaving the connection marked broken unless it completes successfully.
+    /// A read the socket refused (an answer too large, or cut short) is named as such, whatever
+    /// the driver made of it.
     pub async fn guarded<T>(
         &mut self,
         command: impl AsyncFnOnce(&mut SqlConnection) -> Result<T, DbError>,
@@ -109,14 +111,18 @@ impl SqlConnection {
         self.broken = true;
         let result = command(self).await;
         self.broken = result.is_err();
-        result
+        match (result, self.socket.overrun.take()) {
+            (Err(_), Some(Overrun::TooLarge)) => Err(DbError::AnswerTooLarge),
+            (Err(_), Some(Overrun::CutShort)) => Err(DbError::AnswerCutShort),
+            (result, _) => result,
+        }
     }
 
     /// An idle TDS connection never has anything to read: data or end-of-stream means the
     /// server closed it (restart, failover, idle kill) and it must not be handed out.
     fn server_hung_up(&self) -> Result<(), DbError> {
         let mut byte = [0u8; 1];
-        match self.socket_probe.peek(&mut byte) {
+        match self.socket.probe.peek(&mut byte) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(DbError::Tcp(Arc::new(e))),
             Ok(0) => Err(DbError::ClosedByServer),

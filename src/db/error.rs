@@ -2,6 +2,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::bounded_stream::ANSWER_BYTE_BUDGET;
 use crate::platform::sign_in::SignInFailure;
 use crate::store::{StoreError, Unavailability};
 
@@ -65,6 +66,17 @@ pub enum DbError {
     UnexpectedData,
     #[error("unexpected result from SQL Server: {0}")]
     UnexpectedResult(String),
+    #[error(
+        "unexpected result from SQL Server: its answer exceeded the {} MiB a read may take; \
+         the connection is discarded",
+        ANSWER_BYTE_BUDGET / (1024 * 1024)
+    )]
+    AnswerTooLarge,
+    #[error(
+        "unexpected result from SQL Server: its answer ended inside a row or token; \
+         the connection is discarded"
+    )]
+    AnswerCutShort,
     #[error(
         "looking up SQL Server instance `{instance}` through SQL Server Browser (UDP 1434){}",
         browser_outcome(*.browser_answered)
@@ -141,7 +153,9 @@ impl DbError {
             DbError::SecondRedirect { .. } => Unavailability::RedirectedTwice,
             DbError::Login(e) => login_unavailability(e),
             DbError::Command { source, .. } => transport_unavailability(source),
-            DbError::UnexpectedResult(_) => Unavailability::QueryFailed,
+            DbError::UnexpectedResult(_) | DbError::AnswerTooLarge | DbError::AnswerCutShort => {
+                Unavailability::QueryFailed
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Everything that speaks to SQL Server. Handlers see only domain types and `StoreError`.
 mod agent;
 mod backoff;
+mod bounded_stream;
 mod client;
 mod connection;
 mod error;
@@ -22,10 +23,11 @@ use crate::store::{IntegrationLogStore, NotReady, StoreError};
 use backoff::LoginGate;
 
 pub use agent::{
-    SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_HISTORY_QUERY, AGENT_READINESS_MARKER,
-    AGENT_READINESS_QUERY, AGENT_STATUS_DEPTH,
+    SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_HISTORY_QUERY, AGENT_LOG_SEARCH_DEPTH,
+    AGENT_READINESS_MARKER, AGENT_READINESS_QUERY, AGENT_STATUS_DEPTH,
 };
 pub use backoff::LoginBackoff;
+pub use bounded_stream::ANSWER_BYTE_BUDGET;
 pub use connection::{SqlConnection, SqlServerConnectionManager};
 pub use error::DbError;
 pub use queries::{LOG_MARKER, LOG_QUERY, STATUS_MARKER, STATUS_QUERY};

@@ -1,8 +1,10 @@
 use tiberius::Row;
 
-use super::client::SqlClient;
+use super::client::{bounded_first_result, SqlClient};
 use super::DbError;
-use crate::domain::{CategoryTime, LogCategory, LogEntry, LogQuery, STATUS_DEPTH};
+use crate::domain::{
+    within_sql_server_range, CategoryTime, LogCategory, LogEntry, LogQuery, STATUS_DEPTH,
+};
 
 /// Marks the status query in SQL Server's plan cache and in the TDS test server's log.
 pub const STATUS_MARKER: &str = "qoe:status";
@@ -35,7 +37,7 @@ pub async fn status_entries(client: &mut SqlClient) -> Result<Vec<CategoryTime>,
     let [succeeded_integrations, succeeded_cubes, failed_integrations, failed_cubes] =
         OUTCOME_CATEGORIES.map(LogCategory::as_str);
     let [integration_start, cube_start] = START_CATEGORIES.map(LogCategory::as_str);
-    let rows = client
+    let answer = client
         .query(
             STATUS_QUERY,
             &[
@@ -49,10 +51,9 @@ pub async fn status_entries(client: &mut SqlClient) -> Result<Vec<CategoryTime>,
             ],
         )
         .await
-        .map_err(DbError::command("sending the status query"))?
-        .into_first_result()
-        .await
-        .map_err(DbError::command("reading the status query's rows"))?;
+        .map_err(DbError::command("sending the status query"))?;
+    let most = STATUS_DEPTH * (OUTCOME_CATEGORIES.len() + START_CATEGORIES.len());
+    let rows = bounded_first_result(answer, most, "reading the status query's rows").await?;
     rows.iter().map(category_time).collect()
 }
 
@@ -62,13 +63,16 @@ pub async fn log_entries(
 ) -> Result<Vec<LogEntry>, DbError> {
     let top = i32::from(query.top());
     let category = query.category().map(LogCategory::as_str);
-    let rows = client
+    let answer = client
         .query(LOG_QUERY, &[&top, &category])
         .await
-        .map_err(DbError::command("sending the integration log query"))?
-        .into_first_result()
-        .await
-        .map_err(DbError::command("reading the integration log query's rows"))?;
+        .map_err(DbError::command("sending the integration log query"))?;
+    let rows = bounded_first_result(
+        answer,
+        usize::from(query.top()),
+        "reading the integration log query's rows",
+    )
+    .await?;
     rows.iter().map(log_entry).collect()
 }
 
@@ -96,6 +100,11 @@ fn category_time(row: &Row) -> Result<CategoryTime, DbError> {
         .try_get("LogTime")
         .map_err(DbError::command("reading LogTime"))?
         .ok_or_else(|| DbError::UnexpectedResult("LogTime is NULL".into()))?;
+    if !within_sql_server_range(time) {
+        return Err(DbError::UnexpectedResult(format!(
+            "LogTime {time} is past what SQL Server's dates hold"
+        )));
+    }
     Ok(CategoryTime {
         category,
         time: time.and_utc(),

@@ -129,16 +129,6 @@ mod tests {
     }
 
     #[test]
-    fn a_redirect_keeps_a_quoted_password_with_special_characters() {
-        let target = target("Server=listener,1433;User Id=u;Password={p;w=1};Encrypt=false");
-
-        let routed = target.redirected("replica2", 51000);
-
-        assert_eq!(routed.get_addr(), "replica2:51000");
-        assert!(format!("{routed:?}").contains("SqlServer"));
-    }
-
-    #[test]
     fn debug_output_names_the_address_only() {
         let target = target("Server=sql01,1433;User Id=u;Password=Secret-Pa55");
 

@@ -4,7 +4,8 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::{Job, JobRun, Outcome, RunEnd};
+use super::runs::classify;
+use super::{within_sql_server_range, Job, JobRun, LogCategory, Outcome, RunEnd};
 
 /// `run_status` values of `sysjobhistory`.
 const FAILED: i32 = 0;
@@ -12,6 +13,16 @@ const SUCCEEDED: i32 = 1;
 const RETRY: i32 = 2;
 const CANCELLED: i32 = 3;
 const IN_PROGRESS: i32 = 4;
+
+/// The `run_status` of the history rows that hold `category`'s entries when only some rows do
+/// (every row holds a start): the history query's outcome filter, in which `0` stands for
+/// failed and cancelled alike.
+pub fn run_status_holding(category: LogCategory) -> Option<i32> {
+    match classify(category).1? {
+        Outcome::Succeeded => Some(SUCCEEDED),
+        Outcome::Failed => Some(FAILED),
+    }
+}
 
 /// An Agent value that cannot be what `msdb` documents.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +35,10 @@ pub enum AgentValueError {
     Duration(i32),
     #[error("run_status {0} is not one SQL Server Agent writes")]
     Status(i32),
+    #[error("a run that ends at {0} UTC, past what SQL Server's dates hold")]
+    FinishOutOfRange(NaiveDateTime),
+    #[error("start_execution_date {0} is past what SQL Server's dates hold")]
+    JobStartOutOfRange(NaiveDateTime),
 }
 
 /// `20150118`, `103013` → 2015-01-18 10:30:13 (a wall-clock time, no zone).
@@ -31,7 +46,7 @@ pub fn agent_date_time(run_date: i32, run_time: i32) -> Result<NaiveDateTime, Ag
     let date = NaiveDate::from_ymd_opt(run_date / 10_000, (run_date / 100 % 100) as u32, {
         (run_date % 100) as u32
     })
-    .filter(|_| run_date > 0)
+    .filter(|date| run_date > 0 && within_sql_server_range(date.and_time(NaiveTime::MIN)))
     .ok_or(AgentValueError::Date(run_date))?;
     let time = u32::try_from(run_time)
         .ok()
@@ -170,7 +185,11 @@ fn start_and_finish(
     zone: Tz,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), AgentValueError> {
     let started = local_to_utc(agent_date_time(row.run_date, row.run_time)?, zone);
-    Ok((started, started + agent_duration(row.run_duration)?))
+    let finished = started + agent_duration(row.run_duration)?;
+    if !within_sql_server_range(finished.naive_utc()) {
+        return Err(AgentValueError::FinishOutOfRange(finished.naive_utc()));
+    }
+    Ok((started, finished))
 }
 
 /// Decodes rows into runs. Outcomes: 1 succeeded; 0 failed and 3 cancelled both count as
@@ -208,6 +227,9 @@ pub fn decode_history(rows: Vec<AgentRow>, zone: Tz) -> Result<AgentHistory, Age
                 present.push(job);
                 let started = match (previous, job_started) {
                     (Some(previous), _) => Some(start_and_finish(&previous, zone)?.1),
+                    (None, Some(local)) if !within_sql_server_range(local) => {
+                        return Err(AgentValueError::JobStartOutOfRange(local))
+                    }
                     (None, Some(local)) => Some(local_to_utc(local, zone)),
                     (None, None) => None,
                 };
@@ -232,6 +254,24 @@ pub fn decode_history(rows: Vec<AgentRow>, zone: Tz) -> Result<AgentHistory, Age
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_are_found_by_their_run_status_and_starts_in_every_row() {
+        use LogCategory::*;
+        let filters = LogCategory::ALL.map(|category| (category, run_status_holding(category)));
+
+        assert_eq!(
+            filters,
+            [
+                (DataIntegrationStarted, None),
+                (DataIntegrationSucceeded, Some(SUCCEEDED)),
+                (DataIntegrationFailed, Some(FAILED)),
+                (CubeProcessingStarted, None),
+                (CubeProcessingSucceeded, Some(SUCCEEDED)),
+                (CubeProcessingFailed, Some(FAILED)),
+            ]
+        );
+    }
     use crate::domain::test_support::utc;
     use crate::domain::{IntegrationStatus, StatusRead};
 
@@ -486,6 +526,52 @@ mod tests {
             Some(utc("2015-01-18 10:30:00"))
         );
         assert!(status.last_success_integrations.is_empty());
+    }
+
+    #[test]
+    fn a_run_date_past_the_year_9999_is_not_a_date() {
+        for run_date in [459_350_617, 100_000_101] {
+            assert_eq!(
+                agent_date_time(run_date, 170247),
+                Err(AgentValueError::Date(run_date)),
+                "{run_date}"
+            );
+        }
+        assert_eq!(
+            agent_date_time(99_991_231, 235959),
+            Ok(naive("9999-12-31 23:59:59"))
+        );
+    }
+
+    #[test]
+    fn a_run_that_would_end_past_the_year_9999_is_an_error() {
+        let late = step(Job::CubeProcessing, 1, 99_991_231, 230000, 20000);
+
+        assert_eq!(
+            decode_history(vec![late], Tz::UTC),
+            Err(AgentValueError::FinishOutOfRange(
+                NaiveDate::from_ymd_opt(10000, 1, 1)
+                    .and_then(|day| day.and_hms_opt(1, 0, 0))
+                    .expect("chrono holds it")
+            ))
+        );
+    }
+
+    #[test]
+    fn a_running_job_started_past_the_year_9999_is_an_error() {
+        let started = NaiveDate::from_ymd_opt(45935, 6, 17)
+            .expect("chrono holds it")
+            .and_time(NaiveTime::MIN);
+        let running = AgentRow::Running {
+            job: Job::DataIntegration,
+            previous: None,
+            job_started: Some(started),
+        };
+
+        assert_eq!(
+            decode_history(vec![running], Tz::UTC),
+            Err(AgentValueError::JobStartOutOfRange(started))
+        );
     }
 
     #[test]

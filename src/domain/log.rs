@@ -74,6 +74,15 @@ impl LogQuery {
         })
     }
 
+    /// The deepest query: the newest [`MAX_TOP`] entries of `category` (or of all), from
+    /// which every narrower query of that category can be answered.
+    pub fn deepest(category: Option<LogCategory>) -> Self {
+        LogQuery {
+            top: MAX_TOP,
+            category,
+        }
+    }
+
     /// The newest `top` entries of `category` (`top` at least 1, at most [`MAX_TOP`]).
     pub fn newest(category: LogCategory, top: u16) -> Self {
         LogQuery {

@@ -18,6 +18,13 @@ pub use status::{
 };
 pub use verdict::{outcomes, JobState, JobVerdict};
 
+/// Whether SQL Server's date and time types can hold `time` (years 1 to 9999): a value
+/// outside did not come from SQL Server's data, and is an unexpected result rather than a date
+/// to serve (a `datetime2` decoded past 9999 prints as `+45935`).
+pub fn within_sql_server_range(time: chrono::NaiveDateTime) -> bool {
+    (1..=9999).contains(&chrono::Datelike::year(&time))
+}
+
 /// Test helpers shared by the unit tests of the domain and its renderings.
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -52,7 +52,7 @@ impl Job {
 }
 
 /// What an entry of the log says about a run: its job and whether it starts or ends one.
-fn classify(category: LogCategory) -> (Job, Option<Outcome>) {
+pub(super) fn classify(category: LogCategory) -> (Job, Option<Outcome>) {
     match category {
         LogCategory::DataIntegrationStarted => (Job::DataIntegration, None),
         LogCategory::DataIntegrationSucceeded => (Job::DataIntegration, Some(Outcome::Succeeded)),

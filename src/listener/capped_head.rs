@@ -298,4 +298,68 @@ mod tests {
         assert_eq!(capped(head.len()).scan(head), within(true));
         assert_eq!(capped(head.len() - 1).scan(head), Scan::TooLong);
     }
+
+    /// A connection that hands out `parts` one per read, then the end.
+    struct Parts(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Parts {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if let Some(part) = self.get_mut().0.pop_front() {
+                buf.put_slice(&part);
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Reads `head` through a 2,048-byte cap in two reads split at `at`: whether it was refused.
+    async fn refused_when_split(head: &[u8], at: usize) -> bool {
+        use tokio::io::AsyncReadExt;
+        let parts = [head[..at].to_vec(), head[at..].to_vec()];
+        let mut capped = CappedHead::new(Parts(parts.into()), 2048, Duration::from_secs(5));
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match capped.read(&mut buf).await {
+                Ok(0) => return false,
+                Ok(_) => {}
+                Err(error) => {
+                    let cause = error
+                        .get_ref()
+                        .and_then(|e| e.downcast_ref::<HeadRefused>());
+                    assert_eq!(cause, Some(&HeadRefused::TooLong), "{error}");
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// A complete head of exactly `length` bytes.
+    fn head_of(length: usize) -> Vec<u8> {
+        let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        head.resize(length - HEAD_END.len(), b'a');
+        head.extend_from_slice(HEAD_END);
+        head
+    }
+
+    #[tokio::test]
+    async fn a_head_over_the_cap_is_refused_however_it_is_split_into_reads() {
+        let over = head_of(3000);
+        let exact = head_of(2048);
+
+        for at in [1, 40, 1500, 2047, 2048, 2049, 2996, 2997, 2999] {
+            assert!(
+                refused_when_split(&over, at).await,
+                "3,000 bytes split at {at}"
+            );
+        }
+        for at in [1, 1500, 2044, 2045, 2047] {
+            assert!(
+                !refused_when_split(&exact, at).await,
+                "2,048 bytes split at {at}"
+            );
+        }
+    }
 }

@@ -1,12 +1,13 @@
 //! The HTTP(S) server with bounded memory per connection and in total: request heads are capped
 //! (`http.max_request_head_bytes`) and timed (`http.client_request_timeout_ms`, every head, not
-//! only a connection's first), idle connections closed (`http.keep_alive_s`), concurrent
-//! connections capped (`http.max_connections`), and the listen backlog is set explicitly.
+//! only a connection's first), idle connections closed (`http.keep_alive_s`), answers the client
+//! does not take closed (`http.client_write_timeout_ms`), concurrent connections capped
+//! (`http.max_connections`, past it a prompt `503`), and the listen backlog is set explicitly.
 //! Connections that end in a protocol error are counted and logged at a bounded rate.
 //!
 //! actix-web's `HttpServer` buffers up to 128 KiB of an unfinished head per connection and has
 //! no setting for it, so this builds the same service stack on `actix-server` with the socket
-//! wrapped in [`CappedHead`].
+//! wrapped in [`CappedHead`] and [`Served`].
 use std::io;
 use std::net::SocketAddr;
 use std::sync::LazyLock;
@@ -22,15 +23,18 @@ use actix_service::{
 };
 use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
 use actix_web::dev::AppConfig;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::log_limit::RateLimit;
 use crate::metrics::{ProtocolError, ProtocolErrors};
 
 mod capped_head;
+mod served;
 
 pub use capped_head::CappedHead;
 use capped_head::HeadRefused;
+pub use served::Served;
+use served::{AnswerNotTaken, Slots};
 
 /// Pending connections the kernel keeps before `accept`.
 pub const BACKLOG: u32 = 1024;
@@ -40,7 +44,7 @@ pub const BACKLOG: u32 = 1024;
 pub struct Limits {
     /// Bytes of one request head (request line and headers); a longer one closes the connection.
     pub max_request_head: usize,
-    /// Connections served at once over all workers; more wait in the backlog.
+    /// Connections served at once over all workers; more are answered `503` and closed.
     pub max_connections: usize,
     /// Seconds in-flight requests may take to finish when the server stops.
     pub shutdown_timeout_s: u64,
@@ -49,6 +53,38 @@ pub struct Limits {
     pub client_request_timeout: Duration,
     /// How long a connection may stay idle between requests; zero: closed after each answer.
     pub keep_alive: Duration,
+    /// How long a client may take none of an answer's bytes before its connection is closed.
+    pub client_write_timeout: Duration,
+}
+
+/// Connections past the cap that each worker may hold at once while it answers them `503`;
+/// more wait in the backlog. Each is held for at most [`REFUSAL_TIME`].
+const REFUSING_PER_WORKER: usize = 64;
+/// The longest a refused connection is held: to write the `503` and to read what the client
+/// sent, so that closing does not reset the connection before the client reads the answer.
+const REFUSAL_TIME: Duration = Duration::from_millis(500);
+/// The answer past the cap: the client may retry in a second.
+const AT_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\n\
+content-length: 0\r\nconnection: close\r\n\r\n";
+
+/// Answers a connection past the cap `503` with `Retry-After` and closes it, within
+/// [`REFUSAL_TIME`].
+async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut io: T) {
+    let _ = tokio::time::timeout(REFUSAL_TIME, async {
+        io.write_all(AT_CAPACITY).await?;
+        io.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while io.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
+    static LOGGED: LazyLock<RateLimit> = LazyLock::new(RateLimit::default);
+    if let Some(held_back) = LOGGED.admit(0) {
+        tracing::warn!(
+            held_back,
+            "connection refused at http.max_connections with 503 ({held_back} more held back)"
+        );
+    }
 }
 
 /// How many workers the server runs: one per core, as actix-web does.
@@ -90,34 +126,41 @@ where
     S::Service: 'static,
     B: MessageBody + 'static,
 {
-    let address = listener.local_addr()?;
-    // Each worker gets an equal share of the cap, rounded down so that the total stays within
-    // it; no more workers than connections.
+    // The cap is counted over all workers (`slots`); each worker may hold its share of it plus
+    // the connections it is refusing. No more workers than connections.
     let workers = workers().min(limits.max_connections).max(1);
+    let slots = Slots::new(limits.max_connections);
     // Signals are taken in one place (`platform`); the server stops when it is told to.
     let builder: ServerBuilder = Server::build()
         .disable_signals()
         .workers(workers)
         .backlog(BACKLOG)
-        .max_concurrent_connections((limits.max_connections / workers).max(1))
+        .max_concurrent_connections(limits.max_connections.div_ceil(workers) + REFUSING_PER_WORKER)
         .shutdown_timeout(limits.shutdown_timeout_s);
     let shutdown = builder.graceful_shutdown_signal();
-    let secure = tls.is_some();
     let head = limits.max_request_head;
     let head_timeout = limits.client_request_timeout;
+    let write_timeout = limits.client_write_timeout;
     let builder = match tls {
         None => builder.listen("qoe-http", listener, move || {
-            fn_service(move |io: TcpStream| async move {
-                let _ = io.set_nodelay(true);
-                let peer = io.peer_addr().ok();
-                let io = CappedHead::new(io, head, head_timeout);
-                Ok::<_, ()>((io, Protocol::Http1, peer))
+            let slots = slots.clone();
+            fn_service(move |io: TcpStream| {
+                let slots = slots.clone();
+                async move {
+                    let _ = io.set_nodelay(true);
+                    let peer = io.peer_addr().ok();
+                    let Some(slot) = slots.take() else {
+                        refuse(io).await;
+                        return Err(());
+                    };
+                    let io =
+                        Served::new(CappedHead::new(io, head, head_timeout), slot, write_timeout);
+                    Ok((io, Protocol::Http1, peer))
+                }
             })
             .and_then(http_service(
                 factory.clone(),
                 shutdown.clone(),
-                secure,
-                address,
                 limits,
                 errors.clone(),
             ))
@@ -125,22 +168,28 @@ where
         Some(mut config) => {
             config.alpn_protocols = alpn_protocols();
             builder.listen("qoe-https", listener, move || {
+                let slots = slots.clone();
                 Acceptor::new(config.clone())
                     .map_init_err(|_| unreachable!("the TLS acceptor does not fail to start"))
                     .map_err(|error| {
                         tracing::debug!(?error, "TLS handshake failed");
                     })
-                    .and_then(move |io: TlsStream<TcpStream>| async move {
-                        let _ = io.get_ref().0.set_nodelay(true);
-                        let peer = io.get_ref().0.peer_addr().ok();
-                        let io = CappedHead::new(io, head, head_timeout);
-                        Ok((io, Protocol::Http1, peer))
+                    .and_then(move |io: TlsStream<TcpStream>| {
+                        let slots = slots.clone();
+                        async move {
+                            let _ = io.get_ref().0.set_nodelay(true);
+                            let peer = io.get_ref().0.peer_addr().ok();
+                            let Some(slot) = slots.take() else {
+                                refuse(io).await;
+                                return Err(());
+                            };
+                            let io = CappedHead::new(io, head, head_timeout);
+                            Ok((Served::new(io, slot, write_timeout), Protocol::Http1, peer))
+                        }
                     })
                     .and_then(http_service(
                         factory.clone(),
                         shutdown.clone(),
-                        secure,
-                        address,
                         limits,
                         errors.clone(),
                     ))
@@ -161,8 +210,6 @@ fn alpn_protocols() -> Vec<Vec<u8>> {
 fn http_service<T, F, I, S, B>(
     factory: F,
     shutdown: GracefulShutdownSignal,
-    secure: bool,
-    address: SocketAddr,
     limits: Limits,
     errors: ProtocolErrors,
 ) -> impl ServiceFactory<
@@ -187,18 +234,20 @@ where
     let app = factory()
         .into_factory()
         .map_err(|error| error.into().error_response());
-    let host = address.to_string();
     HttpService::build()
         .client_request_timeout(limits.client_request_timeout)
         .keep_alive(limits.keep_alive)
+        // What a connection copies of an answer before it waits for the client to take it;
+        // with cached bodies handed out in slices, this bounds a slow reader's memory.
+        .h1_write_buffer_size(16 * 1024)
         .graceful_shutdown_signal(move || {
             let shutdown = shutdown.clone();
             async move { shutdown.notified().await }
         })
-        .finish(map_config(app, move |_| {
-            // actix-web's `HttpServer` passes the same; its constructor is crate-private.
-            AppConfig::__priv_test_new(secure, host.clone(), address)
-        }))
+        // `HttpServer` would pass the scheme, host and local address, but only through a
+        // constructor that is crate-private; the app reads none of them (no URL generation, no
+        // `ConnectionInfo`), so actix-web's default stands in.
+        .finish(map_config(app, |()| AppConfig::default()))
         .map_err(move |error| note_protocol_error(&errors, error))
 }
 
@@ -206,9 +255,13 @@ where
 fn protocol_error_kind(error: &DispatchError) -> ProtocolError {
     match error {
         DispatchError::Parse(ParseError::Io(io)) | DispatchError::Io(io) => {
-            match io.get_ref().and_then(|e| e.downcast_ref::<HeadRefused>()) {
+            let cause = io.get_ref();
+            match cause.and_then(|e| e.downcast_ref::<HeadRefused>()) {
                 Some(HeadRefused::TooLong) => ProtocolError::HeadTooLong,
                 Some(HeadRefused::TooSlow) => ProtocolError::HeadTimeout,
+                None if cause.is_some_and(|e| e.is::<AnswerNotTaken>()) => {
+                    ProtocolError::WriteTimeout
+                }
                 None => ProtocolError::Io,
             }
         }
@@ -240,27 +293,62 @@ fn note_protocol_error(errors: &ProtocolErrors, error: DispatchError) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn refused_heads_are_counted_by_kind() {
-        let too_long = io::Error::new(io::ErrorKind::InvalidData, HeadRefused::TooLong);
-        let too_slow = io::Error::new(io::ErrorKind::TimedOut, HeadRefused::TooSlow);
-        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+    fn count_of(errors: &ProtocolErrors, kind: ProtocolError) -> u64 {
+        errors
+            .by_kind()
+            .into_iter()
+            .find_map(|(each, count)| (each == kind).then_some(count))
+            .expect("every kind is listed")
+    }
 
-        assert_eq!(
-            protocol_error_kind(&DispatchError::Io(too_long)),
-            ProtocolError::HeadTooLong
-        );
-        assert_eq!(
-            protocol_error_kind(&DispatchError::Io(too_slow)),
-            ProtocolError::HeadTimeout
-        );
-        assert_eq!(
-            protocol_error_kind(&DispatchError::Io(reset)),
-            ProtocolError::Io
-        );
-        assert_eq!(
-            protocol_error_kind(&DispatchError::Parse(ParseError::Method)),
-            ProtocolError::Malformed
-        );
+    #[test]
+    fn connections_closed_by_an_error_are_counted_by_kind() {
+        let io = |kind, cause: Box<dyn std::error::Error + Send + Sync>| {
+            DispatchError::Io(io::Error::new(kind, cause))
+        };
+        let cases = [
+            (
+                io(io::ErrorKind::InvalidData, HeadRefused::TooLong.into()),
+                ProtocolError::HeadTooLong,
+            ),
+            (
+                io(io::ErrorKind::TimedOut, HeadRefused::TooSlow.into()),
+                ProtocolError::HeadTimeout,
+            ),
+            (
+                io(io::ErrorKind::TimedOut, AnswerNotTaken.into()),
+                ProtocolError::WriteTimeout,
+            ),
+            (
+                DispatchError::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
+                ProtocolError::Io,
+            ),
+            (
+                DispatchError::Parse(ParseError::Method),
+                ProtocolError::Malformed,
+            ),
+            (
+                DispatchError::Parse(ParseError::TooLarge),
+                ProtocolError::HeadTooLong,
+            ),
+            (
+                DispatchError::SlowRequestTimeout,
+                ProtocolError::HeadTimeout,
+            ),
+        ];
+        let errors = ProtocolErrors::default();
+
+        for (error, kind) in cases {
+            let text = error.to_string();
+            let before = count_of(&errors, kind);
+            note_protocol_error(&errors, error);
+            assert_eq!(
+                count_of(&errors, kind),
+                before + 1,
+                "{text} counted as {kind:?}"
+            );
+        }
+        let total: u64 = errors.by_kind().iter().map(|(_, count)| count).sum();
+        assert_eq!(total, 7, "each error counted once");
     }
 }

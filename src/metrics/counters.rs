@@ -31,15 +31,18 @@ pub enum ProtocolError {
     /// The connection failed (reset, broken pipe, …).
     Io,
     Other,
+    /// An answer the client took none of within `http.client_write_timeout_ms`.
+    WriteTimeout,
 }
 
 impl ProtocolError {
-    pub const ALL: [ProtocolError; 5] = [
+    pub const ALL: [ProtocolError; 6] = [
         ProtocolError::Malformed,
         ProtocolError::HeadTooLong,
         ProtocolError::HeadTimeout,
         ProtocolError::Io,
         ProtocolError::Other,
+        ProtocolError::WriteTimeout,
     ];
 
     /// The `kind` label.
@@ -50,6 +53,7 @@ impl ProtocolError {
             ProtocolError::HeadTimeout => "head_timeout",
             ProtocolError::Io => "io",
             ProtocolError::Other => "other",
+            ProtocolError::WriteTimeout => "write_timeout",
         }
     }
 }
@@ -130,7 +134,8 @@ mod tests {
                 ("head_too_long", 2),
                 ("head_timeout", 0),
                 ("io", 1),
-                ("other", 0)
+                ("other", 0),
+                ("write_timeout", 0)
             ]
         );
     }

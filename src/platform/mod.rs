@@ -21,10 +21,14 @@ mod os;
 #[path = "windows.rs"]
 mod os;
 
+/// Who besides the owner may read a file, from mode bits or an `icacls` listing.
+pub mod file_readers;
 /// The log file of a service without a console, rotated by size.
 pub mod log_file;
 /// The Windows service's name, account, command line and log place (the same everywhere).
 pub mod service;
+/// The service's name, arguments and default account, shared with the MSI's build.
+pub mod service_identity;
 /// The integrated sign-in to SQL Server: Windows' SSPI, or GSSAPI Kerberos on Unix.
 pub mod sign_in;
 #[cfg(windows)]
@@ -76,6 +80,18 @@ pub fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> {
 /// then applies the recovery actions).
 pub type Serve = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = anyhow::Result<()>>>> + Send>;
 
+/// Who besides the owner, the system and administrators may read the file at `path` (`None`:
+/// nobody, or the system cannot tell): group and other read bits on Unix; Users, Authenticated
+/// Users or Everyone in its ACL on Windows.
+pub fn readers_other_than_the_owner(path: &Path) -> Option<String> {
+    os::readers_other_than_the_owner(path)
+}
+
+/// The command that keeps a settings file holding secrets from those readers.
+pub fn fix_for_readable_secrets(path: &Path) -> String {
+    os::fix_for_readable_secrets(path)
+}
+
 /// `service install`: registers the Windows service (see [`service::Install`]) and says what
 /// it registered.
 pub fn install_service(
@@ -83,6 +99,17 @@ pub fn install_service(
     account: Option<&str>,
 ) -> Result<String, ServiceError> {
     os::install_service(config, account)
+}
+
+/// `service configure`: after the MSI registered the service, what `service install` does
+/// besides registering (see `windows_service.rs`), the settings file from the example when
+/// none is there, and a start.
+pub fn configure_installed_service(
+    config: &Path,
+    account: Option<&str>,
+    listen: Option<&str>,
+) -> Result<String, ServiceError> {
+    os::configure_installed_service(config, account, listen)
 }
 
 /// `service uninstall`: removes the stopped Windows service.

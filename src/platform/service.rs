@@ -5,9 +5,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-/// The service's name, as `Start-Service`, `sc.exe` and the Services console know it.
-pub const NAME: &str = "qoe-data-service";
-pub const DISPLAY_NAME: &str = "QoE Data Service";
+pub use super::service_identity::{DISPLAY_NAME, NAME};
 pub const DESCRIPTION: &str = env!("CARGO_PKG_DESCRIPTION");
 
 /// The account the service runs as.
@@ -60,7 +58,7 @@ impl Account {
     /// The name the Service Control Manager takes (`None` is LocalSystem).
     pub fn manager_name(&self) -> Option<&str> {
         match self {
-            Account::LocalService => Some("NT AUTHORITY\\LocalService"),
+            Account::LocalService => Some(super::service_identity::DEFAULT_ACCOUNT),
             Account::NetworkService => Some("NT AUTHORITY\\NetworkService"),
             Account::LocalSystem => None,
             Account::Managed(name) => Some(name),
@@ -104,7 +102,10 @@ impl Install {
 
     /// The arguments the Service Control Manager starts the binary with.
     pub fn arguments(&self) -> Vec<OsString> {
-        let mut arguments: Vec<OsString> = vec!["service".into(), "run".into()];
+        let mut arguments: Vec<OsString> = super::service_identity::RUN_ARGUMENTS
+            .iter()
+            .map(OsString::from)
+            .collect();
         if let Some(config) = &self.config {
             arguments.push("--config".into());
             arguments.push(config.into());
@@ -122,6 +123,56 @@ pub fn log_directory(config: Option<&Path>, program_data: &Path) -> PathBuf {
     }
 }
 
+/// What `service configure` did with the settings file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsFile {
+    /// None was there: the example was written (with `http.listen` when one was given).
+    Written,
+    /// The admin's file was there and stays as it is.
+    Kept,
+}
+
+/// The settings file the MSI leaves: the example when no file is at `config`, with
+/// `listen = '…'` under `[http]` when `listen` is given; an existing file is never touched, so an
+/// upgrade keeps the admin's edits.
+pub fn settings_from_example(
+    config: &Path,
+    example: &Path,
+    listen: Option<&str>,
+) -> Result<SettingsFile, ServiceError> {
+    let listen = match listen.map(str::trim).filter(|listen| !listen.is_empty()) {
+        Some(text) => Some(
+            text.parse::<std::net::SocketAddr>()
+                .map_err(|_| ServiceError::Listen(text.to_owned()))?,
+        ),
+        None => None,
+    };
+    if config.exists() {
+        return Ok(SettingsFile::Kept);
+    }
+    let failed = |step: &'static str| {
+        move |e: std::io::Error| ServiceError::Manager {
+            step,
+            cause: e.to_string(),
+        }
+    };
+    let mut text =
+        std::fs::read_to_string(example).map_err(failed("reading the example settings"))?;
+    if let Some(listen) = listen {
+        let section = text.find("\n[http]\n").map(|at| at + "\n[http]\n".len());
+        let line = format!("listen = '{listen}'\n");
+        match section {
+            Some(at) => text.insert_str(at, &line),
+            None => text.push_str(&format!("\n[http]\n{line}")),
+        }
+    }
+    if let Some(directory) = config.parent() {
+        std::fs::create_dir_all(directory).map_err(failed("creating the settings folder"))?;
+    }
+    std::fs::write(config, text).map_err(failed("writing the settings file"))?;
+    Ok(SettingsFile::Written)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(
@@ -136,6 +187,8 @@ pub enum ServiceError {
          set the account and password in services.msc (Log On)"
     )]
     AccountWithPassword(String),
+    #[error("listen address `{0}`: give an address and port, e.g. 0.0.0.0:8080")]
+    Listen(String),
     #[error("--config {0}: no such file (write the settings first, then install)")]
     NoConfig(PathBuf),
     #[error(
@@ -245,6 +298,64 @@ mod tests {
 
         assert!(message.contains("no such file"), "{message}");
         assert!(message.contains("qoe.toml"), "{message}");
+    }
+
+    fn example_and_target(name: &str) -> (PathBuf, PathBuf) {
+        let directory = std::env::temp_dir().join(format!("qoe-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).expect("temp dir");
+        let example = directory.join("qoe.example.toml");
+        std::fs::write(
+            &example,
+            "[database]\n\n[http]\n# listen = '127.0.0.1:8080'\n",
+        )
+        .expect("example");
+        (example, directory.join("settings").join("qoe.toml"))
+    }
+
+    #[test]
+    fn a_first_install_writes_the_example_with_the_listen_address_given() {
+        let (example, config) = example_and_target("first-install");
+
+        let done = settings_from_example(&config, &example, Some("0.0.0.0:8080")).expect("written");
+
+        assert_eq!(done, SettingsFile::Written);
+        let written = std::fs::read_to_string(&config).expect("settings");
+        assert_eq!(
+            written,
+            "[database]\n\n[http]\nlisten = '0.0.0.0:8080'\n# listen = '127.0.0.1:8080'\n"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_never_touches_the_admins_settings_file() {
+        let (example, config) = example_and_target("upgrade");
+        std::fs::create_dir_all(config.parent().expect("parent")).expect("dir");
+        std::fs::write(&config, "# edited by the admin\n").expect("settings");
+
+        let done = settings_from_example(&config, &example, Some("0.0.0.0:9090")).expect("kept");
+
+        assert_eq!(done, SettingsFile::Kept);
+        assert_eq!(
+            std::fs::read_to_string(&config).expect("settings"),
+            "# edited by the admin\n"
+        );
+    }
+
+    #[test]
+    fn a_listen_address_that_is_not_one_is_refused_before_anything_is_written() {
+        let (example, config) = example_and_target("bad-listen");
+
+        let message = settings_from_example(&config, &example, Some("port 8080"))
+            .expect_err("refused")
+            .to_string();
+
+        assert!(message.contains("port 8080"), "{message}");
+        assert!(!config.exists());
+        assert_eq!(
+            settings_from_example(&config, &example, Some("")).expect("no address"),
+            SettingsFile::Written
+        );
     }
 
     #[test]

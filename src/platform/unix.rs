@@ -65,10 +65,32 @@ pub(super) fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> 
     socket.set_reuse_address(true)
 }
 
+pub(super) fn readers_other_than_the_owner(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    super::file_readers::readers_by_mode(std::fs::metadata(path).ok()?.permissions().mode())
+}
+
+pub(super) fn fix_for_readable_secrets(path: &std::path::Path) -> String {
+    format!(
+        "move the secrets to the environment file (QOE_DATABASE__CONNECTION_STRING, \
+         QOE_HTTP__API_KEYS in /etc/qoe-data-service/qoe.env, mode 0600; README 'Install'), \
+         or if the service's own user owns the file: chmod 0600 {}",
+        path.display()
+    )
+}
+
 /// The Windows service commands: on Unix, systemd runs the service.
 pub(super) fn install_service(
     _config: Option<&std::path::Path>,
     _account: Option<&str>,
+) -> Result<String, ServiceError> {
+    Err(ServiceError::OnlyOnWindows)
+}
+
+pub(super) fn configure_installed_service(
+    _config: &std::path::Path,
+    _account: Option<&str>,
+    _listen: Option<&str>,
 ) -> Result<String, ServiceError> {
     Err(ServiceError::OnlyOnWindows)
 }

@@ -2,7 +2,9 @@
 //! service commands are in `windows_service.rs`.
 use tokio::signal::windows::{ctrl_break, ctrl_c};
 
-pub(super) use super::windows_service::{install_service, run_service, uninstall_service};
+pub(super) use super::windows_service::{
+    configure_installed_service, install_service, run_service, uninstall_service,
+};
 use super::Stop;
 
 pub(super) async fn stop_signal() -> Stop {
@@ -27,4 +29,22 @@ pub(super) fn keep_serving_on_other_signals() -> std::io::Result<()> {
 /// No `SO_REUSEADDR`: on Windows it lets another process bind the same port.
 pub(super) fn prepare_listener(_socket: &socket2::Socket) -> std::io::Result<()> {
     Ok(())
+}
+
+pub(super) fn readers_other_than_the_owner(path: &std::path::Path) -> Option<String> {
+    let output = std::process::Command::new("icacls")
+        .arg(path)
+        .output()
+        .ok()?;
+    super::file_readers::readers_by_icacls(&String::from_utf8_lossy(&output.stdout))
+}
+
+pub(super) fn fix_for_readable_secrets(path: &std::path::Path) -> String {
+    format!(
+        "let only SYSTEM, Administrators and the service's account read it: icacls \"{}\" \
+         /inheritance:r /grant:r *S-1-5-18:F *S-1-5-32-544:F *S-1-5-19:R (S-1-5-19 is \
+         LocalService; name a gMSA as 'CORP\\qoe-svc$:R'), or take the connection string from \
+         the service's environment (README 'Secrets on Windows')",
+        path.display()
+    )
 }

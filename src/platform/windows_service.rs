@@ -16,7 +16,11 @@ use windows_service::service_control_handler::{self, ServiceControlHandlerResult
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 use windows_service::{define_windows_service, service_dispatcher};
 
-use super::service::{Account, Install, ServiceError, DESCRIPTION, DISPLAY_NAME, NAME};
+use super::service::{
+    settings_from_example, Account, Install, ServiceError, SettingsFile, DESCRIPTION, DISPLAY_NAME,
+    NAME,
+};
+use super::service_identity::EXAMPLE_SETTINGS_FILE;
 use super::Serve;
 
 /// `service run` started from a console, not by the Service Control Manager.
@@ -124,6 +128,57 @@ pub(super) fn install_service(
     said.push_str(&format!(
         "\nstart it: Start-Service {NAME} (or sc.exe start {NAME})"
     ));
+    Ok(said)
+}
+
+/// `service configure`: what the MSI runs once it has registered the service, so that an MSI
+/// install ends as `service install` does: the settings file from the example when none is
+/// there, then [`configure`] (delayed start, recovery actions, the log folder for the account),
+/// then a start. The start is not waited for: a service without a connection string yet stops
+/// at once with the reason last in its log, and the install still succeeds.
+pub(super) fn configure_installed_service(
+    config: &Path,
+    account: Option<&str>,
+    listen: Option<&str>,
+) -> Result<String, ServiceError> {
+    let example = std::env::current_exe()
+        .map_err(|e| ServiceError::Manager {
+            step: "finding this program's path",
+            cause: e.to_string(),
+        })?
+        .with_file_name(EXAMPLE_SETTINGS_FILE);
+    let settings = settings_from_example(config, &example, listen)?;
+    // The MSI has registered the account already; one set later in services.msc (a user
+    // account) is not refused here, only given the log folder.
+    let account = account.map_or(Account::default(), |text| {
+        Account::parse(text).unwrap_or_else(|_| Account::Managed(text.trim().to_owned()))
+    });
+    let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        .map_err(failed("connecting to the Service Control Manager"))?;
+    let service = manager
+        .open_service(
+            NAME,
+            ServiceAccess::CHANGE_CONFIG | ServiceAccess::START | ServiceAccess::QUERY_STATUS,
+        )
+        .map_err(failed("opening the service"))?;
+    let logs = super::service_log_directory(Some(config));
+    let unsupported = configure(&service, &account, &logs)?;
+    let mut said = match settings {
+        SettingsFile::Written => format!("wrote {} from the example", config.display()),
+        SettingsFile::Kept => format!("kept {} as it is", config.display()),
+    };
+    for setting in unsupported {
+        said.push_str(&format!(
+            "\nnot set: {setting} (this service manager does not support it)"
+        ));
+    }
+    match service.start::<&str>(&[]) {
+        Ok(()) => said.push_str(&format!("\nstarted {NAME}")),
+        Err(error) => said.push_str(&format!(
+            "\nnot started: {}; fix it, then Start-Service {NAME}",
+            failed("starting the service")(error)
+        )),
+    }
     Ok(said)
 }
 

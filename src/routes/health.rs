@@ -29,7 +29,8 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// `GET /readyz`: a pooled connection answers `SELECT 1` within the configured timeouts
-/// (the SQL Server Agent source also checks its settings against the server: `readiness`).
+/// (the SQL Server Agent source also checks its settings against the server: `readiness`),
+/// from a result at most `store::cache::READINESS_MAX_AGE` old that every caller shares.
 #[tracing::instrument(name = "readyz", skip(state))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (reason, retry_in_s) = match state.store.readiness().await {

@@ -10,6 +10,7 @@ use super::words::{
     time_element,
 };
 use super::{PageContext, Verdict};
+use crate::configuration::{env_name, key};
 use crate::domain::agent::{utc_offset, ZoneMismatch};
 use crate::domain::{
     outcomes, Freshness, Job, JobRun, JobStatus, JobVerdict, StatusRead, STATUS_DEPTH,
@@ -337,8 +338,8 @@ pub fn time_zone_mismatch(mismatch: &ZoneMismatch, retry: Retry, context: &PageC
                     dd { (utc_offset(mismatch.server_minutes)) }
                 }
                 p {
-                    "Set " code { "integration_log.sql_agent.server_time_zone" } " (or "
-                    code { "QOE_INTEGRATION_LOG__SQL_AGENT__SERVER_TIME_ZONE" } ") to the SQL "
+                    "Set " code { (key::SERVER_TIME_ZONE) } " (or "
+                    code { (env_name(key::SERVER_TIME_ZONE)) } ") to the SQL "
                     "Server machine's time zone, as " code { "tzutil /g" } " prints it there, then "
                     "restart the service. " code { "GET /readyz" } " and "
                     code { "qoe-data-service check" } " say the same."
@@ -372,14 +373,14 @@ pub fn disabled() -> Markup {
             section.job {
                 h2 { "How to turn it on" }
                 p {
-                    "Set " code { "integration_log.enabled" } " to " code { "true" } ": in the "
+                    "Set " code { (key::ENABLED) } " to " code { "true" } ": in the "
                     "settings file, under " code { "[integration_log]" } ", change the line "
                     code.was { (was) } " to " code.becomes { (becomes) } " (a line "
                     code { "enabled = false" } " becomes " code { "enabled = true" } " the same way). "
                     "Keep one " code { "[integration_log]" } " section: a second one stops the start."
                 }
                 p {
-                    "Or set the environment variable " code { "QOE_INTEGRATION_LOG__ENABLED=true" }
+                    "Or set the environment variable " code { (env_name(key::ENABLED)) "=true" }
                     ". Then restart the service."
                 }
                 p {

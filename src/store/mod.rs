@@ -1,6 +1,8 @@
 //! The read path from handler to database: the trait handlers read through, and the layers
-//! over the database store that [`layers::layered`] assembles (metered, then cached).
+//! over the database store that [`layers::layered`] assembles (metered, then cached), and
+//! what bounds the rate of queries the database sees ([`cache`], [`clearing`]).
 pub mod cache;
+pub mod clearing;
 pub mod layers;
 pub mod metered;
 pub mod single_flight;
@@ -226,13 +228,14 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// Prints the whole cause chain: this is what goes to the log.
+/// Prints the whole cause chain on one line: this is what goes to the log, where a line break
+/// would be escaped (`telemetry`).
 impl fmt::Debug for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind.reason(), self.cause)?;
         let mut source = self.cause.source();
         while let Some(cause) = source {
-            write!(f, "\n  caused by: {cause}")?;
+            write!(f, "; caused by: {cause}")?;
             source = cause.source();
         }
         Ok(())

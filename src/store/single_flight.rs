@@ -17,9 +17,26 @@ const PRUNE_ABOVE: usize = 256;
 
 type Load<V> = Shared<BoxFuture<'static, Result<V, StoreError>>>;
 
+/// Each entry remembers when its load started, so that a clear can keep what is newer than it.
 enum Entry<V> {
-    Fresh { value: V, expires: Instant },
-    Loading { load: Load<V>, generation: u64 },
+    Fresh {
+        value: V,
+        expires: Instant,
+        started: Instant,
+    },
+    Loading {
+        load: Load<V>,
+        generation: u64,
+        started: Instant,
+    },
+}
+
+impl<V> Entry<V> {
+    fn started(&self) -> Instant {
+        match self {
+            Entry::Fresh { started, .. } | Entry::Loading { started, .. } => *started,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -160,7 +177,7 @@ where
         let shared = {
             let mut entries = self.entries.lock();
             match entries.get(&key) {
-                Some(Entry::Fresh { value, expires }) if Instant::now() < *expires => {
+                Some(Entry::Fresh { value, expires, .. }) if Instant::now() < *expires => {
                     self.counters.hits.fetch_add(1, Ordering::Relaxed);
                     let freshness = Freshness {
                         version,
@@ -184,12 +201,14 @@ where
                     }
                     evict_down_to(map, self.max_entries - 1);
                     let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-                    let shared = self.spawn_load(key.clone(), generation, load());
+                    let started = Instant::now();
+                    let shared = self.spawn_load(key.clone(), generation, started, load());
                     map.insert(
                         key,
                         Entry::Loading {
                             load: shared.clone(),
                             generation,
+                            started,
                         },
                     );
                     shared
@@ -203,13 +222,14 @@ where
         &self,
         key: K,
         generation: u64,
+        started: Instant,
         load: BoxFuture<'static, Result<V, StoreError>>,
     ) -> Load<V> {
         let entries = Arc::clone(&self.entries);
         let ttl = self.ttl;
         let task = tokio::spawn(async move {
             let result = load.await;
-            settle(&entries, key, generation, &result, ttl);
+            settle(&entries, key, generation, started, &result, ttl);
             result
         });
         async move {
@@ -222,7 +242,17 @@ where
 
     /// Forgets every entry; loads already running finish for their waiters but are not kept.
     pub fn clear(&self) {
-        self.entries.lock().change().clear();
+        self.forget_loaded_until(Instant::now());
+    }
+
+    /// Forgets every entry whose load started at or before `moment`, fresh or still running
+    /// (a running one finishes for its waiters but is not kept). Loads started after it stay,
+    /// and later requests share them: they are already newer than `moment`.
+    pub fn forget_loaded_until(&self, moment: Instant) {
+        self.entries
+            .lock()
+            .change()
+            .retain(|_, entry| entry.started() > moment);
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -266,6 +296,7 @@ fn settle<K: Hash + Eq, V: Clone>(
     entries: &Entries<K, V>,
     key: K,
     generation: u64,
+    started: Instant,
     result: &Result<V, StoreError>,
     ttl: Duration,
 ) {
@@ -285,6 +316,7 @@ fn settle<K: Hash + Eq, V: Clone>(
                 Entry::Fresh {
                     value: value.clone(),
                     expires,
+                    started,
                 },
             );
         }
@@ -455,6 +487,37 @@ mod tests {
 
         assert_eq!(during.expect("the waiter gets its answer"), 1);
         assert_eq!(after.expect("loaded again"), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forgetting_up_to_a_moment_keeps_loads_started_after_it_and_shares_them() {
+        let cache: SingleFlightCache<u32, u32> = SingleFlightCache::new(TTL);
+        let loads = Loads::default();
+        cache.get_or_load(1, loads.of(Ok(1))).await.expect("old");
+        let moment = Instant::now();
+        tokio::time::advance(Duration::from_millis(1)).await;
+
+        let (newer, (), shared) = tokio::join!(
+            cache.get_or_load(2, loads.of(Ok(2))),
+            async {
+                tokio::task::yield_now().await;
+                cache.forget_loaded_until(moment);
+            },
+            async {
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                cache.get_or_load(2, loads.of(Ok(0))).await
+            }
+        );
+        let old = cache.get_or_load(1, loads.of(Ok(10))).await;
+
+        assert_eq!((newer.expect("2"), shared.expect("2 shared")), (2, 2));
+        assert_eq!(
+            old.expect("reloaded"),
+            10,
+            "the load before the moment was kept"
+        );
+        assert_eq!(loads.count(), 3);
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,6 +48,8 @@ pub enum WindowsLogin {
 pub struct LoginRecord {
     /// The SQL login name, or the Windows account (`DOMAIN\user`, `client@REALM`).
     pub user: String,
+    /// The SQL login's password as sent (test passwords only); empty for a Windows login.
+    pub password: String,
     /// Whether LOGIN7 carried SSPI data (Windows authentication).
     pub integrated: bool,
     /// ApplicationIntent=ReadOnly (TypeFlags fReadOnlyIntent).

@@ -453,6 +453,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) -> 
     }
     let mut record = LoginRecord {
         user: login.user.clone(),
+        password: login.password.clone(),
         integrated: !login.sspi.is_empty(),
         read_only_intent: login.read_only_intent,
         accepted: false,
@@ -627,25 +628,35 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     }
     match fault {
         Fault::CloseMidResult => {
-            let response = shared.handler().handle(&request);
-            let set = match response {
-                Response::Results(sets) if !sets.is_empty() && !sets[0].rows.is_empty() => {
-                    sets[0].clone()
-                }
-                _ => ResultSet::new(
-                    vec![Column::new("", ColumnType::Int)],
-                    vec![vec![Value::Int(1)]],
-                ),
-            };
-            let mut head = Vec::new();
-            if wire::col_metadata(&mut head, &set.columns).is_ok() {
-                let mut row = Vec::new();
-                if wire::row(&mut row, &set.columns, &set.rows[0]).is_ok() {
-                    head.extend_from_slice(&row[..row.len().div_ceil(2)]);
-                }
-            }
+            let head = first_row_cut_in_half(shared, &request);
             wire::write_message(s, wire::PKT_REPLY, &head, packet_size, false).await?;
             Ok(false)
+        }
+        Fault::EndMidRow => {
+            let head = first_row_cut_in_half(shared, &request);
+            wire::write_message(s, wire::PKT_REPLY, &head, packet_size, true).await?;
+            Ok(true)
+        }
+        Fault::EndlessRows => {
+            let set = first_result_set(shared, &request);
+            let (mut head, mut row) = (Vec::new(), Vec::new());
+            if wire::col_metadata(&mut head, &set.columns).is_err()
+                || wire::row(&mut row, &set.columns, &set.rows[0]).is_err()
+            {
+                return Ok(false);
+            }
+            send_without_end(s, &head, &row, packet_size).await
+        }
+        Fault::EndlessValue => {
+            let mut head = Vec::new();
+            let column = Column::nullable("LogDescription", ColumnType::NVarCharMax);
+            if wire::col_metadata(&mut head, &[column]).is_err() {
+                return Ok(false);
+            }
+            wire::row_of_unending_plp(&mut head);
+            let mut chunk = Vec::new();
+            wire::plp_chunk(&mut chunk, 4000);
+            send_without_end(s, &head, &chunk, packet_size).await
         }
         Fault::Error { number, message } => {
             let out = encode_response(&Response::Error { number, message }, is_rpc);
@@ -657,6 +668,50 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
             let out = encode_response(&response, is_rpc);
             wire::write_message(s, wire::PKT_REPLY, &out, packet_size, true).await?;
             Ok(true)
+        }
+    }
+}
+
+/// The handler's first result set when it has a row, else `SELECT 1`'s.
+fn first_result_set(shared: &Shared, request: &Request) -> ResultSet {
+    match shared.handler().handle(request) {
+        Response::Results(sets) if !sets.is_empty() && !sets[0].rows.is_empty() => sets[0].clone(),
+        _ => ResultSet::new(
+            vec![Column::new("", ColumnType::Int)],
+            vec![vec![Value::Int(1)]],
+        ),
+    }
+}
+
+/// COLMETADATA and the first half of the first row.
+fn first_row_cut_in_half(shared: &Shared, request: &Request) -> Vec<u8> {
+    let set = first_result_set(shared, request);
+    let mut head = Vec::new();
+    if wire::col_metadata(&mut head, &set.columns).is_ok() {
+        let mut row = Vec::new();
+        if wire::row(&mut row, &set.columns, &set.rows[0]).is_ok() {
+            head.extend_from_slice(&row[..row.len().div_ceil(2)]);
+        }
+    }
+    head
+}
+
+/// Sends `head`, then `repeated` over and over, in packets that never end the message, until
+/// the client goes away (the write fails).
+async fn send_without_end<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    head: &[u8],
+    repeated: &[u8],
+    packet_size: usize,
+) -> io::Result<bool> {
+    wire::write_message(s, wire::PKT_REPLY, head, packet_size, false).await?;
+    let batch = repeated.repeat((64 * 1024 / repeated.len().max(1)).max(1));
+    loop {
+        if wire::write_message(s, wire::PKT_REPLY, &batch, packet_size, false)
+            .await
+            .is_err()
+        {
+            return Ok(false);
         }
     }
 }

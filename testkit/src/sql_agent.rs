@@ -2,10 +2,11 @@
 //!
 //! The service marks them with SQL comments: `qoe:agent-history` (params `@P1` int rows per
 //! step, `@P2` data integration step name, `@P3` cube processing step name, `@P4` job name or
-//! NULL; answered as two result sets, the server clock's `OffsetMinutes`, then the history
-//! rows) and `qoe:agent-readiness` (`@P1`, `@P2` step names, `@P3` job name or NULL; answered
-//! as two result sets, the offset and the step counts, then every job's steps while a
-//! configured one is missing). Tests set
+//! NULL, `@P5` the `run_status` wanted or NULL for any (`0` also takes `3`, cancelled), `@P6`
+//! how many of each step's newest rows to look through; answered as two result sets, the server
+//! clock's `OffsetMinutes`, then the history rows) and `qoe:agent-readiness` (`@P1`, `@P2` step
+//! names, `@P3` job name or NULL; answered as two result sets, the offset and the step counts,
+//! then every job's steps while a configured one is missing). Tests set
 //! the jobs' steps, their history rows (in `instance_id` order), the steps running now and the
 //! server clock's offset from UTC.
 
@@ -111,18 +112,29 @@ impl AgentDb {
     }
 
     fn history(&self, params: &[Value]) -> Response {
-        let (depth, names, job) = match params {
-            [Value::Int(depth), Value::String(data), Value::String(cube), job] => {
+        let (depth, names, job, wanted, search) = match params {
+            [Value::Int(depth), Value::String(data), Value::String(cube), job, wanted, Value::Int(search)] =>
+            {
                 let job = match job {
                     Value::String(job) => Some(job.as_str()),
                     Value::Null => None,
                     _ => return bad_params("agent-history", params),
                 };
-                (*depth, [data.as_str(), cube.as_str()], job)
+                let wanted = match wanted {
+                    Value::Int(status) => Some(*status),
+                    Value::Null => None,
+                    _ => return bad_params("agent-history", params),
+                };
+                (*depth, [data.as_str(), cube.as_str()], job, wanted, *search)
             }
             _ => return bad_params("agent-history", params),
         };
         let depth = usize::try_from(depth.max(0)).unwrap_or(0);
+        let search = usize::try_from(search.max(0)).unwrap_or(0);
+        let is_wanted = |row: &AgentHistoryRow| {
+            let status = i64::from(row.run_status);
+            wanted.is_none_or(|wanted| status == wanted || (wanted == 0 && status == 3))
+        };
         let state = self.lock();
         let mut rows = Vec::new();
         for (index, name) in names.iter().enumerate() {
@@ -132,6 +144,8 @@ impl AgentDb {
                     .iter()
                     .rev()
                     .filter(|r| &r.job_name == job_name && &r.step_name == step_name)
+                    .take(search)
+                    .filter(|r| is_wanted(r))
                     .take(depth)
                     .collect();
                 if newest.is_empty() {

@@ -252,6 +252,15 @@ pub enum Fault {
     },
     /// Answer a request with COLMETADATA and part of a row, then close.
     CloseMidResult,
+    /// Answer a request with COLMETADATA and part of a row in a final packet (end of message),
+    /// and keep the connection open: the answer ends inside a row.
+    EndMidRow,
+    /// Answer a request with the handler's first result set's COLMETADATA and its first row
+    /// (`SELECT 1`'s when it has none) repeated without end, until the client goes away.
+    EndlessRows,
+    /// Answer a request with one `nvarchar(max)` column whose value never ends, until the client
+    /// goes away.
+    EndlessValue,
     /// Read requests and never answer them (until the fault changes or the server stops).
     Stall,
     /// Answer every batch and RPC with this ERROR token.

@@ -246,6 +246,8 @@ pub(crate) fn prelogin_response(encryption: u8) -> Vec<u8> {
 #[derive(Debug, Clone)]
 pub(crate) struct Login {
     pub user: String,
+    /// A SQL login's password, its obfuscation undone; empty for a Windows login.
+    pub password: String,
     pub database: String,
     pub packet_size: u32,
     /// TypeFlags bit 5 (fReadOnlyIntent): the client asked for a readable secondary.
@@ -278,6 +280,7 @@ pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
     };
     Ok(Login {
         user: field(1)?,
+        password: login7_password(payload)?,
         database: field(8)?,
         packet_size,
         read_only_intent: payload
@@ -293,6 +296,23 @@ pub(crate) fn parse_login7(payload: &[u8]) -> io::Result<Login> {
             vr.take(len)?.to_vec()
         },
     })
+}
+
+/// LOGIN7's password (ibPassword/cchPassword, the third field): each byte's nibbles were
+/// swapped and the result XORed with 0xA5 (MS-TDS 2.2.6.4).
+fn login7_password(payload: &[u8]) -> io::Result<String> {
+    let mut fr = Reader::new(payload);
+    fr.take(36 + 2 * 4)?;
+    let offset = usize::from(fr.u16()?);
+    let chars = usize::from(fr.u16()?);
+    let mut vr = Reader::new(payload);
+    vr.take(offset)?;
+    let plain: Vec<u8> = vr
+        .take(chars * 2)?
+        .iter()
+        .map(|byte| (byte ^ 0xA5).rotate_left(4))
+        .collect();
+    utf16(&plain)
 }
 
 /// Skips the ALL_HEADERS block at the start of a batch or RPC payload.
@@ -626,6 +646,21 @@ pub(crate) fn col_metadata(out: &mut Vec<u8>, columns: &[Column]) -> Result<(), 
         put_b_varchar(out, &column.name);
     }
     Ok(())
+}
+
+/// The start of a ROW token whose only column is an `nvarchar(max)` of unknown length: PLP
+/// chunks ([`plp_chunk`]) follow, and the terminator never does.
+pub(crate) fn row_of_unending_plp(out: &mut Vec<u8>) {
+    out.push(TOKEN_ROW);
+    out.extend_from_slice(&0xFFFF_FFFF_FFFF_FFFEu64.to_le_bytes());
+}
+
+/// One PLP chunk of `units` UTF-16 code units of `A`.
+pub(crate) fn plp_chunk(out: &mut Vec<u8>, units: u32) {
+    out.extend_from_slice(&(units * 2).to_le_bytes());
+    for _ in 0..units {
+        out.extend_from_slice(&[b'A', 0]);
+    }
 }
 
 /// ROW token for `columns`.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use futures_util::future::join_all;
 use qoe_data_service::paths::{READYZ_PATH, STATUS_PATH};
+use qoe_data_service::store::cache::READINESS_MAX_AGE;
 use qoe_data_service::store::{IntegrationLogStore, Unavailability};
 
 use crate::helpers::*;
@@ -62,12 +63,20 @@ async fn a_failed_read_is_not_cached() {
 }
 
 #[actix_web::test]
-async fn readiness_always_asks_the_database() {
+async fn readiness_asks_the_database_at_most_once_a_second_for_every_caller() {
     let store = FakeStore::with_entries(vec![]);
     let app = cached(store.clone()).await;
 
-    app.get(READYZ_PATH).await;
+    for _ in 0..50 {
+        app.get(READYZ_PATH).await;
+    }
+    assert_eq!(store.calls(), 1, "readyz asked again within a second");
+    tokio::time::sleep(READINESS_MAX_AGE).await;
     app.get(READYZ_PATH).await;
 
-    assert_eq!(store.calls(), 2);
+    assert_eq!(
+        store.calls(),
+        2,
+        "readyz answered from a result over a second old"
+    );
 }

@@ -363,3 +363,21 @@ async fn the_start_names_the_target_and_warns_when_disabled_or_not_ready() {
     let health = crate::helpers::http_get(u16::try_from(port).expect("a port"), "/healthz").await;
     assert_eq!(health.status, 200);
 }
+
+#[actix_web::test]
+async fn check_says_which_old_setting_names_are_used_as_warnings_after_the_settings_line() {
+    let mut settings = crate::helpers::test_settings(NOTHING_LISTENS);
+    settings.warnings = vec![
+        "settings file: `cache.ttl_millis` is the old name of setting `cache.ttl_ms`: rename it"
+            .to_owned(),
+    ];
+    let store = crate::helpers::FakeStore::default();
+
+    let report = qoe_data_service::diagnosis::diagnose(&settings, &store).await;
+
+    let text = report.to_string();
+    assert!(
+        text.contains("WARN  settings: settings file: `cache.ttl_millis` is the old name of setting `cache.ttl_ms`"),
+        "{text}"
+    );
+}

@@ -99,3 +99,68 @@ fn a_connection_string_with_a_misspelt_password_key_stops_the_start() {
     assert!(stderr.contains("did you mean `Password`"), "{stderr}");
     assert!(!stderr.contains("S3cret-Pa55"), "{stderr}");
 }
+
+/// Runs the binary with `args` and no environment but a connection string, killing it after
+/// five seconds; whether it exited in time, and its stdout and stderr.
+fn run_briefly(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qoe-data-service"))
+        .args(args)
+        .env_clear()
+        .env(
+            "QOE_DATABASE__CONNECTION_STRING",
+            "Server=tcp:127.0.0.1,1;User Id=u;Password=p",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut exited = false;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if !exited {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("output");
+    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
+    said.push_str(&String::from_utf8_lossy(&output.stderr));
+    (exited && !output.status.success(), said)
+}
+
+#[test]
+fn serve_and_check_refuse_a_settings_file_that_is_no_small_regular_file_at_once() {
+    let dir = std::env::temp_dir().join(format!("qoe-bin-bounded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let sparse = dir.join("sparse.toml");
+    std::fs::File::create(&sparse)
+        .and_then(|file| file.set_len(2 * 1024 * 1024 * 1024))
+        .expect("a 2 GiB sparse file");
+    let mut files = vec![dir.clone(), sparse.clone()];
+    if cfg!(unix) {
+        let fifo = dir.join("fifo.toml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        files.extend(["/dev/zero", "/dev/urandom"].map(std::path::PathBuf::from));
+        files.push(fifo);
+    }
+    for file in &files {
+        for command in ["serve", "check"] {
+            let (refused, said) =
+                run_briefly(&["--config".as_ref(), file.as_os_str(), command.as_ref()]);
+
+            assert!(refused, "{command} --config {}: {said}", file.display());
+            assert!(
+                said.contains(&file.display().to_string()) && said.contains("1048576 bytes"),
+                "{command} --config {}: {said}",
+                file.display()
+            );
+        }
+    }
+    std::fs::remove_file(&sparse).expect("clean up");
+}

@@ -1,5 +1,6 @@
 use actix_web::http::{header, StatusCode};
 use qoe_data_service::paths::{HEALTHZ_PATH, READYZ_PATH};
+use qoe_data_service::store::cache::READINESS_MAX_AGE;
 use qoe_data_service::store::Unavailability;
 
 use crate::helpers::*;
@@ -38,6 +39,7 @@ async fn readyz_asks_the_database_even_while_the_integration_log_is_disabled() {
 
     let ok = app.get(READYZ_PATH).await;
     store.set_failure(Some(Unavailability::Unreachable));
+    tokio::time::sleep(READINESS_MAX_AGE).await;
     let down = app.get(READYZ_PATH).await;
 
     assert_eq!(ok.status, StatusCode::OK);

@@ -506,3 +506,77 @@ pub async fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut()
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// One CQD run of a history where the cube fails rarely: the archive step starts at `start`
+/// (UTC) and takes a minute, then the cube takes 30 s and fails when `cube_failed`.
+#[derive(Debug, Clone, Copy)]
+pub struct RareFailureRun {
+    pub start: chrono::NaiveDateTime,
+    pub cube_failed: bool,
+}
+
+impl RareFailureRun {
+    pub const ARCHIVE_SECONDS: i64 = 60;
+    pub const CUBE_SECONDS: i64 = 30;
+
+    pub fn cube_start(&self) -> chrono::NaiveDateTime {
+        self.start + TimeDelta::seconds(Self::ARCHIVE_SECONDS)
+    }
+
+    pub fn cube_end(&self) -> chrono::NaiveDateTime {
+        self.cube_start() + TimeDelta::seconds(Self::CUBE_SECONDS)
+    }
+
+    /// The cube step's message, which both sources serve as `LogDescription`.
+    pub fn cube_message(&self) -> String {
+        format!("cube run of {}", self.start.format("%Y-%m-%d %H:%M"))
+    }
+}
+
+/// 1,000 runs every 15 minutes, oldest first, up to 2015-01-18 10:30 UTC; one cube run in 100
+/// fails, so the newest 1,000 log entries (250 runs) hold only 2 or 3 failures.
+pub fn rare_failure_runs() -> Vec<RareFailureRun> {
+    let newest = chrono::NaiveDate::from_ymd_opt(2015, 1, 18)
+        .and_then(|day| day.and_hms_opt(10, 30, 0))
+        .expect("a valid time");
+    (0..1000i64)
+        .rev()
+        .map(|age| RareFailureRun {
+            start: newest - TimeDelta::minutes(15 * age),
+            cube_failed: age % 100 == 7,
+        })
+        .collect()
+}
+
+/// What both sources must answer over [`rare_failure_runs`]: `?category=…Failed&top=N` is the
+/// newest N failures of the cube (as many as there are), newest first, with their messages.
+pub async fn assert_the_newest_rare_failures_are_found(app: &TestApp) {
+    let failures: Vec<serde_json::Value> = rare_failure_runs()
+        .iter()
+        .rev()
+        .filter(|run| run.cube_failed)
+        .map(|run| {
+            serde_json::json!({
+                "LogCategory": "CubeProcessingFailed",
+                "LogTime": run.cube_end().format("%Y-%m-%dT%H:%M:%S.00").to_string(),
+                "LogDescription": run.cube_message(),
+            })
+        })
+        .collect();
+    for top in [1, 5, 10, 11, 1000] {
+        let response = app
+            .get(&format!(
+                "{}?category=CubeProcessingFailed&top={top}",
+                qoe_data_service::paths::LOG_PATH
+            ))
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        let body: serde_json::Value = serde_json::from_slice(&response.body).expect("JSON");
+        let expected = &failures[..top.min(failures.len())];
+        assert_eq!(
+            body,
+            serde_json::Value::from(expected.to_vec()),
+            "top={top}"
+        );
+    }
+}

@@ -166,3 +166,47 @@ async fn a_store_failure_is_a_503_with_nothing_leaked() {
         br#"{"error":"database unavailable","reason":"database query failed"}"#
     );
 }
+
+/// [`rare_failure_runs`] as `dbo.IntegrationLog` rows.
+fn rare_failure_rows() -> Vec<testkit::integration_log::LogRow> {
+    use testkit::integration_log::LogRow;
+    let none = None::<String>;
+    rare_failure_runs()
+        .into_iter()
+        .flat_map(|run| {
+            let cube_outcome = if run.cube_failed {
+                "CubeProcessingFailed"
+            } else {
+                "CubeProcessingSucceeded"
+            };
+            [
+                LogRow::new("DataIntegrationStarted", run.start, none.clone()),
+                LogRow::new("DataIntegrationSucceeded", run.cube_start(), none.clone()),
+                LogRow::new("CubeProcessingStarted", run.cube_start(), none.clone()),
+                LogRow::new(cube_outcome, run.cube_end(), Some(run.cube_message())),
+            ]
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_table_source_finds_the_newest_entries_of_a_rare_category_cached_or_not() {
+    let db = testkit::integration_log::IntegrationLogDb::new();
+    db.set_rows(rare_failure_rows());
+    let server = testkit::TdsTestServer::start(db)
+        .await
+        .expect("the TDS test server starts");
+    let settings = test_settings(&server.ado_connection_string());
+    let store = Arc::new(
+        qoe_data_service::db::SqlServerStore::new(&settings.database).expect("the store builds"),
+    );
+
+    for ttl in [std::time::Duration::from_secs(5), std::time::Duration::ZERO] {
+        let app = TestApp::builder()
+            .store(store.clone())
+            .cache_ttl(ttl)
+            .spawn()
+            .await;
+        assert_the_newest_rare_failures_are_found(&app).await;
+    }
+}

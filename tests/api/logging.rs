@@ -321,3 +321,75 @@ fn listening_port(pid: u32) -> Option<u16> {
         u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()
     })
 }
+
+#[tokio::test]
+async fn text_lines_escape_what_sql_server_sends_so_it_cannot_forge_a_line() {
+    const FORGED: &str = "bad\r\n2026-01-01T00:00:00Z ERROR forged line\u{1b}[2J";
+    let server = testkit::TdsTestServer::start(
+        testkit::integration_log::IntegrationLogDb::documentation_sample(),
+    )
+    .await
+    .expect("the TDS test server starts");
+    server.set_fault(testkit::Fault::Error {
+        number: 50000,
+        message: FORGED.to_owned(),
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let connection_string = server.ado_connection_string();
+    let (child, mut lines) = spawn(
+        "text",
+        "info",
+        &[
+            ("QOE_HTTP__LISTEN", &listen),
+            ("QOE_DATABASE__CONNECTION_STRING", &connection_string),
+            ("QOE_INTEGRATION_LOG__ENABLED", "true"),
+        ],
+    );
+    let mut text = String::new();
+    tokio::time::timeout(LIMIT, async {
+        while !text.contains("listening") && !text.contains(&port.to_string()) {
+            text.push_str(&lines.next_line().await.expect("stderr").expect("a line"));
+            text.push('\n');
+        }
+    })
+    .await
+    .expect("the service starts");
+
+    let log = http_get(port, "/QoEDataService/IntegrationLog?top=1").await;
+    assert_eq!(log.status, 503, "{}", log.body);
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    })
+    .await;
+    terminate(child).await;
+
+    let from_driver = text
+        .lines()
+        .find(|line| line.contains("tiberius::tds::stream::token"))
+        .unwrap_or_else(|| panic!("the driver logs the server's message: {text}"));
+    assert!(
+        from_driver.contains(r"bad\r\n2026-01-01T00:00:00Z ERROR forged line"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|line| line.contains("forged line"))
+            .count()
+            >= 2,
+        "the driver's line and the 503 line with its cause: {text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.starts_with("2026-01-01T00:00:00Z")),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+}

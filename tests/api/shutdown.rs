@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use qoe_data_service::middleware::request_context::Requests;
 use qoe_data_service::platform::Stop;
 use qoe_data_service::startup::{Application, ShutdownReport};
 use testkit::integration_log::IntegrationLogDb;
@@ -291,6 +292,7 @@ fn run_in_process(
     shutdown_timeout: Duration,
 ) -> (
     u16,
+    Arc<Requests>,
     tokio::sync::oneshot::Sender<()>,
     actix_web::rt::task::JoinHandle<std::io::Result<ShutdownReport>>,
 ) {
@@ -299,12 +301,13 @@ fn run_in_process(
     settings.http.shutdown_timeout = shutdown_timeout;
     let application = Application::build(settings).expect("the service starts");
     let port = application.port();
+    let requests = application.requests();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = actix_web::rt::spawn(application.run_until(async {
         let _ = stopped.await;
         Stop::Drain
     }));
-    (port, stop, running)
+    (port, requests, stop, running)
 }
 
 async fn report_within(
@@ -321,13 +324,14 @@ async fn report_within(
 #[actix_web::test]
 async fn the_shutdown_report_counts_the_requests_drained() {
     let server = stalled_server().await;
-    let (port, stop, running) = run_in_process(&server, LIMIT);
+    let (port, requests, stop, running) = run_in_process(&server, LIMIT);
     let mut in_flight = Vec::new();
     for _ in 0..3 {
         in_flight.push(send_status_request(port).await);
     }
-    wait_until("the status query to reach the database", LIMIT, || {
-        server.stats().requests > 0
+    // Accepted and in the app, not in the listen backlog, where the stop would reset them.
+    wait_until("all three requests in flight", LIMIT, || {
+        requests.in_flight() == 3
     })
     .await;
 
@@ -349,7 +353,7 @@ async fn the_shutdown_report_counts_the_requests_drained() {
 #[actix_web::test]
 async fn the_shutdown_report_counts_a_request_cut_off_by_the_shutdown_timeout() {
     let server = stalled_server().await;
-    let (port, stop, running) = run_in_process(&server, Duration::from_secs(1));
+    let (port, _, stop, running) = run_in_process(&server, Duration::from_secs(1));
     let _stuck = send_status_request(port).await;
     wait_until("the status query to reach the database", LIMIT, || {
         server.stats().requests > 0

@@ -8,10 +8,13 @@ use actix_web::http::{header, StatusCode};
 use chrono::{NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use qoe_data_service::configuration::{LogSource, Settings, SqlAgentSettings};
-use qoe_data_service::db::{SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_STATUS_DEPTH};
+use qoe_data_service::db::{
+    SqlAgentStore, AGENT_HISTORY_MARKER, AGENT_LOG_SEARCH_DEPTH, AGENT_STATUS_DEPTH,
+};
 use qoe_data_service::diagnosis;
 use qoe_data_service::paths::{LOG_PATH, METRICS_PATH, READYZ_PATH, STATUS_PAGE_PATH, STATUS_PATH};
 use qoe_data_service::startup::Application;
+use qoe_data_service::store::cache::READINESS_MAX_AGE;
 use testkit::sql_agent::{AgentDb, AgentHistoryRow, AgentRunning};
 use testkit::{Fault, Request, TdsTestServer, Value};
 
@@ -166,7 +169,9 @@ async fn each_status_read_is_one_round_trip_with_every_value_bound() {
             Value::Int(i64::from(AGENT_STATUS_DEPTH)),
             Value::String(ARCHIVE.into()),
             Value::String(CUBE.into()),
-            Value::Null
+            Value::Null,
+            Value::Null,
+            Value::Int(i64::from(AGENT_STATUS_DEPTH)),
         ]
     );
 }
@@ -198,6 +203,82 @@ async fn the_log_carries_each_steps_message_as_its_description() {
             .map(|r| r.params()[0].clone()),
         Some(Value::Int(2)),
         "the log reads `top` rows per step"
+    );
+}
+
+/// [`rare_failure_runs`] as the Agent history of a CQD job (a server clock on UTC).
+fn rare_failure_job() -> AgentDb {
+    let db = AgentDb::new();
+    db.add_step(JOB, ARCHIVE);
+    db.add_step(JOB, CUBE);
+    let row = |step: &str, status: i32, start: chrono::NaiveDateTime, seconds: i64, message| {
+        let number = |format: &str| start.format(format).to_string().parse().expect("digits");
+        AgentHistoryRow {
+            job_name: JOB.into(),
+            step_name: step.into(),
+            run_status: status,
+            run_date: number("%Y%m%d"),
+            run_time: number("%H%M%S"),
+            run_duration: (seconds / 60 * 100 + seconds % 60) as i32,
+            message: Some(message),
+        }
+    };
+    for run in rare_failure_runs() {
+        db.push_history(row(
+            ARCHIVE,
+            1,
+            run.start,
+            RareFailureRun::ARCHIVE_SECONDS,
+            "archived".into(),
+        ));
+        db.push_history(row(
+            CUBE,
+            if run.cube_failed { 0 } else { 1 },
+            run.cube_start(),
+            RareFailureRun::CUBE_SECONDS,
+            run.cube_message(),
+        ));
+    }
+    db
+}
+
+#[actix_web::test]
+async fn the_agent_source_finds_the_newest_entries_of_a_rare_category_cached_or_not() {
+    let harness = Harness::start(rare_failure_job(), Tz::UTC).await;
+
+    for ttl in [Duration::from_secs(5), Duration::ZERO] {
+        let app = TestApp::builder()
+            .store(harness.store.clone())
+            .cache_ttl(ttl)
+            .spawn()
+            .await;
+        assert_the_newest_rare_failures_are_found(&app).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_log_read_of_one_outcome_looks_through_a_bounded_depth_of_history() {
+    let harness = Harness::start(rare_failure_job(), Tz::UTC).await;
+    let app = harness.app().await;
+
+    app.get(&format!("{LOG_PATH}?category=CubeProcessingFailed&top=5"))
+        .await;
+
+    let params = harness
+        .history_requests()
+        .last()
+        .map(|r| r.params().to_vec())
+        .expect("a history read");
+    assert_eq!(params[0], Value::Int(5), "rows per step");
+    assert_eq!(
+        params[4],
+        Value::Int(0),
+        "failures (and cancellations) only"
+    );
+    assert_eq!(
+        params[5],
+        Value::Int(i64::from(AGENT_LOG_SEARCH_DEPTH)),
+        "looked through at most this many rows per step"
     );
 }
 
@@ -268,6 +349,7 @@ async fn readyz_refuses_while_the_server_clock_disagrees_with_server_time_zone()
     );
 
     db.set_offset_minutes(180);
+    tokio::time::sleep(READINESS_MAX_AGE).await;
     let (status, body) = body_of(&app, READYZ_PATH).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }

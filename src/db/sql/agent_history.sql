@@ -5,7 +5,10 @@
 -- (a DST change on one side only). Two result sets: OffsetMinutes, then the history rows.
 -- @P1: rows per step;
 -- @P2: the data integration step's name; @P3: the cube processing step's name; @P4: the job's
--- name, or NULL for every job with a step of that name. Reads four msdb tables only.
+-- name, or NULL for every job with a step of that name; @P5: the outcome wanted (NULL: every
+-- row; 1: successes; 0: failures, run_status 0 or 3 (cancelled)); @P6: how many of each step's
+-- newest rows to look through for them (at least @P1: the bound on what one read may cost when
+-- the outcome is rare). Reads four msdb tables only.
 -- Columns: Job (0 data integration, 1 cube processing); Running (0: a history row, or NULL
 -- history when the step never ran; 1: the step the current Agent session is running now, with
 -- the newest history row of the step it follows, and the job's start); then sysjobhistory's own
@@ -13,8 +16,9 @@
 -- Expected plan: the two names seek nothing (sysjobsteps is one row per step of every job, a
 -- few pages), then per matching step a Top (@P1) over msdb's index nc1 (job_id) read backward
 -- in instance_id order, with a key lookup per row to test step_id: it stops after @P1 rows of
--- the step, about @P1 x (steps in the job + 1) rows, however long the history is. The running
--- branch reads the newest sysjobactivity session's row of the job and one more Top (1).
+-- the step (@P6 when @P5 filters), about that many x (steps in the job + 1) rows, however
+-- long the history is. The running branch reads the newest sysjobactivity session's row of the
+-- job and one more Top (1).
 SELECT DATEDIFF(minute, SYSUTCDATETIME(), SYSDATETIME()) AS OffsetMinutes;
 WITH wanted (Job, StepName) AS (
     SELECT 0, @P2
@@ -34,11 +38,17 @@ SELECT steps.Job, CAST(0 AS int) AS Running,
     CAST(NULL AS datetime) AS JobStarted
 FROM steps
 OUTER APPLY (
-    SELECT TOP (@P1) entry.run_status, entry.run_date, entry.run_time, entry.run_duration,
-        entry.message
-    FROM msdb.dbo.sysjobhistory AS entry
-    WHERE entry.job_id = steps.job_id AND entry.step_id = steps.step_id
-    ORDER BY entry.instance_id DESC
+    SELECT TOP (@P1) recent.run_status, recent.run_date, recent.run_time, recent.run_duration,
+        recent.message
+    FROM (
+        SELECT TOP (@P6) entry.instance_id, entry.run_status, entry.run_date, entry.run_time,
+            entry.run_duration, entry.message
+        FROM msdb.dbo.sysjobhistory AS entry
+        WHERE entry.job_id = steps.job_id AND entry.step_id = steps.step_id
+        ORDER BY entry.instance_id DESC
+    ) AS recent
+    WHERE @P5 IS NULL OR recent.run_status = @P5 OR (@P5 = 0 AND recent.run_status = 3)
+    ORDER BY recent.instance_id DESC
 ) AS history
 UNION ALL
 SELECT steps.Job, CAST(1 AS int),
