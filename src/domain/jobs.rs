@@ -38,8 +38,8 @@ impl IntegrationStatus {
 pub enum JobsRead {
     /// The Status operation is disabled: nothing is read, nothing reported.
     NotRead,
-    /// The database could not answer.
-    Unavailable,
+    /// The database could not answer, for `reason` (a metric label: `database_unreachable`, …).
+    Unavailable { reason: &'static str },
     Known {
         now: DateTime<Utc>,
         status: IntegrationStatus,

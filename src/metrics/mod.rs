@@ -333,7 +333,20 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
     );
 }
 
-/// `qoe_integration_log_enabled`, `qoe_status_up` and the per-job gauges.
+/// Declared whenever the log is enabled; its one sample only while the log is unreadable.
+fn unreadable_reason(out: &mut String, reason: Option<&str>) {
+    let name = "qoe_status_unreadable_reason";
+    let _ = writeln!(out, "# HELP {name} Why the integration log could not be read, while qoe_status_up is 0: always 1, the reason in its label (absent while readable).\n# TYPE {name} gauge");
+    if let Some(reason) = reason {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} 1");
+    }
+}
+
+/// The label naming the CQD job on the per-job series. Not `job`: Prometheus' scrape sets its
+/// own `job` (the scrape job) and would store ours as `exported_job`.
+pub const JOB_LABEL: &str = "qoe_job";
+
+/// `qoe_integration_log_enabled`, `qoe_status_up` (with why not, while 0) and the per-job gauges.
 fn render_jobs(jobs: &JobsRead, out: &mut String) {
     let enabled = "1 if integration_log.enabled is true; while 0, the API answers empty and no job series are reported.";
     let enabled_value = u8::from(!matches!(jobs, JobsRead::NotRead));
@@ -341,7 +354,10 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
     let up = "1 if the integration log could be read.";
     let (now, status, last_run_seconds) = match jobs {
         JobsRead::NotRead => return,
-        JobsRead::Unavailable => return gauge(out, "qoe_status_up", up, 0),
+        JobsRead::Unavailable { reason } => {
+            gauge(out, "qoe_status_up", up, 0);
+            return unreadable_reason(out, Some(reason));
+        }
         JobsRead::Known {
             now,
             status,
@@ -349,6 +365,7 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
         } => (now, status, last_run_seconds),
     };
     gauge(out, "qoe_status_up", up, 1);
+    unreadable_reason(out, None);
     let jobs = status.jobs();
     let name = "qoe_last_success_age_seconds";
     let _ = writeln!(out, "# HELP {name} Seconds since the job last succeeded (absent if it never did).\n# TYPE {name} gauge");
@@ -356,7 +373,7 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
         if let Some(newest) = job.successes.first() {
             let age = (*now - *newest).num_milliseconds() as f64 / 1000.0;
             let job = job.job.metric_label();
-            let _ = writeln!(out, "{name}{{job=\"{job}\"}} {age}");
+            let _ = writeln!(out, "{name}{{{JOB_LABEL}=\"{job}\"}} {age}");
         }
     }
     // Present for every job, unlike the age, so an alert fires for a job that never succeeded.
@@ -367,7 +384,7 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
         let succeeded = u8::from(verdict.freshness != Freshness::NeverSucceeded);
         let _ = writeln!(
             out,
-            "{name}{{job=\"{}\"}} {succeeded}",
+            "{name}{{{JOB_LABEL}=\"{}\"}} {succeeded}",
             verdict.job.metric_label()
         );
     }
@@ -376,13 +393,21 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
     for job in &jobs {
         if let Some(newest) = job.failures.first() {
             let job = job.job.metric_label();
-            let _ = writeln!(out, "{name}{{job=\"{job}\"}} {}", newest.timestamp());
+            let _ = writeln!(
+                out,
+                "{name}{{{JOB_LABEL}=\"{job}\"}} {}",
+                newest.timestamp()
+            );
         }
     }
     let name = "qoe_last_run_duration_seconds";
     let _ = writeln!(out, "# HELP {name} How long the job's newest finished run took (absent if none is known).\n# TYPE {name} gauge");
     for (job, seconds) in last_run_seconds {
-        let _ = writeln!(out, "{name}{{job=\"{}\"}} {seconds}", job.metric_label());
+        let _ = writeln!(
+            out,
+            "{name}{{{JOB_LABEL}=\"{}\"}} {seconds}",
+            job.metric_label()
+        );
     }
     let name = "qoe_run_in_progress_seconds";
     let _ = writeln!(out, "# HELP {name} Seconds since the job's newest start, while that start has no outcome yet (absent when no run is in progress).\n# TYPE {name} gauge");
@@ -391,7 +416,7 @@ fn render_jobs(jobs: &JobsRead, out: &mut String) {
             let seconds = running.num_milliseconds() as f64 / 1000.0;
             let _ = writeln!(
                 out,
-                "{name}{{job=\"{}\"}} {seconds}",
+                "{name}{{{JOB_LABEL}=\"{}\"}} {seconds}",
                 job.job.metric_label()
             );
         }
@@ -436,16 +461,16 @@ mod tests {
 
         assert!(text.contains("qoe_status_up 1\n"), "{text}");
         assert!(
-            text.contains("qoe_last_success_age_seconds{job=\"data_integration\"} 300\n"),
+            text.contains("qoe_last_success_age_seconds{qoe_job=\"data_integration\"} 300\n"),
             "{text}"
         );
         assert!(
-            !text.contains("qoe_last_success_age_seconds{job=\"cube_processing\"}"),
+            !text.contains("qoe_last_success_age_seconds{qoe_job=\"cube_processing\"}"),
             "{text}"
         );
         assert!(
             text.contains(&format!(
-                "qoe_last_failure_timestamp_seconds{{job=\"cube_processing\"}} {}\n",
+                "qoe_last_failure_timestamp_seconds{{qoe_job=\"cube_processing\"}} {}\n",
                 at(9, 30).timestamp()
             )),
             "{text}"
@@ -478,11 +503,11 @@ mod tests {
         ));
 
         assert!(
-            text.contains("qoe_last_run_duration_seconds{job=\"cube_processing\"} 240\n"),
+            text.contains("qoe_last_run_duration_seconds{qoe_job=\"cube_processing\"} 240\n"),
             "{text}"
         );
         assert!(
-            !text.contains("qoe_last_run_duration_seconds{job=\"data_integration\"}"),
+            !text.contains("qoe_last_run_duration_seconds{qoe_job=\"data_integration\"}"),
             "a run still in progress has no duration: {text}"
         );
     }
@@ -495,11 +520,11 @@ mod tests {
         ));
 
         assert!(
-            text.contains("qoe_run_in_progress_seconds{job=\"data_integration\"} 2100\n"),
+            text.contains("qoe_run_in_progress_seconds{qoe_job=\"data_integration\"} 2100\n"),
             "{text}"
         );
         assert!(
-            !text.contains("qoe_run_in_progress_seconds{job=\"cube_processing\"}"),
+            !text.contains("qoe_run_in_progress_seconds{qoe_job=\"cube_processing\"}"),
             "a finished run is not in progress: {text}"
         );
     }
@@ -517,7 +542,7 @@ mod tests {
         let text = rendered(&read);
 
         assert!(
-            text.contains("qoe_run_in_progress_seconds{job=\"cube_processing\"} 60\n"),
+            text.contains("qoe_run_in_progress_seconds{qoe_job=\"cube_processing\"} 60\n"),
             "{text}"
         );
     }
@@ -538,11 +563,11 @@ mod tests {
         let text = rendered(&JobsRead::from_entries(entries, at(10, 5)));
 
         assert!(
-            text.contains("qoe_job_has_succeeded{job=\"data_integration\"} 1\n"),
+            text.contains("qoe_job_has_succeeded{qoe_job=\"data_integration\"} 1\n"),
             "{text}"
         );
         assert!(
-            text.contains("qoe_job_has_succeeded{job=\"cube_processing\"} 0\n"),
+            text.contains("qoe_job_has_succeeded{qoe_job=\"cube_processing\"} 0\n"),
             "{text}"
         );
     }
@@ -550,7 +575,9 @@ mod tests {
     #[test]
     fn the_integration_log_switch_is_reported_whether_or_not_anything_is_read() {
         let disabled = rendered(&JobsRead::NotRead);
-        let unreadable = rendered(&JobsRead::Unavailable);
+        let unreadable = rendered(&JobsRead::Unavailable {
+            reason: "database_unreachable",
+        });
 
         assert!(
             disabled.contains("qoe_integration_log_enabled 0\n"),
@@ -563,11 +590,25 @@ mod tests {
     }
 
     #[test]
-    fn an_unavailable_database_is_status_up_zero_without_ages() {
-        let text = rendered(&JobsRead::Unavailable);
+    fn an_unavailable_database_is_status_up_zero_with_its_reason_and_without_ages() {
+        let text = rendered(&JobsRead::Unavailable {
+            reason: "server_time_zone_mismatch",
+        });
 
         assert!(text.contains("qoe_status_up 0\n"), "{text}");
+        assert!(
+            text.contains("qoe_status_unreadable_reason{reason=\"server_time_zone_mismatch\"} 1\n"),
+            "{text}"
+        );
         assert!(!text.contains("qoe_last_success_age_seconds{"), "{text}");
+    }
+
+    #[test]
+    fn a_readable_log_reports_no_reason() {
+        let text = rendered(&JobsRead::from_entries(Vec::new(), at(10, 5)));
+
+        assert!(text.contains("qoe_status_up 1\n"), "{text}");
+        assert!(!text.contains("qoe_status_unreadable_reason{"), "{text}");
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
                         )
                     });
                 }
-                JobsRead::Unavailable
+                JobsRead::Unavailable {
+                    reason: error.kind().metric_label(),
+                }
             }
         }
     };

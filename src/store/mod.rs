@@ -143,6 +143,28 @@ impl Unavailability {
         Unavailability::ServerTimeZoneMismatch,
     ];
 
+    /// The reason as `qoe_status_unreadable_reason`'s `reason` label, which the alert rules
+    /// match: renaming one is a breaking change for them.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Unavailability::NameNotResolved => "name_not_resolved",
+            Unavailability::Unreachable => "database_unreachable",
+            Unavailability::TimedOut => "database_timed_out",
+            Unavailability::LoginFailed => "database_login_failed",
+            Unavailability::CertificateNotTrusted => "certificate_not_trusted",
+            Unavailability::QueryFailed => "query_failed",
+            Unavailability::InstanceNotFound => "instance_not_found",
+            Unavailability::SqlBrowserUnreachable => "sql_browser_unreachable",
+            Unavailability::DatabaseNotFound => "database_not_found",
+            Unavailability::EncryptionMismatch => "encryption_mismatch",
+            Unavailability::RedirectedTwice => "redirected_twice",
+            Unavailability::NoKerberosCredentials => "no_kerberos_credentials",
+            Unavailability::KdcUnreachable => "kdc_unreachable",
+            Unavailability::SpnUnknown => "spn_unknown",
+            Unavailability::ServerTimeZoneMismatch => "server_time_zone_mismatch",
+        }
+    }
+
     /// A short reason without server names, driver text or credentials.
     pub fn reason(self) -> &'static str {
         match self {
@@ -250,6 +272,20 @@ mod tests {
             | KdcUnreachable
             | SpnUnknown
             | ServerTimeZoneMismatch => {}
+        }
+    }
+
+    #[test]
+    fn every_reason_has_its_own_metric_label_that_prometheus_accepts_as_written() {
+        let labels: std::collections::BTreeSet<&str> =
+            Unavailability::ALL.map(Unavailability::metric_label).into();
+
+        assert_eq!(labels.len(), Unavailability::ALL.len(), "{labels:?}");
+        for label in labels {
+            assert!(
+                label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{label}"
+            );
         }
     }
 

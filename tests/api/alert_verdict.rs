@@ -1,6 +1,6 @@
 //! The domain's verdict and the alert rules judge alike. Each case below is a job history; the
-//! test serves it, scrapes `/metrics` as Prometheus would (the scrape's `job` label renames the
-//! service's own to `exported_job`), and writes the samples as a `promtool test rules` case
+//! test serves it, scrapes `/metrics` as Prometheus would (adding the scrape's `job` and
+//! `instance`), and writes the samples as a `promtool test rules` case
 //! whose expected alerts are what `JobVerdict` says of the same history: failing →
 //! `QoEJobFailing`, stale → `QoEJobStale`, never succeeded → `QoEJobNeverSucceeded`.
 //!
@@ -121,10 +121,7 @@ fn series(line: &str, now: chrono::DateTime<Utc>) -> Option<(String, String)> {
     let labels: Vec<String> = labels
         .split(',')
         .filter(|label| !label.is_empty())
-        .map(|label| match label.strip_prefix("job=") {
-            Some(value) => format!("exported_job={value}"),
-            None => label.to_owned(),
-        })
+        .map(str::to_owned)
         .chain([
             "job=\"qoe-data-service\"".to_owned(),
             "instance=\"qoe01:8080\"".to_owned(),
@@ -161,7 +158,7 @@ async fn promtool_case(case: &Case) -> String {
         case.name
     );
     for line in metrics.lines().filter(|line| {
-        line.starts_with("qoe_") && (line.contains("job=") || line.starts_with("qoe_status_up"))
+        line.starts_with("qoe_") && (line.contains("qoe_job=") || line.starts_with("qoe_status_up"))
     }) {
         if let Some((series, values)) = series(line, now) {
             let _ = writeln!(

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use qoe_data_service::paths::METRICS_PATH;
 use qoe_data_service::startup::Application;
+use qoe_data_service::store::Unavailability;
 use testkit::integration_log::IntegrationLogDb;
 use testkit::TdsTestServer;
 
@@ -33,12 +34,20 @@ async fn exposition() -> String {
     response.body
 }
 
-/// The series names an exposition declares (`# TYPE` lines); a histogram's samples are named
-/// `_bucket`, `_sum` and `_count`.
+/// The series names an exposition declares (`# TYPE` lines; a histogram's samples are named
+/// `_bucket`, `_sum` and `_count`) and the label names its samples carry (`qoe_job`).
 fn exposed(exposition: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for line in exposition.lines() {
         let Some(declaration) = line.strip_prefix("# TYPE ") else {
+            if let Some((_, labels)) = line.split_once('{') {
+                names.extend(
+                    labels
+                        .split(',')
+                        .filter_map(|label| label.split_once('='))
+                        .map(|(name, _)| name.to_owned()),
+                );
+            }
             continue;
         };
         let (name, kind) = declaration
@@ -54,16 +63,17 @@ fn exposed(exposition: &str) -> BTreeSet<String> {
     names
 }
 
-/// Every `qoe_…` metric name in `text`.
+/// Every `qoe_…` metric (or label) name in `text`; not the rules' own records, whose names
+/// hold a colon (`qoe_job:stale_success_age_seconds`).
 fn qoe_metric_names(text: &str) -> BTreeSet<String> {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut names = BTreeSet::new();
     let mut rest = text;
     while let Some(at) = rest.find("qoe_") {
         let starts_a_name = !rest[..at].ends_with(is_name_char);
         let tail = &rest[at..];
         let end = tail.find(|c| !is_name_char(c)).unwrap_or(tail.len());
-        if starts_a_name {
+        if starts_a_name && !tail[..end].contains(':') {
             names.insert(tail[..end].to_owned());
         }
         rest = &tail[end..];
@@ -131,7 +141,7 @@ async fn every_metric_the_alert_rules_use_is_exposed() {
 #[actix_web::test]
 async fn a_metric_the_service_does_not_expose_is_reported_missing() {
     let query = "histogram_quantile(0.9, rate(qoe_http_request_duration_seconds_bucket[5m])) \
-                 / qoe_no_such_metric_total{exported_job=\"cube_processing\"}";
+                 / qoe_no_such_metric_total{qoe_job=\"cube_processing\"}";
 
     let exposed = exposed(&exposition().await);
 
@@ -139,4 +149,76 @@ async fn a_metric_the_service_does_not_expose_is_reported_missing() {
         missing(&qoe_metric_names(query), &exposed),
         vec!["qoe_no_such_metric_total".to_owned()]
     );
+}
+
+const INHIBITIONS: &str = "deploy/alertmanager/alertmanager.yml";
+
+/// The alert names (`- alert: QoE…`) of the rules.
+fn alert_names() -> BTreeSet<String> {
+    repository_text(ALERT_RULES)
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- alert: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Each alternative of an `alertname` matcher's value: `QoEJob.*` and `QoE(A|B)` as the
+/// inhibitions write them (a prefix before `.*`, alternatives in one group).
+fn alertname_alternatives(matcher: &str) -> Vec<String> {
+    let value = matcher.trim().trim_matches('"');
+    let (prefix, group) = match value.split_once('(') {
+        Some((prefix, rest)) => (prefix, rest.trim_end_matches(')')),
+        None => ("", value),
+    };
+    group
+        .split('|')
+        .map(|alternative| format!("{prefix}{alternative}"))
+        .collect()
+}
+
+#[test]
+fn every_alert_name_the_inhibitions_match_is_an_alert_of_the_rules() {
+    let alerts = alert_names();
+    let text = repository_text(INHIBITIONS);
+    let matchers: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- alertname "))
+        .map(|matcher| matcher.trim_start_matches(['=', '~']))
+        .collect();
+    assert!(matchers.len() >= 4, "{matchers:?}");
+
+    for alternative in matchers.iter().flat_map(|m| alertname_alternatives(m)) {
+        let matched = match alternative.strip_suffix(".*") {
+            Some(prefix) => alerts.iter().any(|alert| alert.starts_with(prefix)),
+            None => alerts.contains(&alternative),
+        };
+        assert!(
+            matched,
+            "{INHIBITIONS} matches `{alternative}`, which no rule of {ALERT_RULES} is: {alerts:?}"
+        );
+    }
+}
+
+/// The reasons (`qoe_status_unreadable_reason`'s label) the rules name: in matchers
+/// (`reason="…"`) and in the description's fixes (`eq $reason "…"`).
+fn reasons_in_rules() -> BTreeSet<String> {
+    let text = repository_text(ALERT_RULES);
+    let mut reasons = BTreeSet::new();
+    for marker in ["reason=\"", "eq $reason \""] {
+        for (at, _) in text.match_indices(marker) {
+            let rest = &text[at + marker.len()..];
+            let end = rest.find('"').expect("a closing quote");
+            reasons.insert(rest[..end].to_owned());
+        }
+    }
+    reasons
+}
+
+#[test]
+fn every_reason_the_service_reports_has_its_fix_in_the_alert_rules_and_no_other_is_named() {
+    let reported: BTreeSet<String> = Unavailability::ALL
+        .map(|kind| kind.metric_label().to_owned())
+        .into();
+
+    assert_eq!(reasons_in_rules(), reported);
 }

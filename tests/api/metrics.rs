@@ -99,20 +99,20 @@ async fn job_freshness_comes_from_the_status_data() {
 
     assert_has(&text, "qoe_status_up 1");
     assert!(
-        text.contains("qoe_last_success_age_seconds{job=\"data_integration\"} "),
+        text.contains("qoe_last_success_age_seconds{qoe_job=\"data_integration\"} "),
         "{text}"
     );
     assert!(
-        text.contains("qoe_last_success_age_seconds{job=\"cube_processing\"} "),
+        text.contains("qoe_last_success_age_seconds{qoe_job=\"cube_processing\"} "),
         "{text}"
     );
     // 01/18/2015 10:30:58 UTC, the newest cube processing failure of the sample.
     assert_has(
         &text,
-        "qoe_last_failure_timestamp_seconds{job=\"cube_processing\"} 1421577058",
+        "qoe_last_failure_timestamp_seconds{qoe_job=\"cube_processing\"} 1421577058",
     );
     assert!(
-        !text.contains("qoe_last_failure_timestamp_seconds{job=\"data_integration\"}"),
+        !text.contains("qoe_last_failure_timestamp_seconds{qoe_job=\"data_integration\"}"),
         "{text}"
     );
 }
@@ -125,6 +125,19 @@ async fn an_unavailable_database_is_status_up_zero_and_the_scrape_still_succeeds
 
     assert_has(&text, "qoe_status_up 0");
     assert!(!text.contains("qoe_last_success_age_seconds{"), "{text}");
+}
+
+#[actix_web::test]
+async fn a_server_zone_that_disagrees_is_reported_as_its_own_reason_for_its_own_alert() {
+    let app = over(FakeStore::failing(Unavailability::ServerTimeZoneMismatch)).await;
+
+    let text = scrape(&app).await;
+
+    assert_has(&text, "qoe_status_up 0");
+    assert_has(
+        &text,
+        "qoe_status_unreadable_reason{reason=\"server_time_zone_mismatch\"} 1",
+    );
 }
 
 #[actix_web::test]
@@ -156,14 +169,20 @@ async fn a_run_in_progress_and_a_job_that_never_succeeded_are_reported() {
     let text = scrape(&app).await;
 
     assert_has(&text, "qoe_integration_log_enabled 1");
-    assert_has(&text, "qoe_job_has_succeeded{job=\"data_integration\"} 1");
-    assert_has(&text, "qoe_job_has_succeeded{job=\"cube_processing\"} 0");
+    assert_has(
+        &text,
+        "qoe_job_has_succeeded{qoe_job=\"data_integration\"} 1",
+    );
+    assert_has(
+        &text,
+        "qoe_job_has_succeeded{qoe_job=\"cube_processing\"} 0",
+    );
     assert!(
-        text.contains("qoe_run_in_progress_seconds{job=\"cube_processing\"} "),
+        text.contains("qoe_run_in_progress_seconds{qoe_job=\"cube_processing\"} "),
         "{text}"
     );
     assert!(
-        !text.contains("qoe_run_in_progress_seconds{job=\"data_integration\"}"),
+        !text.contains("qoe_run_in_progress_seconds{qoe_job=\"data_integration\"}"),
         "{text}"
     );
 }

@@ -463,11 +463,11 @@ async fn the_status_page_charts_agent_run_durations_and_metrics_report_the_last(
 
     let (_, metrics) = body_of(&app, METRICS_PATH).await;
     assert!(
-        metrics.contains("qoe_last_run_duration_seconds{job=\"data_integration\"} 73\n"),
+        metrics.contains("qoe_last_run_duration_seconds{qoe_job=\"data_integration\"} 73\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("qoe_last_run_duration_seconds{job=\"cube_processing\"} 3\n"),
+        metrics.contains("qoe_last_run_duration_seconds{qoe_job=\"cube_processing\"} 3\n"),
         "{metrics}"
     );
 }
