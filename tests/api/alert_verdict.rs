@@ -197,6 +197,12 @@ async fn generated() -> String {
 }
 
 fn promtool_or_skip() -> Option<()> {
+    if cfg!(windows) {
+        // CI's Linux leg runs promtool on the same cases; a Windows build under Wine cannot
+        // start the Linux promtool.
+        eprintln!("skipped running promtool: the Linux leg runs it");
+        return None;
+    }
     let found = std::process::Command::new("promtool")
         .arg("--version")
         .output()
