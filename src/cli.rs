@@ -396,6 +396,7 @@ mod service_tests {
         assert!(started.elapsed() < Duration::from_secs(1), "{error}");
         assert!(error.contains(&config.display().to_string()), "{error}");
         assert!(error.contains("1048576 bytes"), "{error}");
-        std::fs::remove_dir_all(&dir).expect("clean up");
+        // Best effort: on Windows the log file opened beside the settings may still be open.
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
