@@ -10,6 +10,8 @@
 #   bench/slow-readers.sh --smoke      # 200 clients, 10 s: proves the script works
 #
 # Ports: BENCH_PORT (default 18097) and the next one. Raises the open-file limit to 16384.
+# BENCH_SERVICE_ENV="NAME=value …": environment for the service alone, e.g. the allocator's
+# tunables (BENCH_SERVICE_ENV=MALLOC_ARENA_MAX=2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +24,8 @@ ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # shellcheck source=bench/common.sh
 . bench/common.sh
 start_bench_server
-start_service_over_tds
+# shellcheck disable=SC2086 # NAME=value words, split on purpose
+start_service_over_tds ${BENCH_SERVICE_ENV:-}
 
 timeout $((HOLD_S + 60)) python3 - "$PORT" "$SERVICE_PID" "$CLIENTS" "$HOLD_S" <<'PY'
 import asyncio, os, socket, sys, time
@@ -39,8 +42,13 @@ def rss_mb(field="VmRSS"):
     return 0.0
 
 def open_sockets():
-    return sum(1 for fd in os.listdir(f"/proc/{pid}/fd")
-               if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"))
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:  # closed since the listing
+            pass
+    return count
 
 async def get(path, limit):
     asked = time.monotonic()
@@ -145,4 +153,4 @@ async def main():
 asyncio.run(main())
 PY
 curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null && echo "the service still answers /healthz"
-echo "service defaults: http.max_connections 2048, http.client_write_timeout_ms 5000; $ROWS log rows; $(nproc) CPUs"
+echo "service defaults: http.max_connections 2048, http.client_write_timeout_ms 5000; $ROWS log rows; $(nproc) CPUs; service environment: ${BENCH_SERVICE_ENV:-none}"
