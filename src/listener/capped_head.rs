@@ -2,12 +2,14 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::LazyLock;
-use std::task::{Context, Poll};
+use std::sync::{Arc, LazyLock};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
+
+use super::pacer::Pacer;
 
 /// A connection whose reads fail once a request head (request line and headers, up to the
 /// blank line `\r\n\r\n` that ends it) grows past `cap` bytes, however the bytes are split
@@ -15,6 +17,9 @@ use tokio::time::Sleep;
 /// make the server buffer more than `cap` bytes of a head nor hold the connection by sending
 /// a head slowly: actix-http times only a connection's first head. (Request bodies count as
 /// a head too: this API takes none.)
+///
+/// Its reads are paced by its [`Pacer`]: a head that may not be handed on yet stays in the
+/// socket, or in `held` when it came in one read with the heads before it.
 pub struct CappedHead<T> {
     inner: T,
     cap: usize,
@@ -28,21 +33,46 @@ pub struct CappedHead<T> {
     deadline: Option<Pin<Box<Sleep>>>,
     /// Whether `deadline` is running (the timer is kept to be reset, not reallocated).
     deadline_armed: bool,
+    pacer: Arc<Pacer>,
+    /// Heads handed on so far.
+    delivered: u64,
+    /// Bytes read past the last head that could be handed on, to be handed on first.
+    held: Vec<u8>,
 }
 
-/// What one read did to the head being received.
+/// What one read did to the heads being received.
 #[derive(Debug, PartialEq, Eq)]
 enum Scan {
     /// A head is longer than the cap.
     TooLong,
-    /// Within the cap; `ended` if a head ended in these bytes.
-    Within { ended: bool },
+    /// Within the cap: `ended` heads ended in the first `handed` bytes, which may be handed on.
+    Within { ended: u64, handed: usize },
 }
 
 const HEAD_END: &[u8] = b"\r\n\r\n";
 /// Built once: building a `memmem` searcher for every read cost about as much as the search.
 static HEAD_END_FINDER: LazyLock<memchr::memmem::Finder<'static>> =
     LazyLock::new(|| memchr::memmem::Finder::new(HEAD_END));
+
+/// Where heads end in `bytes` (just past each blank line), found with `memmem`; a blank line
+/// begun in the `carried` bytes of earlier reads ends within the first 3.
+fn head_ends<'a>(carried: &[u8], bytes: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let first = bytes.len().min(HEAD_END.len() - 1);
+    let mut joined = [0u8; 6];
+    joined[..carried.len()].copy_from_slice(carried);
+    joined[carried.len()..carried.len() + first].copy_from_slice(&bytes[..first]);
+    // At most 3 places to look: no searcher needed.
+    let straddling = joined[..carried.len() + first]
+        .windows(HEAD_END.len())
+        .position(|window| window == HEAD_END)
+        .map(|at| at + HEAD_END.len() - carried.len());
+    let from = straddling.unwrap_or(0);
+    straddling.into_iter().chain(
+        HEAD_END_FINDER
+            .find_iter(&bytes[from..])
+            .map(move |at| from + at + HEAD_END.len()),
+    )
+}
 
 impl<T> CappedHead<T> {
     /// `cap` and `timeout` as [`CappedHead`] says.
@@ -56,38 +86,34 @@ impl<T> CappedHead<T> {
             timeout,
             deadline: None,
             deadline_armed: false,
+            pacer: Pacer::new(),
+            delivered: 0,
+            held: Vec::new(),
         }
     }
 
-    /// Finds the ends of heads in `bytes` with `memmem` (a blank line split across reads is
-    /// found through the carried bytes), and measures every head against the cap.
-    fn scan(&mut self, bytes: &[u8]) -> Scan {
+    /// What the service in front of the app tells when it takes a request.
+    pub fn pacer(&self) -> Arc<Pacer> {
+        self.pacer.clone()
+    }
+
+    /// Measures every head in `bytes` against the cap, up to the end of the `allowed`-th.
+    fn scan(&mut self, bytes: &[u8], allowed: u64) -> Scan {
         let cap = self.cap;
+        let carried = self.carried;
         let mut start = 0;
-        let mut ended = false;
-        // A blank line that began in an earlier read ends within the first 3 new bytes.
-        let first = bytes.len().min(HEAD_END.len() - 1);
-        let mut joined = [0u8; 6];
-        joined[..self.carried_len].copy_from_slice(&self.carried[..self.carried_len]);
-        joined[self.carried_len..self.carried_len + first].copy_from_slice(&bytes[..first]);
-        // At most 3 places to look: no searcher needed.
-        let straddling = joined[..self.carried_len + first]
-            .windows(HEAD_END.len())
-            .position(|window| window == HEAD_END)
-            .map(|at| at + HEAD_END.len() - self.carried_len);
-        let ends = straddling.into_iter().chain(
-            HEAD_END_FINDER
-                .find_iter(&bytes[straddling.unwrap_or(0)..])
-                .map(|at| straddling.unwrap_or(0) + at + HEAD_END.len()),
-        );
-        for end in ends {
+        let mut ended = 0;
+        for end in head_ends(&carried[..self.carried_len], bytes) {
             if self.since_head_end + (end - start) > cap {
                 return Scan::TooLong;
             }
             self.since_head_end = 0;
             self.carried_len = 0;
             start = end;
-            ended = true;
+            ended += 1;
+            if ended == allowed {
+                return Scan::Within { ended, handed: end };
+            }
         }
         let rest = &bytes[start..];
         self.since_head_end += rest.len();
@@ -95,7 +121,10 @@ impl<T> CappedHead<T> {
             return Scan::TooLong;
         }
         self.carry(rest);
-        Scan::Within { ended }
+        Scan::Within {
+            ended,
+            handed: bytes.len(),
+        }
     }
 
     /// Keeps the last bytes (up to 3) of the unfinished head.
@@ -170,20 +199,47 @@ impl<T: AsyncRead + Unpin> AsyncRead for CappedHead<T> {
             let error = io::Error::new(io::ErrorKind::TimedOut, HeadRefused::TooSlow);
             return Poll::Ready(Err(error));
         }
+        let allowed = this.pacer.heads_allowed(this.delivered);
         let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &polled {
-            match this.scan(&buf.filled()[before..]) {
-                Scan::TooLong => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        HeadRefused::TooLong,
-                    )));
-                }
-                Scan::Within { ended } => this.time_head(ended),
+        let from_held = !this.held.is_empty();
+        if from_held {
+            if allowed == 0 {
+                this.pacer.wake_when_allowed(this.delivered, cx);
+                return Poll::Pending;
             }
+            let count = this.held.len().min(buf.remaining());
+            buf.put_slice(&this.held[..count]);
+        } else {
+            // Read even when no head may be handed on: most often nothing is there, and the
+            // socket, not the pacer, wakes the task (no extra poll per request).
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
         }
-        polled
+        let read = &buf.filled()[before..];
+        if allowed == 0 && !read.is_empty() {
+            this.held = read.to_vec();
+            buf.set_filled(before);
+            this.pacer.wake_when_allowed(this.delivered, cx);
+            return Poll::Pending;
+        }
+        let (ended, handed) = match this.scan(read, allowed) {
+            Scan::TooLong => {
+                let error = io::Error::new(io::ErrorKind::InvalidData, HeadRefused::TooLong);
+                return Poll::Ready(Err(error));
+            }
+            Scan::Within { ended, handed } => (ended, handed),
+        };
+        if from_held {
+            this.held.drain(..handed);
+            if this.held.is_empty() {
+                this.held = Vec::new();
+            }
+        } else if handed < read.len() {
+            this.held = read[handed..].to_vec();
+        }
+        buf.set_filled(before + handed);
+        this.delivered += ended;
+        this.time_head(ended > 0);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -225,24 +281,34 @@ mod tests {
         CappedHead::new((), cap, Duration::from_secs(5))
     }
 
-    fn within(ended: bool) -> Scan {
-        Scan::Within { ended }
+    /// Refused as too long.
+    const REFUSED: Option<u64> = None;
+
+    /// How many heads end in `bytes`, read with no pacing (all handed on); [`REFUSED`].
+    fn scan(capped: &mut CappedHead<()>, bytes: &[u8]) -> Option<u64> {
+        match capped.scan(bytes, u64::MAX) {
+            Scan::TooLong => REFUSED,
+            Scan::Within { ended, handed } => {
+                assert_eq!(handed, bytes.len(), "unpaced, every byte is handed on");
+                Some(ended)
+            }
+        }
     }
 
     #[test]
     fn a_head_is_counted_until_its_blank_line_even_when_split_across_reads() {
         let mut capped = capped(20);
 
-        assert_eq!(capped.scan(b"GET / HTTP/1.1\r\n\r"), within(false));
+        assert_eq!(scan(&mut capped, b"GET / HTTP/1.1\r\n\r"), Some(0));
         assert_eq!(
-            capped.scan(b"\n"),
-            within(true),
+            scan(&mut capped, b"\n"),
+            Some(1),
             "the blank line ends the head"
         );
-        assert_eq!(capped.scan(b"GET /next HTTP/1.1\r\n"), within(false));
+        assert_eq!(scan(&mut capped, b"GET /next HTTP/1.1\r\n"), Some(0));
         assert_eq!(
-            capped.scan(b"X"),
-            Scan::TooLong,
+            scan(&mut capped, b"X"),
+            REFUSED,
             "21 bytes without a blank line"
         );
     }
@@ -251,11 +317,11 @@ mod tests {
     fn a_blank_line_split_byte_by_byte_ends_the_head() {
         let mut capped = capped(24);
 
-        assert_eq!(capped.scan(b"GET / HTTP/1.1"), within(false));
+        assert_eq!(scan(&mut capped, b"GET / HTTP/1.1"), Some(0));
         for byte in [b"\r", b"\n", b"\r"] {
-            assert_eq!(capped.scan(byte), within(false));
+            assert_eq!(scan(&mut capped, byte), Some(0));
         }
-        assert_eq!(capped.scan(b"\n"), within(true));
+        assert_eq!(scan(&mut capped, b"\n"), Some(1));
         assert_eq!(capped.since_head_end, 0);
     }
 
@@ -263,10 +329,10 @@ mod tests {
     fn the_blank_line_of_one_head_does_not_end_the_next() {
         let mut capped = capped(100);
 
-        assert_eq!(capped.scan(b"GET / HTTP/1.1\r\n\r\n"), within(true));
+        assert_eq!(scan(&mut capped, b"GET / HTTP/1.1\r\n\r\n"), Some(1));
         assert_eq!(
-            capped.scan(b"\r\n"),
-            within(false),
+            scan(&mut capped, b"\r\n"),
+            Some(0),
             "a lone CRLF after a head"
         );
         assert_eq!(capped.since_head_end, 2);
@@ -276,7 +342,7 @@ mod tests {
     fn a_head_over_the_cap_is_refused_even_when_it_ends_in_the_same_read() {
         let long = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(32_000));
 
-        assert_eq!(capped(16 * 1024).scan(long.as_bytes()), Scan::TooLong);
+        assert_eq!(scan(&mut capped(16 * 1024), long.as_bytes()), REFUSED);
     }
 
     #[test]
@@ -284,19 +350,82 @@ mod tests {
         let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         let three = head.repeat(3);
 
-        assert_eq!(capped(head.len()).scan(&three), within(true));
+        assert_eq!(scan(&mut capped(head.len()), &three), Some(3));
         let mut longer = three.clone();
         longer.extend_from_slice(&head[..head.len() - 4]);
         longer.extend_from_slice(b"Y: z\r\n\r\n");
-        assert_eq!(capped(head.len()).scan(&longer), Scan::TooLong);
+        assert_eq!(scan(&mut capped(head.len()), &longer), REFUSED);
     }
 
     #[test]
     fn a_head_of_exactly_the_cap_is_accepted() {
         let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
-        assert_eq!(capped(head.len()).scan(head), within(true));
-        assert_eq!(capped(head.len() - 1).scan(head), Scan::TooLong);
+        assert_eq!(scan(&mut capped(head.len()), head), Some(1));
+        assert_eq!(scan(&mut capped(head.len() - 1), head), REFUSED);
+    }
+
+    #[test]
+    fn a_paced_read_hands_on_heads_only_up_to_the_end_of_the_last_allowed() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut capped = capped(head.len());
+
+        assert_eq!(
+            capped.scan(&head.repeat(3), 1),
+            Scan::Within {
+                ended: 1,
+                handed: head.len()
+            }
+        );
+        assert_eq!(capped.since_head_end, 0, "cut where the head ends");
+    }
+
+    /// A read of `capped` polled once, with a waker that counts its wakes.
+    fn read_once<T: AsyncRead + Unpin>(
+        capped: &mut CappedHead<T>,
+        woken: &Arc<Woken>,
+    ) -> Poll<io::Result<Vec<u8>>> {
+        let waker = std::task::Waker::from(woken.clone());
+        let mut space = [0u8; 4096];
+        let mut buf = ReadBuf::new(&mut space);
+        Pin::new(capped)
+            .poll_read(&mut Context::from_waker(&waker), &mut buf)
+            .map_ok(|()| buf.filled().to_vec())
+    }
+
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_heads_are_handed_on_one_at_a_time_as_the_app_takes_them() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        let three = Parts([head.repeat(3)].into());
+        let mut capped = CappedHead::new(three, 2048, Duration::from_secs(5));
+        let woken = Arc::new(Woken::default());
+
+        let first = read_once(&mut capped, &woken);
+        assert!(matches!(&first, Poll::Ready(Ok(read)) if *read == head), "{first:?}");
+        assert!(
+            read_once(&mut capped, &woken).is_pending(),
+            "the first not yet taken: the second waits"
+        );
+
+        capped.pacer().request_taken();
+        assert_eq!(woken.0.load(std::sync::atomic::Ordering::SeqCst), 1, "the read is woken");
+        let second = read_once(&mut capped, &woken);
+        assert!(matches!(&second, Poll::Ready(Ok(read)) if *read == head), "{second:?}");
+        assert!(read_once(&mut capped, &woken).is_pending());
+
+        capped.pacer().request_taken();
+        let third = read_once(&mut capped, &woken);
+        assert!(matches!(&third, Poll::Ready(Ok(read)) if *read == head), "{third:?}");
+        assert!(capped.held.is_empty() && capped.held.capacity() == 0, "nothing kept");
     }
 
     /// A connection that hands out `parts` one per read, then the end.
@@ -324,7 +453,8 @@ mod tests {
         loop {
             match capped.read(&mut buf).await {
                 Ok(0) => return false,
-                Ok(_) => {}
+                // As the app would take each head handed on.
+                Ok(_) => capped.pacer().request_taken(),
                 Err(error) => {
                     let cause = error
                         .get_ref()

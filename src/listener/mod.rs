@@ -10,7 +10,7 @@
 //! wrapped in [`CappedHead`] and [`Served`].
 use std::io;
 use std::net::SocketAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use actix_http::body::MessageBody;
@@ -19,7 +19,8 @@ use actix_http::{HttpService, Protocol, Request, Response};
 use actix_rt::net::TcpStream;
 use actix_server::{GracefulShutdownSignal, Server, ServerBuilder};
 use actix_service::{
-    fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
+    apply_fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactory,
+    ServiceFactoryExt,
 };
 use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
 use actix_web::dev::AppConfig;
@@ -29,10 +30,12 @@ use crate::log_limit::RateLimit;
 use crate::metrics::{ProtocolError, ProtocolErrors};
 
 mod capped_head;
+mod pacer;
 mod served;
 
 pub use capped_head::CappedHead;
 use capped_head::HeadRefused;
+use pacer::Pacer;
 pub use served::Served;
 use served::{AnswerNotTaken, Slots};
 
@@ -213,7 +216,7 @@ fn http_service<T, F, I, S, B>(
     limits: Limits,
     errors: ProtocolErrors,
 ) -> impl ServiceFactory<
-    (T, Protocol, Option<SocketAddr>),
+    (Served<CappedHead<T>>, Protocol, Option<SocketAddr>),
     Config = (),
     Response = (),
     Error = (),
@@ -234,7 +237,17 @@ where
     let app = factory()
         .into_factory()
         .map_err(|error| error.into().error_response());
+    // Each request the app takes lets the connection's next pipelined head in (`Pacer`).
+    let app = apply_fn_factory(app, |request: Request, app| {
+        if let Some(pacer) = request.conn_data::<Arc<Pacer>>() {
+            pacer.request_taken();
+        }
+        actix_service::Service::call(app, request)
+    });
     HttpService::build()
+        .on_connect_ext(|io: &Served<CappedHead<T>>, data| {
+            data.insert(io.get_ref().pacer());
+        })
         .client_request_timeout(limits.client_request_timeout)
         .keep_alive(limits.keep_alive)
         // What a connection copies of an answer before it waits for the client to take it;

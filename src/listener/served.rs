@@ -83,6 +83,11 @@ impl<T> Served<T> {
         }
     }
 
+    /// The connection inside.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     /// After a write or flush: progress (or an error) stops the clock, a blocked one starts it
     /// if it is not running; an error once it ran out, else the task is woken when it does.
     fn progress<R>(

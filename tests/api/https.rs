@@ -95,6 +95,32 @@ async fn https_serves_http_1_1_and_never_offers_http_2() {
 }
 
 #[actix_web::test]
+async fn requests_pipelined_over_https_are_all_answered_in_order() {
+    let certificates = certificates();
+    let files = TlsFiles::write("pipelined", &certificates, &certificates.server_key_pem);
+    let port = serve_over_an_empty_store(files.settings());
+    let mut stream = connect(port, &files.ca_pem, &[b"http/1.1"]).await;
+
+    // In one write: the server hands them to actix-http one at a time (listener::pacer).
+    let requests = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(20)
+        + "GET /openapi.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    stream.write_all(requests.as_bytes()).await.expect("requests");
+    let mut answers = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answers),
+    )
+    .await
+    .expect("all answered within 10 s")
+    .expect("read");
+
+    let text = String::from_utf8_lossy(&answers);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 21, "{text}");
+    assert!(text.trim_end().ends_with('}'), "the last answer, openapi.json, is whole");
+    assert!(text.rfind(r#"{"status":"ok"}"#) < text.find("openapi"), "in order");
+}
+
+#[actix_web::test]
 async fn a_file_that_is_not_a_certificate_stops_the_start_naming_the_setting() {
     let certificates = TestCertificates {
         server_cert_pem: "not a certificate".into(),
