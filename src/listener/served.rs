@@ -15,6 +15,8 @@ use tokio::time::Sleep;
 pub struct Slots {
     taken: AtomicUsize,
     cap: usize,
+    /// The most taken at once since the last [`Slots::fall_from_peak`].
+    peak: AtomicUsize,
 }
 
 /// One place under the cap, given back when dropped (when its connection ends).
@@ -26,17 +28,27 @@ impl Slots {
         Arc::new(Slots {
             taken: AtomicUsize::new(0),
             cap,
+            peak: AtomicUsize::new(0),
         })
     }
 
     /// A place, unless all `cap` are taken.
     pub fn take(self: &Arc<Self>) -> Option<Slot> {
-        self.taken
+        let taken = self
+            .taken
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
                 (taken < self.cap).then_some(taken + 1)
             })
-            .ok()
-            .map(|_| Slot(self.clone()))
+            .ok()?;
+        self.peak.fetch_max(taken + 1, Ordering::AcqRel);
+        Some(Slot(self.clone()))
+    }
+
+    /// How far the places taken fell since the last call: the most taken at once since then,
+    /// less those taken now (from which the next peak is counted).
+    pub fn fall_from_peak(&self) -> usize {
+        let now = self.taken.load(Ordering::Acquire);
+        self.peak.swap(now, Ordering::AcqRel).saturating_sub(now)
     }
 }
 
@@ -176,5 +188,17 @@ mod tests {
         assert!(slots.take().is_none(), "a third slot with a cap of 2");
         drop(first);
         assert!(slots.take().is_some(), "the dropped slot is free again");
+    }
+
+    #[test]
+    fn the_fall_from_peak_counts_the_places_given_back_since_the_last_look() {
+        let slots = Slots::new(10);
+        let mut held: Vec<Slot> = (0..5).filter_map(|_| slots.take()).collect();
+        held.truncate(2);
+
+        assert_eq!(slots.fall_from_peak(), 3, "5 at once, 2 now");
+        assert_eq!(slots.fall_from_peak(), 0, "counted from 2 again");
+        held.clear();
+        assert_eq!(slots.fall_from_peak(), 2);
     }
 }

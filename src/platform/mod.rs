@@ -75,6 +75,14 @@ pub fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> {
     os::prepare_listener(socket)
 }
 
+/// Gives the memory the allocator keeps free back to the operating system. glibc's `free` keeps
+/// what thousands of connections freed in its arenas (100+ MB after 2,000 slow readers left,
+/// BENCHMARKS.md) and returns it only on `malloc_trim`; Windows' heap decommits free pages
+/// itself, so there (and on other C libraries) this does nothing.
+pub fn release_freed_memory() {
+    os::release_freed_memory();
+}
+
 /// What the Windows service serves: called once on the service's own thread, it serves until
 /// [`stop_requested`] resolves; an error is a failed start or run (the Service Control Manager
 /// then applies the recovery actions).

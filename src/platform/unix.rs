@@ -61,6 +61,19 @@ pub(super) fn keep_serving_on_other_signals() -> std::io::Result<()> {
     Ok(())
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(super) fn release_freed_memory() {
+    // SAFETY: `malloc_trim` takes no pointer and works on glibc's own heap under its own
+    // locks; any thread may call it at any time.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(super) fn release_freed_memory() {}
+
 pub(super) fn prepare_listener(socket: &socket2::Socket) -> std::io::Result<()> {
     socket.set_reuse_address(true)
 }

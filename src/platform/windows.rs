@@ -26,6 +26,9 @@ pub(super) fn keep_serving_on_other_signals() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Windows' heap decommits the free pages it holds by itself.
+pub(super) fn release_freed_memory() {}
+
 /// No `SO_REUSEADDR`: on Windows it lets another process bind the same port.
 pub(super) fn prepare_listener(_socket: &socket2::Socket) -> std::io::Result<()> {
     Ok(())
