@@ -410,22 +410,38 @@ mod tests {
         let woken = Arc::new(Woken::default());
 
         let first = read_once(&mut capped, &woken);
-        assert!(matches!(&first, Poll::Ready(Ok(read)) if *read == head), "{first:?}");
+        assert!(
+            matches!(&first, Poll::Ready(Ok(read)) if *read == head),
+            "{first:?}"
+        );
         assert!(
             read_once(&mut capped, &woken).is_pending(),
             "the first not yet taken: the second waits"
         );
 
         capped.pacer().request_taken();
-        assert_eq!(woken.0.load(std::sync::atomic::Ordering::SeqCst), 1, "the read is woken");
+        assert_eq!(
+            woken.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the read is woken"
+        );
         let second = read_once(&mut capped, &woken);
-        assert!(matches!(&second, Poll::Ready(Ok(read)) if *read == head), "{second:?}");
+        assert!(
+            matches!(&second, Poll::Ready(Ok(read)) if *read == head),
+            "{second:?}"
+        );
         assert!(read_once(&mut capped, &woken).is_pending());
 
         capped.pacer().request_taken();
         let third = read_once(&mut capped, &woken);
-        assert!(matches!(&third, Poll::Ready(Ok(read)) if *read == head), "{third:?}");
-        assert!(capped.held.is_empty() && capped.held.capacity() == 0, "nothing kept");
+        assert!(
+            matches!(&third, Poll::Ready(Ok(read)) if *read == head),
+            "{third:?}"
+        );
+        assert!(
+            capped.held.is_empty() && capped.held.capacity() == 0,
+            "nothing kept"
+        );
     }
 
     /// A connection that hands out `parts` one per read, then the end.

@@ -19,8 +19,7 @@ use actix_http::{HttpService, Protocol, Request, Response};
 use actix_rt::net::TcpStream;
 use actix_server::{GracefulShutdownSignal, Server, ServerBuilder};
 use actix_service::{
-    apply_fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactory,
-    ServiceFactoryExt,
+    apply_fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
 };
 use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
 use actix_web::dev::AppConfig;

@@ -64,9 +64,17 @@ mod tests {
         assert_eq!(pacer.heads_allowed(0), 1, "the first head");
         assert_eq!(pacer.heads_allowed(1), 0, "delivered, not yet taken");
         pacer.request_taken();
-        assert_eq!(pacer.heads_allowed(1), 1, "one waits while the first is answered");
+        assert_eq!(
+            pacer.heads_allowed(1),
+            1,
+            "one waits while the first is answered"
+        );
         assert_eq!(pacer.heads_allowed(2), 0, "the second waits");
         pacer.request_taken();
-        assert_eq!(pacer.heads_allowed(2), 1, "the second taken: a third may wait");
+        assert_eq!(
+            pacer.heads_allowed(2),
+            1,
+            "the second taken: a third may wait"
+        );
     }
 }

@@ -104,7 +104,10 @@ async fn requests_pipelined_over_https_are_all_answered_in_order() {
     // In one write: the server hands them to actix-http one at a time (listener::pacer).
     let requests = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(20)
         + "GET /openapi.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    stream.write_all(requests.as_bytes()).await.expect("requests");
+    stream
+        .write_all(requests.as_bytes())
+        .await
+        .expect("requests");
     let mut answers = Vec::new();
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -116,8 +119,14 @@ async fn requests_pipelined_over_https_are_all_answered_in_order() {
 
     let text = String::from_utf8_lossy(&answers);
     assert_eq!(text.matches("HTTP/1.1 200").count(), 21, "{text}");
-    assert!(text.trim_end().ends_with('}'), "the last answer, openapi.json, is whole");
-    assert!(text.rfind(r#"{"status":"ok"}"#) < text.find("openapi"), "in order");
+    assert!(
+        text.trim_end().ends_with('}'),
+        "the last answer, openapi.json, is whole"
+    );
+    assert!(
+        text.rfind(r#"{"status":"ok"}"#) < text.find("openapi"),
+        "in order"
+    );
 }
 
 #[actix_web::test]
