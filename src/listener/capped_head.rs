@@ -2,7 +2,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -25,8 +25,8 @@ pub struct CappedHead<T> {
     cap: usize,
     /// Bytes since the last end of a head.
     since_head_end: usize,
-    /// The last bytes (up to 3) of the unfinished head, for a blank line split across reads.
-    carried: [u8; 3],
+    /// The last bytes (up to 2) of the unfinished head, for a blank line split across reads.
+    carried: [u8; CARRIED],
     carried_len: usize,
     timeout: Duration,
     /// When the unfinished head must be complete; `None` between heads.
@@ -49,29 +49,46 @@ enum Scan {
     Within { ended: u64, handed: usize },
 }
 
-const HEAD_END: &[u8] = b"\r\n\r\n";
-/// Built once: building a `memmem` searcher for every read cost about as much as the search.
-static HEAD_END_FINDER: LazyLock<memchr::memmem::Finder<'static>> =
-    LazyLock::new(|| memchr::memmem::Finder::new(HEAD_END));
+/// The blank line that ends a head as actix-http's parser (httparse) reads it: a line feed,
+/// then a line feed alone or after a carriage return (`\n\n`, `\n\r\n`), so bare line feeds
+/// count as CRLF does. The bytes of an unfinished blank line are at most 2 (`\n\r`).
+const CARRIED: usize = 2;
 
-/// Where heads end in `bytes` (just past each blank line), found with `memmem`; a blank line
-/// begun in the `carried` bytes of earlier reads ends within the first 3.
+/// Just past the blank line that starts at the line feed at `lf`, if `bytes` complete it.
+fn blank_line_end(bytes: &[u8], lf: usize) -> Option<usize> {
+    match bytes.get(lf + 1)? {
+        b'\n' => Some(lf + 2),
+        b'\r' if bytes.get(lf + 2) == Some(&b'\n') => Some(lf + 3),
+        _ => None,
+    }
+}
+
+/// Where heads end in `bytes` (just past each blank line), found with `memchr`; a blank line
+/// begun in the `carried` bytes of earlier reads ends within the first 2.
 fn head_ends<'a>(carried: &[u8], bytes: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    let first = bytes.len().min(HEAD_END.len() - 1);
-    let mut joined = [0u8; 6];
+    let first = bytes.len().min(CARRIED);
+    let mut joined = [0u8; 2 * CARRIED];
     joined[..carried.len()].copy_from_slice(carried);
     joined[carried.len()..carried.len() + first].copy_from_slice(&bytes[..first]);
-    // At most 3 places to look: no searcher needed.
-    let straddling = joined[..carried.len() + first]
-        .windows(HEAD_END.len())
-        .position(|window| window == HEAD_END)
-        .map(|at| at + HEAD_END.len() - carried.len());
-    let from = straddling.unwrap_or(0);
-    straddling.into_iter().chain(
-        HEAD_END_FINDER
-            .find_iter(&bytes[from..])
-            .map(move |at| from + at + HEAD_END.len()),
-    )
+    let joined = &joined[..carried.len() + first];
+    let mut straddling = (0..carried.len())
+        .filter(|&at| joined[at] == b'\n')
+        .find_map(|at| blank_line_end(joined, at))
+        .map(|end| end - carried.len());
+    let mut from = straddling.unwrap_or(0);
+    std::iter::from_fn(move || {
+        if let Some(end) = straddling.take() {
+            return Some(end);
+        }
+        loop {
+            let lf = from + memchr::memchr(b'\n', &bytes[from..])?;
+            if let Some(end) = blank_line_end(bytes, lf) {
+                from = end;
+                return Some(end);
+            }
+            from = lf + 1;
+        }
+    })
 }
 
 impl<T> CappedHead<T> {
@@ -81,7 +98,7 @@ impl<T> CappedHead<T> {
             inner,
             cap,
             since_head_end: 0,
-            carried: [0; 3],
+            carried: [0; CARRIED],
             carried_len: 0,
             timeout,
             deadline: None,
@@ -97,45 +114,45 @@ impl<T> CappedHead<T> {
         self.pacer.clone()
     }
 
-    /// Measures every head in `bytes` against the cap, up to the end of the `allowed`-th.
+    /// Measures every head in `bytes` against the cap; at most `allowed` heads may end in what
+    /// is handed on: of the next, all but its last byte is, so that actix-http has a request's
+    /// body (which comes before the next head) but cannot parse that head yet.
     fn scan(&mut self, bytes: &[u8], allowed: u64) -> Scan {
-        let cap = self.cap;
         let carried = self.carried;
         let mut start = 0;
         let mut ended = 0;
+        let mut handed = bytes.len();
         for end in head_ends(&carried[..self.carried_len], bytes) {
-            if self.since_head_end + (end - start) > cap {
+            if self.since_head_end + (end - start) > self.cap {
                 return Scan::TooLong;
+            }
+            if ended == allowed {
+                handed = end - 1;
+                break;
             }
             self.since_head_end = 0;
             self.carried_len = 0;
             start = end;
             ended += 1;
-            if ended == allowed {
-                return Scan::Within { ended, handed: end };
-            }
         }
-        let rest = &bytes[start..];
+        let rest = &bytes[start..handed];
         self.since_head_end += rest.len();
-        if self.since_head_end > cap {
+        if self.since_head_end > self.cap {
             return Scan::TooLong;
         }
         self.carry(rest);
-        Scan::Within {
-            ended,
-            handed: bytes.len(),
-        }
+        Scan::Within { ended, handed }
     }
 
-    /// Keeps the last bytes (up to 3) of the unfinished head.
+    /// Keeps the last bytes (up to 2) of the unfinished head.
     fn carry(&mut self, rest: &[u8]) {
-        let keep = HEAD_END.len() - 1;
+        let keep = CARRIED;
         if rest.len() >= keep {
             self.carried.copy_from_slice(&rest[rest.len() - keep..]);
             self.carried_len = keep;
             return;
         }
-        let mut joined = [0u8; 6];
+        let mut joined = [0u8; 2 * CARRIED];
         joined[..self.carried_len].copy_from_slice(&self.carried[..self.carried_len]);
         joined[self.carried_len..self.carried_len + rest.len()].copy_from_slice(rest);
         let total = self.carried_len + rest.len();
@@ -215,12 +232,6 @@ impl<T: AsyncRead + Unpin> AsyncRead for CappedHead<T> {
             ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
         }
         let read = &buf.filled()[before..];
-        if allowed == 0 && !read.is_empty() {
-            this.held = read.to_vec();
-            buf.set_filled(before);
-            this.pacer.wake_when_allowed(this.delivered, cx);
-            return Poll::Pending;
-        }
         let (ended, handed) = match this.scan(read, allowed) {
             Scan::TooLong => {
                 let error = io::Error::new(io::ErrorKind::InvalidData, HeadRefused::TooLong);
@@ -228,6 +239,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for CappedHead<T> {
             }
             Scan::Within { ended, handed } => (ended, handed),
         };
+        if handed == 0 && !read.is_empty() {
+            // Not even part of a head may be handed on (no bytes would read as the end).
+            this.held = read.to_vec();
+            buf.set_filled(before);
+            this.pacer.wake_when_allowed(this.delivered, cx);
+            return Poll::Pending;
+        }
         if from_held {
             this.held.drain(..handed);
             if this.held.is_empty() {
@@ -366,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn a_paced_read_hands_on_heads_only_up_to_the_end_of_the_last_allowed() {
+    fn a_paced_read_hands_on_all_but_the_last_byte_of_the_first_head_past_the_allowance() {
         let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         let mut capped = capped(head.len());
 
@@ -374,10 +392,40 @@ mod tests {
             capped.scan(&head.repeat(3), 1),
             Scan::Within {
                 ended: 1,
-                handed: head.len()
+                handed: 2 * head.len() - 1
             }
         );
-        assert_eq!(capped.since_head_end, 0, "cut where the head ends");
+        assert_eq!(
+            capped.since_head_end,
+            head.len() - 1,
+            "the second unfinished"
+        );
+        assert_eq!(scan(&mut capped, b"\n"), Some(1), "its last byte ends it");
+    }
+
+    #[test]
+    fn heads_ended_by_bare_line_feeds_count_as_actix_http_parses_them() {
+        let mut capped = capped(100);
+
+        assert_eq!(
+            scan(
+                &mut capped,
+                b"GET / HTTP/1.1\n\nGET / HTTP/1.1\nHost: x\n\r\n"
+            ),
+            Some(2)
+        );
+        assert_eq!(scan(&mut capped, b"GET / HTTP/1.1\r\nHost: x\n"), Some(0));
+        assert_eq!(scan(&mut capped, b"\r"), Some(0));
+        assert_eq!(
+            scan(&mut capped, b"\n"),
+            Some(1),
+            "\\n|\\r|\\n across reads"
+        );
+        assert_eq!(
+            scan(&mut capped, b"\r\nGET / HTTP/1.1\r\n"),
+            Some(0),
+            "a blank line between requests ends no head"
+        );
     }
 
     /// A read of `capped` polled once, with a waker that counts its wakes.
@@ -402,45 +450,42 @@ mod tests {
         }
     }
 
+    /// Complete request heads in `bytes`.
+    fn complete_heads(bytes: &[u8]) -> usize {
+        head_ends(&[], bytes).count()
+    }
+
     #[tokio::test]
     async fn pipelined_heads_are_handed_on_one_at_a_time_as_the_app_takes_them() {
         let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
         let three = Parts([head.repeat(3)].into());
         let mut capped = CappedHead::new(three, 2048, Duration::from_secs(5));
         let woken = Arc::new(Woken::default());
+        let mut handed = Vec::new();
+        let mut read = |capped: &mut CappedHead<Parts>| match read_once(capped, &woken) {
+            Poll::Ready(Ok(bytes)) => {
+                handed.extend_from_slice(&bytes);
+                Some(complete_heads(&handed))
+            }
+            Poll::Ready(Err(error)) => panic!("{error}"),
+            Poll::Pending => None,
+        };
 
-        let first = read_once(&mut capped, &woken);
-        assert!(
-            matches!(&first, Poll::Ready(Ok(read)) if *read == head),
-            "{first:?}"
-        );
-        assert!(
-            read_once(&mut capped, &woken).is_pending(),
-            "the first not yet taken: the second waits"
-        );
+        assert_eq!(read(&mut capped), Some(1), "the first head");
+        assert_eq!(read(&mut capped), None, "the first not yet taken");
 
         capped.pacer().request_taken();
+        assert_eq!(read(&mut capped), Some(2), "one more once it is taken");
+        assert_eq!(read(&mut capped), None);
+
+        capped.pacer().request_taken();
+        assert_eq!(read(&mut capped), Some(3));
+        assert_eq!(handed, head.repeat(3), "every byte, in order");
+        assert_eq!(capped.held.capacity(), 0, "nothing kept");
         assert_eq!(
             woken.0.load(std::sync::atomic::Ordering::SeqCst),
-            1,
-            "the read is woken"
-        );
-        let second = read_once(&mut capped, &woken);
-        assert!(
-            matches!(&second, Poll::Ready(Ok(read)) if *read == head),
-            "{second:?}"
-        );
-        assert!(read_once(&mut capped, &woken).is_pending());
-
-        capped.pacer().request_taken();
-        let third = read_once(&mut capped, &woken);
-        assert!(
-            matches!(&third, Poll::Ready(Ok(read)) if *read == head),
-            "{third:?}"
-        );
-        assert!(
-            capped.held.is_empty() && capped.held.capacity() == 0,
-            "nothing kept"
+            2,
+            "woken per take"
         );
     }
 
@@ -485,8 +530,8 @@ mod tests {
     /// A complete head of exactly `length` bytes.
     fn head_of(length: usize) -> Vec<u8> {
         let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
-        head.resize(length - HEAD_END.len(), b'a');
-        head.extend_from_slice(HEAD_END);
+        head.resize(length - 4, b'a');
+        head.extend_from_slice(b"\r\n\r\n");
         head
     }
 

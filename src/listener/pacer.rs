@@ -7,6 +7,11 @@
 //! [`super::CappedHead`] hands actix-http the next request head only once actix-http has taken
 //! the one before it (called the app with it): one request answered, one waiting, the rest in
 //! the kernel's socket buffer, where a client that does not read cannot grow it.
+//!
+//! A head's end is a blank line as actix-http parses it (bare line feeds too). Bytes that end
+//! no further head, a request's body among them, are handed on with the head before them. A
+//! body holding a blank line would count as a head, and a request pipelined after it would
+//! wait until keep-alive closes the connection: this API takes no bodies.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Context;
