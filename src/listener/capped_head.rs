@@ -12,7 +12,7 @@ use tokio::time::Sleep;
 use super::pacer::Pacer;
 
 /// A connection whose reads fail once a request head (request line and headers, up to the
-/// blank line `\r\n\r\n` that ends it) grows past `cap` bytes, however the bytes are split
+/// blank line that ends it, `\r\n\r\n` or with bare line feeds) grows past `cap` bytes, however the bytes are split
 /// into reads, or takes longer than `timeout` from its first byte. So a client can neither
 /// make the server buffer more than `cap` bytes of a head nor hold the connection by sending
 /// a head slowly: actix-http times only a connection's first head. (Request bodies count as
@@ -241,7 +241,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for CappedHead<T> {
         };
         if handed == 0 && !read.is_empty() {
             // Not even part of a head may be handed on (no bytes would read as the end).
-            this.held = read.to_vec();
+            if !from_held {
+                this.held = read.to_vec();
+            }
             buf.set_filled(before);
             this.pacer.wake_when_allowed(this.delivered, cx);
             return Poll::Pending;
