@@ -12,8 +12,8 @@ use tokio::time::Sleep;
 use super::pacer::Pacer;
 
 /// A connection whose reads fail once a request head (request line and headers, up to the
-/// blank line that ends it, `\r\n\r\n` or with bare line feeds) grows past `cap` bytes, however the bytes are split
-/// into reads, or takes longer than `timeout` from its first byte. So a client can neither
+/// blank line that ends it, `\r\n\r\n` or with bare line feeds) grows past `cap` bytes,
+/// however the bytes are split into reads, or takes longer than `timeout` from its first byte. So a client can neither
 /// make the server buffer more than `cap` bytes of a head nor hold the connection by sending
 /// a head slowly: actix-http times only a connection's first head. (Request bodies count as
 /// a head too: this API takes none.)
@@ -25,9 +25,8 @@ pub struct CappedHead<T> {
     cap: usize,
     /// Bytes since the last end of a head.
     since_head_end: usize,
-    /// The last bytes (up to 2) of the unfinished head, for a blank line split across reads.
-    carried: [u8; CARRIED],
-    carried_len: usize,
+    /// How far the unfinished head's last bytes went into a blank line.
+    tail: Tail,
     timeout: Duration,
     /// When the unfinished head must be complete; `None` between heads.
     deadline: Option<Pin<Box<Sleep>>>,
@@ -49,32 +48,49 @@ enum Scan {
     Within { ended: u64, handed: usize },
 }
 
-/// The blank line that ends a head as actix-http's parser (httparse) reads it: a line feed,
-/// then a line feed alone or after a carriage return (`\n\n`, `\n\r\n`), so bare line feeds
-/// count as CRLF does. The bytes of an unfinished blank line are at most 2 (`\n\r`).
-const CARRIED: usize = 2;
+/// How far the bytes so far went into the blank line that ends a head, as actix-http's parser
+/// (httparse) reads it: a line feed, then a line feed alone or after a carriage return (`\n\n`,
+/// `\n\r\n`), so bare line feeds count as CRLF does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    Other,
+    /// A line feed.
+    Lf,
+    /// A line feed, then a carriage return.
+    LfCr,
+}
 
-/// Just past the blank line that starts at the line feed at `lf`, if `bytes` complete it.
-fn blank_line_end(bytes: &[u8], lf: usize) -> Option<usize> {
-    match bytes.get(lf + 1)? {
-        b'\n' => Some(lf + 2),
-        b'\r' if bytes.get(lf + 2) == Some(&b'\n') => Some(lf + 3),
-        _ => None,
+impl Tail {
+    /// The tail after `bytes` (which end no head) follow this one.
+    fn after(self, bytes: &[u8]) -> Tail {
+        match bytes {
+            [] => self,
+            [.., b'\n'] => Tail::Lf,
+            [.., b'\n', b'\r'] => Tail::LfCr,
+            [b'\r'] if self == Tail::Lf => Tail::LfCr,
+            _ => Tail::Other,
+        }
+    }
+
+    /// Where a blank line begun in this tail ends in the `bytes` that follow, if it does.
+    fn ends_in(self, bytes: &[u8]) -> Option<usize> {
+        match (self, bytes) {
+            (Tail::Lf, [b'\n', ..]) | (Tail::LfCr, [b'\n', ..]) => Some(1),
+            (Tail::Lf, [b'\r', b'\n', ..]) => Some(2),
+            _ => None,
+        }
     }
 }
 
-/// Where heads end in `bytes` (just past each blank line), found with `memchr`; a blank line
-/// begun in the `carried` bytes of earlier reads ends within the first 2.
-fn head_ends<'a>(carried: &[u8], bytes: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    let first = bytes.len().min(CARRIED);
-    let mut joined = [0u8; 2 * CARRIED];
-    joined[..carried.len()].copy_from_slice(carried);
-    joined[carried.len()..carried.len() + first].copy_from_slice(&bytes[..first]);
-    let joined = &joined[..carried.len() + first];
-    let mut straddling = (0..carried.len())
-        .filter(|&at| joined[at] == b'\n')
-        .find_map(|at| blank_line_end(joined, at))
-        .map(|end| end - carried.len());
+/// Just past the blank line that starts at the line feed at `lf`, if `bytes` complete it.
+fn blank_line_end(bytes: &[u8], lf: usize) -> Option<usize> {
+    Tail::Lf.ends_in(&bytes[lf + 1..]).map(|end| lf + 1 + end)
+}
+
+/// Where heads end in `bytes` (just past each blank line), found with `memchr`, the first
+/// perhaps in a blank line begun in the `tail` of earlier reads.
+fn head_ends(tail: Tail, bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut straddling = tail.ends_in(bytes);
     let mut from = straddling.unwrap_or(0);
     std::iter::from_fn(move || {
         if let Some(end) = straddling.take() {
@@ -98,8 +114,7 @@ impl<T> CappedHead<T> {
             inner,
             cap,
             since_head_end: 0,
-            carried: [0; CARRIED],
-            carried_len: 0,
+            tail: Tail::Other,
             timeout,
             deadline: None,
             deadline_armed: false,
@@ -118,11 +133,10 @@ impl<T> CappedHead<T> {
     /// is handed on: of the next, all but its last byte is, so that actix-http has a request's
     /// body (which comes before the next head) but cannot parse that head yet.
     fn scan(&mut self, bytes: &[u8], allowed: u64) -> Scan {
-        let carried = self.carried;
         let mut start = 0;
         let mut ended = 0;
         let mut handed = bytes.len();
-        for end in head_ends(&carried[..self.carried_len], bytes) {
+        for end in head_ends(self.tail, bytes) {
             if self.since_head_end + (end - start) > self.cap {
                 return Scan::TooLong;
             }
@@ -131,7 +145,7 @@ impl<T> CappedHead<T> {
                 break;
             }
             self.since_head_end = 0;
-            self.carried_len = 0;
+            self.tail = Tail::Other;
             start = end;
             ended += 1;
         }
@@ -140,25 +154,8 @@ impl<T> CappedHead<T> {
         if self.since_head_end > self.cap {
             return Scan::TooLong;
         }
-        self.carry(rest);
+        self.tail = self.tail.after(rest);
         Scan::Within { ended, handed }
-    }
-
-    /// Keeps the last bytes (up to 2) of the unfinished head.
-    fn carry(&mut self, rest: &[u8]) {
-        let keep = CARRIED;
-        if rest.len() >= keep {
-            self.carried.copy_from_slice(&rest[rest.len() - keep..]);
-            self.carried_len = keep;
-            return;
-        }
-        let mut joined = [0u8; 2 * CARRIED];
-        joined[..self.carried_len].copy_from_slice(&self.carried[..self.carried_len]);
-        joined[self.carried_len..self.carried_len + rest.len()].copy_from_slice(rest);
-        let total = self.carried_len + rest.len();
-        let from = total.saturating_sub(keep);
-        self.carried_len = total - from;
-        self.carried[..self.carried_len].copy_from_slice(&joined[from..total]);
     }
 
     /// Starts the head's deadline when a head begins (or a new one begins in the same read as
@@ -454,7 +451,7 @@ mod tests {
 
     /// Complete request heads in `bytes`.
     fn complete_heads(bytes: &[u8]) -> usize {
-        head_ends(&[], bytes).count()
+        head_ends(Tail::Other, bytes).count()
     }
 
     #[tokio::test]
